@@ -1,0 +1,21 @@
+//! The C API: every `extern "C"` function and all raw-pointer handling live here.
+//!
+//! The module order below is the order of the generated header (`include/tsdb.h`), the order
+//! a reader learns the API in: status and errors, options, open/close, metrics, writes,
+//! batches, snapshots, cursors.
+#![allow(unsafe_code)]
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod handle;
+
+pub mod status;
+pub mod options;
+pub mod db;
+pub mod metric;
+pub mod write;
+pub mod batch;
+pub mod txn;
+pub mod cursor;
+
+pub use status::ts_status;

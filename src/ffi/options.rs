@@ -1,0 +1,73 @@
+//! `ts_options`: the options object and its setters.
+use super::boundary::boundary;
+use super::handle::handle_mut;
+use super::status::ts_status;
+use crate::Options;
+
+/// Options for `ts_open`. Create with `ts_options_new`, change with the `ts_options_set_*`
+/// setters, pass to `ts_open` (which copies it) and free with `ts_options_free`; it may be
+/// freed right after `ts_open` returns.
+///
+/// Threads: not thread-safe; use from one thread at a time.
+pub struct ts_options {
+    pub(crate) opts: Options,
+}
+
+/// Create an options object holding the defaults: create_if_missing = true,
+/// partition_points = 4096.
+///
+/// The caller owns the result and must free it with `ts_options_free`. Returns NULL only if
+/// memory is exhausted.
+///
+/// Threads: safe from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ts_options_new() -> *mut ts_options {
+    std::panic::catch_unwind(|| Box::into_raw(Box::new(ts_options { opts: Options::default() })))
+        .unwrap_or(std::ptr::null_mut())
+}
+
+/// Free an options object. Calling with NULL is a harmless no-op. Must not be called twice
+/// with the same pointer.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_free(opts: *mut ts_options) {
+    if !opts.is_null() {
+        // SAFETY: non-NULL `opts` came from `ts_options_new` (Box::into_raw) and is freed once.
+        drop(unsafe { Box::from_raw(opts) });
+    }
+}
+
+/// Whether `ts_open` creates a missing database directory (its parent must exist).
+/// Default: true. When false, opening a missing directory returns `TS_NOT_FOUND`.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_create_if_missing(opts: *mut ts_options, create: bool) -> ts_status {
+    boundary("ts_options_set_create_if_missing", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        o.opts.create_if_missing = create;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// The number of points at which a metric's in-memory head partition is sealed into an
+/// immutable partition; sealed partitions hold up to twice this many points. Larger values
+/// mean fewer, larger partitions and more memory per actively written metric.
+/// Default: 4096; allowed: 2 ..= 16777216.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_partition_points(opts: *mut ts_options, n: u32) -> ts_status {
+    boundary("ts_options_set_partition_points", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        o.opts.set_partition_points(n)?;
+        Ok(ts_status::TS_OK)
+    })
+}

@@ -1,0 +1,77 @@
+//! Writing points to one metric.
+use super::boundary::boundary;
+use super::db::ts_db;
+use super::handle::handle_ref;
+use super::status::ts_status;
+use crate::{Error, MetricId};
+
+/// Insert one point `(ts, value)` into metric `id`.
+///
+/// Timestamps are unit-free (pick ms or ns) and may arrive in any order. A second write of
+/// the same (`id`, `ts`) replaces the first (last write wins). `value` is stored bit-exactly
+/// (NaN payloads, infinities, -0.0). The point is visible to every snapshot begun after this
+/// returns `TS_OK`.
+///
+/// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
+/// `db` is NULL; `TS_INTERNAL` if the database is in a failed state.
+///
+/// Threads: safe from any number of threads on the same `db`.
+/// Prefer `ts_insert_batch` (or a `ts_batch`) for more than a few points: each call crosses
+/// the boundary and takes the metric's lock once, so batches are the fast path.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_insert(db: *mut ts_db, id: u64, ts: i64, value: f64) -> ts_status {
+    boundary("ts_insert", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let db = unsafe { handle_ref(db, "db")? };
+        db.db.insert(MetricId(id), ts, value)?;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Insert `n` points `(ts[i], values[i])` into metric `id`, atomically: a snapshot sees all
+/// of them or none. Within the batch a later element wins over an earlier one with the same
+/// timestamp; any order is accepted (ascending order is fastest).
+///
+/// @param[in] ts      `n` timestamps; the caller keeps ownership (copied before returning).
+/// @param[in] values  `n` values.
+/// @param[in] n       number of points, at least 1.
+///
+/// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric (nothing is written);
+/// `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL or `n` is 0; `TS_INTERNAL` if the
+/// database is in a failed state.
+///
+/// Threads: safe from any number of threads on the same `db`.
+/// This is the fast path for one metric: one boundary crossing and one lock per call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_insert_batch(
+    db: *mut ts_db,
+    id: u64,
+    ts: *const i64,
+    values: *const f64,
+    n: usize,
+) -> ts_status {
+    boundary("ts_insert_batch", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let db = unsafe { handle_ref(db, "db")? };
+        if n == 0 {
+            return Err(Error::InvalidArgument("empty batch (n=0)".into()));
+        }
+        let ts = slice(ts, n, "ts")?;
+        let values = slice(values, n, "values")?;
+        db.db.insert_batch(MetricId(id), ts, values)?;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Borrow `n` elements at `p` (checked for NULL).
+fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], Error> {
+    if p.is_null() {
+        return Err(Error::InvalidArgument(format!("{what} is NULL")));
+    }
+    if n > isize::MAX as usize / std::mem::size_of::<T>() {
+        return Err(Error::InvalidArgument(format!("n is too large (n={n})")));
+    }
+    // SAFETY: `p` is non-NULL and, per the function contract, points to `n` readable,
+    // aligned elements that are not mutated during the call.
+    Ok(unsafe { std::slice::from_raw_parts(p, n) })
+}

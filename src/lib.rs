@@ -1,0 +1,32 @@
+//! libtsdb: an embeddable time-series storage engine.
+//!
+//! The safe Rust API lives in this crate's root ([`Database`], [`Snapshot`], [`Cursor`],
+//! [`Batch`]); the C API in `src/ffi/` is a thin layer over it and the only place with
+//! `unsafe` code. See `docs/architecture.md` for how the pieces fit together.
+#![deny(unsafe_code)]
+
+mod db;
+mod error;
+mod options;
+mod partition;
+mod txn;
+
+pub mod ffi;
+
+pub use db::{Batch, Cursor, Database, Snapshot};
+pub use error::{Error, Result};
+pub use options::Options;
+
+/// A metric's stable id: assigned at creation, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricId(pub u64);
+
+/// Sequence number of a committed write; snapshots see writes with `seq <=` their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeqNo(pub u64);
+
+/// The library version, the same string as `ts_version()` and Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Longest metric name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 1024;

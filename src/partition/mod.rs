@@ -1,0 +1,226 @@
+//! Partitions and the per-metric partition map (seed §1-§3).
+//!
+//! A [`PartitionMap`] is immutable except for its head's contents: sealing, dropping or any
+//! other structural change builds a new map (copy-on-write) that the next global version
+//! points to, while older versions keep the old one.
+//!
+//! - The **head** is a mutable, locked, append-only log of `(ts, value, seq)`; any timestamp
+//!   may arrive in any order. A reader keeps the points with `seq <=` its snapshot's.
+//! - **Sealed** partitions are immutable sorted runs with unique timestamps; they need no lock.
+//!   Their ranges do not overlap: partition `i` owns `[start_i, start_{i+1})` (the first also
+//!   owns everything before it), and a seal merges late points into the partitions that own
+//!   them — one rewrite per touched partition per seal, never one per point.
+//! - Precedence: head over sealed, and within the head higher `seq`, then later append, wins.
+mod head;
+mod sealed;
+
+use std::sync::Arc;
+
+pub use head::{Head, HeadInner, HeadPoint};
+pub use sealed::Sealed;
+
+use crate::MetricId;
+
+/// A sealed partition and the first timestamp of the range it owns.
+#[derive(Clone)]
+pub struct Part {
+    pub start: i64,
+    pub data: Arc<Sealed>,
+}
+
+/// A metric's partitions: sealed parts in time order, and the head.
+pub struct PartitionMap {
+    pub id: MetricId,
+    pub name: Arc<str>,
+    pub parts: Box<[Part]>,
+    pub head: Head,
+}
+
+impl PartitionMap {
+    /// The map of a newly created, empty metric.
+    pub fn new(id: MetricId, name: Arc<str>) -> PartitionMap {
+        PartitionMap { id, name, parts: Box::new([]), head: Head::default() }
+    }
+
+    /// Indexes of the parts that may hold points in `[from, until)`.
+    pub fn parts_overlapping(&self, from: i64, until: i64) -> std::ops::Range<usize> {
+        let first = self.parts.partition_point(|p| p.start <= from).saturating_sub(1);
+        let end = self.parts.partition_point(|p| p.start < until);
+        first..end.max(first)
+    }
+
+    /// Seal the head's points with `seq <= upto`: build the successor map, whose sealed parts
+    /// include them and whose new head carries the rest, then freeze this map's head so
+    /// writers move on to the successor. `head` must be this map's head, locked. Returns
+    /// `None` (and leaves the head as it is) when no point is old enough to seal.
+    pub fn seal(&self, head: &mut HeadInner, upto: u64, part_points: usize) -> Option<PartitionMap> {
+        let (sealable, carry) = head.split_at_seq(upto);
+        if sealable.is_empty() {
+            return None;
+        }
+        let (ts, vals) = sorted_unique(sealable, head.is_sorted());
+        let parts = merge_into_parts(&self.parts, &ts, &vals, part_points);
+        let next = PartitionMap {
+            id: self.id,
+            name: self.name.clone(),
+            parts: parts.into(),
+            head: Head::with_points(carry),
+        };
+        head.freeze();
+        Some(next)
+    }
+}
+
+/// Sort head points by timestamp and keep one per timestamp: the one with the highest seq,
+/// and of equal seqs the one appended last (`pts` is in append order).
+pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>, Vec<f64>) {
+    if !already_sorted {
+        pts.sort_by_key(|p| (p.ts, p.seq)); // stable: append order breaks ties
+    }
+    let mut ts = Vec::with_capacity(pts.len());
+    let mut vals: Vec<f64> = Vec::with_capacity(pts.len());
+    for p in pts {
+        if ts.last() == Some(&p.ts) {
+            *vals.last_mut().expect("same length as ts") = p.val;
+        } else {
+            ts.push(p.ts);
+            vals.push(p.val);
+        }
+    }
+    (ts, vals)
+}
+
+/// New sealed parts after adding the sorted, unique points `(ts, vals)` to `parts`; the new
+/// points win over stored ones with the same timestamp. Parts that receive no point are
+/// shared, not copied.
+fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::with_capacity(parts.len() + ts.len() / part_points + 1);
+    // Points up to the newest stored timestamp are late and merge into their owners; the
+    // rest extend the series.
+    let newest = parts.last().map_or(i64::MIN, |p| p.data.max_ts());
+    let late = if parts.is_empty() { 0 } else { ts.partition_point(|t| *t <= newest) };
+    let mut k = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let owned_end = if i + 1 < parts.len() { ts.partition_point(|t| *t < parts[i + 1].start) } else { late };
+        let owned_end = owned_end.max(k);
+        if owned_end == k {
+            out.push(part.clone());
+            continue;
+        }
+        let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end]);
+        let start = part.start.min(ts[k]);
+        push_chunks(&mut out, start, &mts, &mvals, part_points, 2 * part_points);
+        k = owned_end;
+    }
+    debug_assert_eq!(k, late);
+    if k < ts.len() {
+        // A short last part absorbs the new tail so partitions stay near `part_points`.
+        let (mut fts, mut fvals) = (Vec::new(), Vec::new());
+        let mut start = ts[k];
+        if let Some(last) = out.last().filter(|p| p.data.len() < part_points) {
+            start = last.start;
+            fts.extend_from_slice(last.data.ts());
+            fvals.extend_from_slice(last.data.vals());
+            out.pop();
+        }
+        fts.extend_from_slice(&ts[k..]);
+        fvals.extend_from_slice(&vals[k..]);
+        push_chunks(&mut out, start, &fts, &fvals, part_points, part_points);
+    }
+    out
+}
+
+/// Append `(ts, vals)` as one part, or as parts of `chunk` points when longer than `max`.
+/// The first part owns from `start`; the others from their first timestamp.
+fn push_chunks(out: &mut Vec<Part>, start: i64, ts: &[i64], vals: &[f64], chunk: usize, max: usize) {
+    if ts.len() <= max {
+        out.push(Part { start, data: Arc::new(Sealed::new(ts.into(), vals.into())) });
+        return;
+    }
+    for (n, (cts, cvals)) in ts.chunks(chunk).zip(vals.chunks(chunk)).enumerate() {
+        let s = if n == 0 { start } else { cts[0] };
+        out.push(Part { start: s, data: Arc::new(Sealed::new(cts.into(), cvals.into())) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn pts_of(map: &PartitionMap) -> Vec<(i64, u64)> {
+        map.parts
+            .iter()
+            .flat_map(|p| p.data.ts().iter().copied().zip(p.data.vals().iter().map(|v| v.to_bits())))
+            .collect()
+    }
+
+    #[test]
+    fn seals_keep_last_writes_sorted_and_parts_disjoint() {
+        let mut map = PartitionMap::new(MetricId(1), "m".into());
+        let mut model = BTreeMap::new();
+        let mut x: u64 = 99;
+        let mut seq = 0;
+        for round in 0..200 {
+            {
+                let mut h = map.head.lock();
+                for _ in 0..37 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    seq += 1;
+                    // Mostly in order, some late and some duplicate timestamps.
+                    let ts = if x % 5 == 0 { (x % 3000) as i64 } else { round * 40 + (x % 40) as i64 };
+                    h.push(ts, x as f64, seq);
+                    model.insert(ts, (x as f64).to_bits());
+                }
+            }
+            let next = {
+                let mut h = map.head.lock();
+                map.seal(&mut h, seq, 64).expect("points to seal")
+            };
+            assert!(map.head.lock().is_frozen());
+            map = next;
+            for w in map.parts.windows(2) {
+                assert!(w[0].start < w[1].start);
+                assert!(w[0].data.max_ts() < w[1].start, "parts overlap");
+                assert!(w[1].data.ts()[0] >= w[1].start);
+            }
+            assert!(map.parts.iter().all(|p| p.data.len() <= 128));
+        }
+        let want: Vec<(i64, u64)> = model.into_iter().collect();
+        assert_eq!(pts_of(&map), want);
+    }
+
+    #[test]
+    fn seal_keeps_unpublished_points_in_the_new_head() {
+        let map = PartitionMap::new(MetricId(1), "m".into());
+        let mut h = map.head.lock();
+        h.push(1, 1.0, 1);
+        h.push(2, 2.0, 3);
+        h.push(3, 3.0, 2);
+        let next = map.seal(&mut h, 2, 16).unwrap();
+        assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
+        let carried = next.head.lock().split_at_seq(u64::MAX).0;
+        assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
+    }
+
+    #[test]
+    fn parts_overlapping_finds_owners() {
+        let empty = PartitionMap::new(MetricId(1), "m".into());
+        let map = {
+            let mut h = empty.head.lock();
+            for t in 0..100 {
+                h.push(t * 10, 0.0, 1);
+            }
+            empty.seal(&mut h, 1, 10).unwrap()
+        };
+        assert_eq!(map.parts.len(), 10);
+        assert_eq!(map.parts_overlapping(i64::MIN, i64::MAX), 0..10);
+        assert_eq!(map.parts_overlapping(95, 105), 0..2);
+        assert_eq!(map.parts_overlapping(100, 101), 1..2);
+        assert_eq!(map.parts_overlapping(2000, 3000), 9..10);
+        assert_eq!(map.parts_overlapping(-50, -10), 0..0);
+        assert_eq!(map.parts_overlapping(5, 6), 0..1);
+    }
+}
