@@ -315,10 +315,9 @@ impl Snapshot {
     /// The id of the metric called `name` in this snapshot.
     pub fn lookup(&self, name: &str) -> Result<MetricId> {
         check_name(name)?;
-        self.version
-            .lookup(&self.db.hasher, name)
-            .map(|m| m.id)
-            .ok_or_else(|| Error::NotFound(format!("no metric with this name in the snapshot (name={name:?})")))
+        self.version.lookup(&self.db.hasher, name).map(|m| m.id).ok_or_else(|| {
+            Error::NotFound(format!("no metric with this name in the snapshot (name={name:?})"))
+        })
     }
 
     /// The name of metric `id` in this snapshot.
@@ -407,7 +406,13 @@ impl Cursor {
                 if k == 0 {
                     break;
                 }
-                copy_out(&mut ts, &mut vals, n, &self.head_ts[self.hpos..][..k], &self.head_vals[self.hpos..][..k]);
+                copy_out(
+                    &mut ts,
+                    &mut vals,
+                    n,
+                    &self.head_ts[self.hpos..][..k],
+                    &self.head_vals[self.hpos..][..k],
+                );
                 self.hpos += k;
                 n += k;
                 continue;
@@ -454,7 +459,13 @@ impl Cursor {
     }
 }
 
-fn copy_out(ts: &mut Option<&mut [i64]>, vals: &mut Option<&mut [f64]>, at: usize, src_ts: &[i64], src_vals: &[f64]) {
+fn copy_out(
+    ts: &mut Option<&mut [i64]>,
+    vals: &mut Option<&mut [f64]>,
+    at: usize,
+    src_ts: &[i64],
+    src_vals: &[f64],
+) {
     if let Some(t) = ts {
         t[at..at + src_ts.len()].copy_from_slice(src_ts);
     }

@@ -43,9 +43,9 @@ impl fmt::Display for Error {
                 write!(f, "metric already exists (name={name:?}, id={})", id.0)
             }
             Error::Closed => f.write_str("database is closed"),
-            Error::Failed => f.write_str(
-                "database is in a failed state after an earlier error; close and reopen it",
-            ),
+            Error::Failed => {
+                f.write_str("database is in a failed state after an earlier error; close and reopen it")
+            }
         }
     }
 }

@@ -32,7 +32,8 @@ fn checked_in_header_is_fresh() {
 
 #[test]
 fn header_version_macros_match_cargo_toml() {
-    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tsdb.h")).unwrap();
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tsdb.h")).unwrap();
     for (name, want) in [
         ("TS_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
         ("TS_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),

@@ -31,7 +31,11 @@ pub struct ts_db {
 ///
 /// Threads: safe from any thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ts_open(path: *const c_char, opts: *const ts_options, out: *mut *mut ts_db) -> ts_status {
+pub unsafe extern "C" fn ts_open(
+    path: *const c_char,
+    opts: *const ts_options,
+    out: *mut *mut ts_db,
+) -> ts_status {
     boundary("ts_open", || {
         // SAFETY: `path` is NULL (checked) or a NUL-terminated string, per the contract above.
         let path = unsafe { c_str(path, "path")? };

@@ -41,6 +41,9 @@ pub(crate) unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, 
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     std::str::from_utf8(bytes).map_err(|e| {
-        Error::InvalidArgument(format!("{what} is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
+        Error::InvalidArgument(format!(
+            "{what} is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
     })
 }

@@ -21,7 +21,11 @@ use crate::{Error, MetricId};
 ///
 /// Threads: safe from any number of threads on the same `db`; creates are serialised.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ts_metric_create(db: *mut ts_db, name: *const c_char, id_out: *mut u64) -> ts_status {
+pub unsafe extern "C" fn ts_metric_create(
+    db: *mut ts_db,
+    name: *const c_char,
+    id_out: *mut u64,
+) -> ts_status {
     boundary("ts_metric_create", || {
         // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
         let db = unsafe { handle_ref(db, "db")? };

@@ -28,7 +28,7 @@ pub struct ts_txn {
 ///
 /// # Safety
 /// `txn` is NULL or a pointer returned by `ts_txn_begin` and not yet released.
-pub(crate) unsafe fn snapshot<'a>(txn: *const ts_txn) -> Result<ManuallyDrop<Arc<Snapshot>>, crate::Error> {
+pub(crate) unsafe fn snapshot(txn: *const ts_txn) -> Result<ManuallyDrop<Arc<Snapshot>>, crate::Error> {
     // SAFETY: checks NULL; the pointer is valid per the caller's contract.
     unsafe { handle_ref(txn, "txn")? };
     // SAFETY: `txn` came from `Arc::into_raw` in `ts_txn_begin` and its reference is still
@@ -82,7 +82,11 @@ pub unsafe extern "C" fn ts_txn_release(txn: *mut ts_txn) {
 ///
 /// Threads: safe from any number of threads sharing `txn`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ts_metric_lookup(txn: *const ts_txn, name: *const c_char, id_out: *mut u64) -> ts_status {
+pub unsafe extern "C" fn ts_metric_lookup(
+    txn: *const ts_txn,
+    name: *const c_char,
+    id_out: *mut u64,
+) -> ts_status {
     boundary("ts_metric_lookup", || {
         // SAFETY: `txn` is NULL (checked) or a live snapshot from `ts_txn_begin`.
         let snap = unsafe { snapshot(txn)? };

@@ -101,7 +101,8 @@ fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize
     let late = if parts.is_empty() { 0 } else { ts.partition_point(|t| *t <= newest) };
     let mut k = 0;
     for (i, part) in parts.iter().enumerate() {
-        let owned_end = if i + 1 < parts.len() { ts.partition_point(|t| *t < parts[i + 1].start) } else { late };
+        let owned_end =
+            if i + 1 < parts.len() { ts.partition_point(|t| *t < parts[i + 1].start) } else { late };
         let owned_end = owned_end.max(k);
         if owned_end == k {
             out.push(part.clone());

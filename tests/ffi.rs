@@ -1,0 +1,243 @@
+//! The C API called from Rust: NULL for every pointer parameter, statuses and messages,
+//! ownership and release order, `TS_DONE` stickiness, the `TS_EXISTS` exception.
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::{null, null_mut};
+
+use tsdb::ffi::batch::*;
+use tsdb::ffi::cursor::*;
+use tsdb::ffi::db::*;
+use tsdb::ffi::metric::*;
+use tsdb::ffi::options::*;
+use tsdb::ffi::status::*;
+use tsdb::ffi::ts_status::{self, *};
+use tsdb::ffi::txn::*;
+use tsdb::ffi::write::*;
+
+fn errmsg() -> String {
+    // SAFETY: ts_errmsg returns a valid NUL-terminated string owned by the library.
+    unsafe { CStr::from_ptr(ts_errmsg()) }.to_string_lossy().into_owned()
+}
+
+#[track_caller]
+fn expect(got: ts_status, want: ts_status, msg_has: &str) {
+    assert_eq!(got, want, "message: {}", errmsg());
+    if got != TS_OK && got != TS_DONE {
+        let m = errmsg();
+        assert!(m.contains(msg_has), "message {m:?} should contain {msg_has:?}");
+    }
+}
+
+struct Db(*mut ts_db, std::path::PathBuf);
+
+fn open(tag: &str) -> Db {
+    let dir = std::env::temp_dir().join(format!("tsdb-ffi-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = CString::new(dir.to_str().unwrap()).unwrap();
+    let mut db = null_mut();
+    // SAFETY: valid string and out-pointer.
+    expect(unsafe { ts_open(path.as_ptr(), null(), &mut db) }, TS_OK, "");
+    Db(db, dir)
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a live handle; tests release their snapshots before this.
+        let rc = unsafe { ts_close(self.0) };
+        let _ = std::fs::remove_dir_all(&self.1);
+        if !std::thread::panicking() {
+            assert_eq!(rc, TS_OK, "{}", errmsg());
+        }
+    }
+}
+
+#[test]
+fn null_pointers_give_invalid_argument_naming_the_parameter() {
+    let db = open("null");
+    let name = CString::new("m").unwrap();
+    let mut id = 0u64;
+    let (mut txn, mut cur) = (null_mut(), null_mut());
+    let (mut t, mut v, mut n) = (0i64, 0f64, 0usize);
+    // SAFETY: every call gets NULL for exactly the pointer under test and valid others.
+    unsafe {
+        expect(ts_open(null(), null(), &mut null_mut()), TS_INVALID_ARGUMENT, "ts_open: path is NULL");
+        expect(ts_open(name.as_ptr(), null(), null_mut()), TS_INVALID_ARGUMENT, "out is NULL");
+        expect(ts_metric_create(null_mut(), name.as_ptr(), &mut id), TS_INVALID_ARGUMENT, "db is NULL");
+        expect(ts_metric_create(db.0, null(), &mut id), TS_INVALID_ARGUMENT, "name is NULL");
+        expect(ts_metric_create(db.0, name.as_ptr(), null_mut()), TS_INVALID_ARGUMENT, "id_out is NULL");
+        expect(ts_metric_drop(null_mut(), 1), TS_INVALID_ARGUMENT, "db is NULL");
+        expect(ts_insert(null_mut(), 1, 0, 0.0), TS_INVALID_ARGUMENT, "ts_insert: db is NULL");
+        expect(ts_insert_batch(null_mut(), 1, &t, &v, 1), TS_INVALID_ARGUMENT, "db is NULL");
+        expect(ts_metric_create(db.0, name.as_ptr(), &mut id), TS_OK, "");
+        expect(ts_insert_batch(db.0, id, null(), &v, 1), TS_INVALID_ARGUMENT, "ts is NULL");
+        expect(ts_insert_batch(db.0, id, &t, null(), 1), TS_INVALID_ARGUMENT, "values is NULL");
+        expect(ts_batch_add(null_mut(), id, 0, 0.0), TS_INVALID_ARGUMENT, "batch is NULL");
+        expect(ts_batch_clear(null_mut()), TS_INVALID_ARGUMENT, "batch is NULL");
+        expect(ts_batch_commit(db.0, null_mut()), TS_INVALID_ARGUMENT, "batch is NULL");
+        let b = ts_batch_new();
+        expect(ts_batch_commit(null_mut(), b), TS_INVALID_ARGUMENT, "db is NULL");
+        ts_batch_free(b);
+        expect(ts_txn_begin(null_mut(), &mut txn), TS_INVALID_ARGUMENT, "db is NULL");
+        expect(ts_txn_begin(db.0, null_mut()), TS_INVALID_ARGUMENT, "out is NULL");
+        expect(ts_txn_begin(db.0, &mut txn), TS_OK, "");
+        expect(ts_metric_lookup(null(), name.as_ptr(), &mut id), TS_INVALID_ARGUMENT, "txn is NULL");
+        expect(ts_metric_lookup(txn, null(), &mut id), TS_INVALID_ARGUMENT, "name is NULL");
+        expect(ts_metric_lookup(txn, name.as_ptr(), null_mut()), TS_INVALID_ARGUMENT, "id_out is NULL");
+        expect(ts_txn_metric_count(null(), &mut id), TS_INVALID_ARGUMENT, "txn is NULL");
+        expect(ts_txn_metric_count(txn, null_mut()), TS_INVALID_ARGUMENT, "n_out is NULL");
+        expect(ts_scan_range(null(), id, 0, 1, &mut cur), TS_INVALID_ARGUMENT, "txn is NULL");
+        expect(ts_scan_range(txn, id, 0, 1, null_mut()), TS_INVALID_ARGUMENT, "out is NULL");
+        expect(ts_scan_range(txn, id, 0, 1, &mut cur), TS_OK, "");
+        expect(ts_cursor_next(null_mut(), &mut t, &mut v), TS_INVALID_ARGUMENT, "c is NULL");
+        expect(ts_cursor_next(cur, null_mut(), &mut v), TS_INVALID_ARGUMENT, "ts is NULL");
+        expect(ts_cursor_next(cur, &mut t, null_mut()), TS_INVALID_ARGUMENT, "value is NULL");
+        expect(ts_cursor_next_batch(null_mut(), &mut t, &mut v, 1, &mut n), TS_INVALID_ARGUMENT, "c is NULL");
+        expect(
+            ts_cursor_next_batch(cur, null_mut(), null_mut(), 1, &mut n),
+            TS_INVALID_ARGUMENT,
+            "both NULL",
+        );
+        expect(
+            ts_cursor_next_batch(cur, &mut t, &mut v, 1, null_mut()),
+            TS_INVALID_ARGUMENT,
+            "n_out is NULL",
+        );
+        expect(ts_cursor_next_batch(cur, &mut t, &mut v, 0, &mut n), TS_INVALID_ARGUMENT, "cap is 0");
+        expect(ts_options_set_create_if_missing(null_mut(), true), TS_INVALID_ARGUMENT, "opts is NULL");
+        expect(ts_options_set_partition_points(null_mut(), 8), TS_INVALID_ARGUMENT, "opts is NULL");
+        // Destroyers accept NULL.
+        ts_cursor_free(null_mut());
+        ts_txn_release(null_mut());
+        ts_batch_free(null_mut());
+        ts_options_free(null_mut());
+        expect(ts_close(null_mut()), TS_OK, "");
+        ts_cursor_free(cur);
+        ts_txn_release(txn);
+    }
+}
+
+#[test]
+fn statuses_and_messages_for_bad_input() {
+    let db = open("bad");
+    let mut id = 0u64;
+    let long = CString::new("x".repeat(1025)).unwrap();
+    let bad_utf8: &[u8] = b"\xff\xfe\0";
+    // SAFETY: valid handles and pointers throughout; bad_utf8 is NUL-terminated.
+    unsafe {
+        expect(ts_metric_create(db.0, c"".as_ptr(), &mut id), TS_INVALID_ARGUMENT, "1..=1024 bytes");
+        expect(ts_metric_create(db.0, long.as_ptr(), &mut id), TS_INVALID_ARGUMENT, "got 1025 bytes");
+        expect(
+            ts_metric_create(db.0, bad_utf8.as_ptr().cast::<c_char>(), &mut id),
+            TS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        expect(ts_insert(db.0, 77, 1, 1.0), TS_NOT_FOUND, "ts_insert: no live metric with this id (id=77)");
+        expect(ts_metric_drop(db.0, 77), TS_NOT_FOUND, "id=77");
+        expect(ts_metric_create(db.0, c"cpu".as_ptr(), &mut id), TS_OK, "");
+        let first = id;
+        id = 0;
+        expect(ts_metric_create(db.0, c"cpu".as_ptr(), &mut id), TS_EXISTS, "already exists");
+        assert_eq!(id, first, "TS_EXISTS fills id_out");
+        let (t, v) = (0i64, 0f64);
+        expect(ts_insert_batch(db.0, first, &t, &v, 0), TS_INVALID_ARGUMENT, "n=0");
+        let b = ts_batch_new();
+        expect(ts_batch_commit(db.0, b), TS_INVALID_ARGUMENT, "empty batch");
+        ts_batch_add(b, first, 1, 1.0);
+        ts_batch_add(b, 12345, 1, 1.0);
+        expect(ts_batch_commit(db.0, b), TS_NOT_FOUND, "id=12345");
+        expect(ts_batch_clear(b), TS_OK, "");
+        ts_batch_add(b, first, 2, 2.0);
+        expect(ts_batch_commit(db.0, b), TS_OK, "");
+        ts_batch_free(b);
+
+        let mut txn = null_mut();
+        let mut cur = null_mut();
+        expect(ts_txn_begin(db.0, &mut txn), TS_OK, "");
+        expect(
+            ts_scan_range(txn, first, 20, 10, &mut cur),
+            TS_INVALID_ARGUMENT,
+            "ts_scan_range: from > until (from=20, until=10)",
+        );
+        expect(ts_scan_range(txn, 999, 0, 10, &mut cur), TS_NOT_FOUND, "id=999");
+        expect(ts_metric_lookup(txn, c"nope".as_ptr(), &mut id), TS_NOT_FOUND, "\"nope\"");
+        let mut count = 0;
+        expect(ts_txn_metric_count(txn, &mut count), TS_OK, "");
+        assert_eq!(count, 1);
+        expect(ts_scan_range(txn, first, i64::MIN, i64::MAX, &mut cur), TS_OK, "");
+        // Only the committed batch's point is there: the failed commit wrote nothing.
+        let (mut ts, mut val) = (0i64, 0f64);
+        expect(ts_cursor_next(cur, &mut ts, &mut val), TS_OK, "");
+        assert_eq!((ts, val), (2, 2.0));
+        let mut n = 9usize;
+        let mut buf = [0i64; 4];
+        for _ in 0..3 {
+            expect(ts_cursor_next(cur, &mut ts, &mut val), TS_DONE, "");
+            expect(ts_cursor_next_batch(cur, buf.as_mut_ptr(), null_mut(), 4, &mut n), TS_DONE, "");
+            assert_eq!(n, 0);
+        }
+        // Release order: the snapshot first, the cursor after; close is busy until both go.
+        ts_txn_release(txn);
+        expect(ts_close(db.0), TS_BUSY, "ts_close: 1 snapshot(s) still alive");
+        ts_cursor_free(cur);
+    }
+}
+
+#[test]
+fn status_strings_cover_every_code_and_unknown_ones() {
+    let names = [
+        "TS_OK",
+        "TS_DONE",
+        "TS_NOT_FOUND",
+        "TS_EXISTS",
+        "TS_INVALID_ARGUMENT",
+        "TS_BUSY",
+        "TS_IO_ERROR",
+        "TS_CORRUPTION",
+        "TS_CLOSED",
+        "TS_INTERNAL",
+    ];
+    for (code, name) in names.iter().enumerate() {
+        // SAFETY: static NUL-terminated strings.
+        assert_eq!(unsafe { CStr::from_ptr(ts_status_str(code as u32)) }.to_str().unwrap(), *name);
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { CStr::from_ptr(ts_status_str(999)) }.to_str().unwrap(), "TS_UNKNOWN_STATUS");
+    assert_eq!(TS_INTERNAL as u32, 9);
+}
+
+#[test]
+fn options_are_copied_and_checked() {
+    let dir = std::env::temp_dir().join(format!("tsdb-ffi-opts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = CString::new(dir.to_str().unwrap()).unwrap();
+    let opts = ts_options_new();
+    let mut db = null_mut();
+    // SAFETY: valid handles and pointers.
+    unsafe {
+        expect(
+            ts_options_set_partition_points(opts, 1),
+            TS_INVALID_ARGUMENT,
+            "partition_points out of range (got 1",
+        );
+        expect(ts_options_set_partition_points(opts, 4), TS_OK, "");
+        expect(ts_options_set_create_if_missing(opts, false), TS_OK, "");
+        expect(ts_open(path.as_ptr(), opts, &mut db), TS_NOT_FOUND, "create_if_missing is off");
+        expect(ts_options_set_create_if_missing(opts, true), TS_OK, "");
+        expect(ts_open(path.as_ptr(), opts, &mut db), TS_OK, "");
+        ts_options_free(opts); // copied by ts_open
+        let mut id = 0;
+        expect(ts_metric_create(db, c"m".as_ptr(), &mut id), TS_OK, "");
+        let ts: Vec<i64> = (0..10).collect();
+        expect(ts_insert_batch(db, id, ts.as_ptr(), [1.5f64; 10].as_ptr(), 10), TS_OK, "");
+        let mut txn = null_mut();
+        let mut cur = null_mut();
+        expect(ts_txn_begin(db, &mut txn), TS_OK, "");
+        expect(ts_scan_range(txn, id, 0, 100, &mut cur), TS_OK, "");
+        let (mut t, mut v, mut n) = ([0i64; 16], [0f64; 16], 0usize);
+        expect(ts_cursor_next_batch(cur, t.as_mut_ptr(), v.as_mut_ptr(), 16, &mut n), TS_OK, "");
+        assert_eq!((n, &t[..10], v[9]), (10, &ts[..], 1.5));
+        ts_cursor_free(cur);
+        ts_txn_release(txn);
+        expect(ts_close(db), TS_OK, "");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

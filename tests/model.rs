@@ -1,0 +1,227 @@
+//! Randomized model test: random operations on the engine and on a plain reference model
+//! (BTreeMaps), with out-of-order and duplicate timestamps, small partitions (so seals and
+//! late-point merges happen constantly), live snapshots checked against the model as it was
+//! when they began. Many seeds; `TSDB_MODEL_SEEDS=N` runs more.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot};
+
+/// name -> (id, points ts -> value bits)
+type Model = BTreeMap<String, (u64, BTreeMap<i64, u64>)>;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn ts(&mut self, clock: &mut i64) -> i64 {
+        match self.below(10) {
+            0..=5 => {
+                *clock += self.below(3) as i64 + 1;
+                *clock
+            }
+            6 | 7 => *clock - self.below(40) as i64, // late or duplicate
+            8 => self.below(2000) as i64 - 1000,     // far in the past
+            _ => *clock,                             // duplicate of the newest
+        }
+    }
+    fn value(&mut self) -> f64 {
+        match self.below(12) {
+            0 => f64::from_bits(0x7ff8_0000_0000_0000 | self.below(1 << 40)), // NaN payloads
+            1 => f64::INFINITY,
+            2 => -0.0,
+            _ => f64::from_bits(self.next()),
+        }
+    }
+}
+
+fn points_in(model: &Model, id: u64) -> Option<&BTreeMap<i64, u64>> {
+    model.values().find(|(i, _)| *i == id).map(|(_, p)| p)
+}
+
+fn check_scan(snap: &Arc<Snapshot>, model: &Model, id: u64, from: i64, until: i64, batch: usize) {
+    let got = snap.scan(MetricId(id), from, until);
+    match points_in(model, id) {
+        None => assert!(matches!(got, Err(Error::NotFound(_))), "id {id} should be absent"),
+        Some(pts) => {
+            let mut c = got.unwrap();
+            let (mut ts, mut vs) = (vec![0i64; batch], vec![0f64; batch]);
+            let mut out = Vec::new();
+            loop {
+                let n = c.next_batch(Some(&mut ts), Some(&mut vs));
+                if n == 0 {
+                    break;
+                }
+                out.extend(ts[..n].iter().zip(&vs[..n]).map(|(t, v)| (*t, v.to_bits())));
+            }
+            assert_eq!(c.next_batch(Some(&mut ts), None), 0, "done stays done");
+            let want: Vec<(i64, u64)> = pts.range(from..until).map(|(t, v)| (*t, *v)).collect();
+            assert_eq!(out, want, "scan of id {id} in [{from}, {until})");
+        }
+    }
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut rng = Rng(seed);
+    let mut opts = Options::default();
+    opts.set_partition_points(2 + rng.below(14) as u32).unwrap();
+    let dir = std::env::temp_dir().join(format!("tsdb-model-{}-{seed}", std::process::id()));
+    let db = Database::open(&dir, &opts).unwrap();
+    let mut model: Model = BTreeMap::new();
+    let mut snaps: Vec<(Arc<Snapshot>, Model)> = Vec::new();
+    let mut clock: i64 = 0;
+    let mut max_id = 0u64;
+    let names: Vec<String> = (0..12).map(|i| format!("metric.{i}")).collect();
+
+    for _ in 0..steps {
+        // An id: mostly live, sometimes dropped or never created.
+        let pick_id = |rng: &mut Rng, model: &Model| -> u64 {
+            let live: Vec<u64> = model.values().map(|(id, _)| *id).collect();
+            if live.is_empty() || rng.below(10) == 0 {
+                rng.below(max_id + 3)
+            } else {
+                live[rng.below(live.len() as u64) as usize]
+            }
+        };
+        match rng.below(100) {
+            0..=7 => {
+                let name = &names[rng.below(names.len() as u64) as usize];
+                match db.create_metric(name) {
+                    Ok(id) => {
+                        assert!(!model.contains_key(name), "created a duplicate of {name}");
+                        assert!(id.0 > max_id, "ids are never reused");
+                        max_id = id.0;
+                        model.insert(name.clone(), (id.0, BTreeMap::new()));
+                    }
+                    Err(Error::Exists { id, .. }) => assert_eq!(model[name].0, id.0),
+                    Err(e) => panic!("create: {e}"),
+                }
+            }
+            8..=10 => {
+                let id = pick_id(&mut rng, &model);
+                let res = db.drop_metric(MetricId(id));
+                let name = model.iter().find(|(_, (i, _))| *i == id).map(|(n, _)| n.clone());
+                match name {
+                    Some(n) => {
+                        res.unwrap();
+                        model.remove(&n);
+                    }
+                    None => assert!(matches!(res, Err(Error::NotFound(_)))),
+                }
+            }
+            11..=45 => {
+                let id = pick_id(&mut rng, &model);
+                let (t, v) = (rng.ts(&mut clock), rng.value());
+                let res = db.insert(MetricId(id), t, v);
+                match model.values_mut().find(|(i, _)| *i == id) {
+                    Some((_, pts)) => {
+                        res.unwrap();
+                        pts.insert(t, v.to_bits());
+                    }
+                    None => assert!(matches!(res, Err(Error::NotFound(_)))),
+                }
+            }
+            46..=60 => {
+                let id = pick_id(&mut rng, &model);
+                let n = 1 + rng.below(40) as usize;
+                let ts: Vec<i64> = (0..n).map(|_| rng.ts(&mut clock)).collect();
+                let vs: Vec<f64> = (0..n).map(|_| rng.value()).collect();
+                let res = db.insert_batch(MetricId(id), &ts, &vs);
+                match model.values_mut().find(|(i, _)| *i == id) {
+                    Some((_, pts)) => {
+                        res.unwrap();
+                        for (t, v) in ts.iter().zip(&vs) {
+                            pts.insert(*t, v.to_bits());
+                        }
+                    }
+                    None => assert!(matches!(res, Err(Error::NotFound(_)))),
+                }
+            }
+            61..=70 => {
+                let mut batch = Batch::new();
+                let mut adds = Vec::new();
+                for _ in 0..1 + rng.below(20) {
+                    let (id, t, v) = (pick_id(&mut rng, &model), rng.ts(&mut clock), rng.value());
+                    batch.add(MetricId(id), t, v);
+                    adds.push((id, t, v));
+                }
+                let res = db.commit(&mut batch);
+                let all_live = adds.iter().all(|(id, _, _)| points_in(&model, *id).is_some());
+                if all_live {
+                    res.unwrap();
+                    for (id, t, v) in adds {
+                        let (_, pts) = model.values_mut().find(|(i, _)| *i == id).unwrap();
+                        pts.insert(t, v.to_bits());
+                    }
+                } else {
+                    assert!(matches!(res, Err(Error::NotFound(_))));
+                }
+            }
+            71..=76 => {
+                if snaps.len() < 6 {
+                    snaps.push((db.begin(), model.clone()));
+                }
+            }
+            77..=80 => {
+                if !snaps.is_empty() {
+                    let i = rng.below(snaps.len() as u64) as usize;
+                    snaps.swap_remove(i);
+                }
+            }
+            81..=84 => {
+                // Name lookups in the current state or an old snapshot.
+                let (snap, m) = match snaps.last() {
+                    Some((s, m)) if rng.below(2) == 0 => (s.clone(), m),
+                    _ => (db.begin(), &model),
+                };
+                let name = &names[rng.below(names.len() as u64) as usize];
+                match m.get(name) {
+                    Some((id, _)) => assert_eq!(snap.lookup(name).unwrap().0, *id),
+                    None => assert!(matches!(snap.lookup(name), Err(Error::NotFound(_)))),
+                }
+                assert_eq!(snap.metric_count(), m.len() as u64);
+            }
+            _ => {
+                let (snap, m) = match snaps.len() {
+                    0 => (db.begin(), &model),
+                    k if rng.below(3) > 0 => {
+                        let (s, m) = &snaps[rng.below(k as u64) as usize];
+                        (s.clone(), m)
+                    }
+                    _ => (db.begin(), &model),
+                };
+                let id = pick_id(&mut rng, m);
+                let a = clock - rng.below(200) as i64;
+                let b = a + rng.below(300) as i64;
+                let (from, until) = if rng.below(5) == 0 { (i64::MIN, i64::MAX) } else { (a, b) };
+                check_scan(&snap, m, id, from, until, 1 + rng.below(64) as usize);
+            }
+        }
+    }
+    // Every snapshot still reads exactly what it saw at its beginning.
+    for (snap, m) in &snaps {
+        for (id, _) in m.values() {
+            check_scan(snap, m, *id, i64::MIN, i64::MAX, 17);
+        }
+    }
+    drop(snaps);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn engine_matches_reference_model_over_random_operations() {
+    let seeds: u64 = std::env::var("TSDB_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    for seed in 0..seeds {
+        run(seed, 3000);
+    }
+}
