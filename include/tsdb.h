@@ -5,7 +5,8 @@
  *   A database is a directory holding metrics (series). A metric has a unique name
  *   (1..=1024 bytes of UTF-8) and a stable uint64_t id assigned at creation and never
  *   reused. A point is (int64_t timestamp, double value). Timestamps are unit-free (pick
- *   ms or ns) and may arrive in any order; a second write of the same (metric, timestamp)
+ *   ms or ns), range over INT64_MIN..=TS_MAX_TIMESTAMP (INT64_MAX - 1, since scans end
+ *   before an exclusive `until`) and may arrive in any order; a second write of the same (metric, timestamp)
  *   replaces the first (last write wins); scans return points in ascending timestamp order,
  *   one per timestamp. Values round-trip bit-exactly, NaN payloads and infinities included.
  *
@@ -43,7 +44,8 @@
  * CAVEATS
  *   - Avoid long-lived snapshots: a live ts_txn (or a cursor on it) keeps every partition
  *     it can see alive. ts_close returns TS_BUSY while any snapshot or cursor is alive.
- *   - One process opens a database at a time.
+ *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
+ *     ts_open of the same directory, from this process or another, return TS_BUSY.
  */
 
 #ifndef TSDB_H
@@ -74,6 +76,12 @@
  * Longest metric name accepted, in bytes of UTF-8 (not counting the terminating NUL).
  */
 #define TS_MAX_NAME_LEN 1024
+
+/**
+ * Largest timestamp a point may have (INT64_MAX - 1): scans end before an exclusive
+ * `until`, so a point at INT64_MAX could never be read; writes of it are rejected.
+ */
+#define TS_MAX_TIMESTAMP 9223372036854775806
 
 /**
  * The result of every fallible function. `TS_OK` (0) is success; `TS_DONE` is not an error.
@@ -271,7 +279,9 @@ ts_status ts_options_set_partition_points(struct ts_options *opts, uint32_t n);
  *
  * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `path` or `out` is NULL, `path` is not UTF-8 or
  * names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
- * create_if_missing is off; `TS_IO_ERROR` if the directory cannot be created or read.
+ * create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
+ * another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
+ * or its lock file cannot be created or read.
  *
  * The caller owns `*out` and must close it with `ts_close`.
  * In this release data is kept in memory only; durability comes with the storage layer.
@@ -333,7 +343,8 @@ ts_status ts_metric_drop(struct ts_db *db, uint64_t id);
  * returns `TS_OK`.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
- * `db` is NULL; `TS_INTERNAL` if the database is in a failed state.
+ * `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_INTERNAL` if the database
+ * is in a failed state.
  *
  * Threads: safe from any number of threads on the same `db`.
  * Prefer `ts_insert_batch` (or a `ts_batch`) for more than a few points: each call crosses
@@ -351,8 +362,8 @@ ts_status ts_insert(struct ts_db *db, uint64_t id, int64_t ts, double value);
  * @param[in] n       number of points, at least 1.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric (nothing is written);
- * `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL or `n` is 0; `TS_INTERNAL` if the
- * database is in a failed state.
+ * `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or a timestamp is
+ * INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
  *
  * Threads: safe from any number of threads on the same `db`.
  * This is the fast path for one metric: one boundary crossing and one lock per call.
@@ -395,8 +406,8 @@ ts_status ts_batch_clear(struct ts_batch *batch);
  * batch is emptied, ready for reuse; on failure nothing is written and the batch is kept.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if any id names no live metric (nothing is written);
- * `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL or the batch is empty; `TS_INTERNAL` if
- * the database is in a failed state.
+ * `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL, the batch is empty or holds a timestamp
+ * of INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
  *
  * Threads: safe from any number of threads on the same `db`, each with its own batch.
  * This is the fast path for writing many metrics at once.

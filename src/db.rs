@@ -16,7 +16,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::partition::{HeadInner, PartitionMap};
 use crate::txn::{Sequencer, Version};
-use crate::{Error, MAX_NAME_LEN, MetricId, Options, Result};
+use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result};
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
@@ -36,7 +36,13 @@ struct Shared {
     /// Set when a structural change failed half way; writes are refused from then on.
     failed: AtomicBool,
     path: PathBuf,
+    /// `DIR/LOCK`, flock-ed while the database is open: a second open, from this process
+    /// or another, fails with `Busy`. Released when the last reference goes.
+    _lock: std::fs::File,
 }
+
+/// Name of the lock file inside the database directory.
+const LOCK_FILE: &str = "LOCK";
 
 struct WriterState {
     /// Next metric id; ids start at 1 and are never reused.
@@ -67,6 +73,25 @@ impl Database {
             }
             Err(e) => return Err(Error::Io(format!("cannot stat: {e} (path={})", path.display()))),
         }
+        let lock_path = path.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Io(format!("cannot open lock file: {e} (path={})", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Busy(format!(
+                    "database is already open, in this or another process (path={})",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Io(format!("cannot lock: {e} (path={})", lock_path.display())));
+            }
+        }
         Ok(Database {
             shared: Arc::new(Shared {
                 current: ArcSwap::from_pointee(Version::default()),
@@ -76,6 +101,7 @@ impl Database {
                 hasher: RandomState::new(),
                 failed: AtomicBool::new(false),
                 path: path.to_owned(),
+                _lock: lock,
             }),
         })
     }
@@ -160,6 +186,7 @@ impl Database {
         if ts.is_empty() {
             return Err(Error::InvalidArgument("empty batch (n=0)".into()));
         }
+        check_timestamps(ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
         let len = {
@@ -190,14 +217,15 @@ impl Database {
         if batch.is_empty() {
             return Err(Error::InvalidArgument("empty batch (no points added)".into()));
         }
+        check_timestamps(&batch.ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
         // Group by metric, keeping the order of adds within a metric (later adds win).
-        let mut order: Vec<u32> = (0..batch.len() as u32).collect();
-        order.sort_by_key(|&i| batch.ids[i as usize]);
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| batch.ids[i]);
         let mut groups: Vec<(MetricId, std::ops::Range<usize>)> = Vec::new();
         for (k, &i) in order.iter().enumerate() {
-            let id = batch.ids[i as usize];
+            let id = batch.ids[i];
             match groups.last_mut() {
                 Some((gid, r)) if gid.0 == id => r.end = k + 1,
                 _ => groups.push((MetricId(id), k..k + 1)),
@@ -222,7 +250,6 @@ impl Database {
                 }
                 for ((id, range), head) in groups.iter().zip(heads.iter_mut()) {
                     for &i in &order[range.clone()] {
-                        let i = i as usize;
                         head.push(batch.ts[i], batch.vals[i], ticket.seq);
                     }
                     if head.len() >= sh.opts.partition_points as usize {
@@ -290,6 +317,17 @@ impl Drop for FailOnUnwind<'_> {
 
 fn not_found(id: MetricId) -> Error {
     Error::NotFound(format!("no live metric with this id (id={})", id.0))
+}
+
+fn check_timestamps(ts: &[i64]) -> Result<()> {
+    if ts.iter().any(|&t| t > MAX_TIMESTAMP) {
+        return Err(Error::InvalidArgument(format!(
+            "timestamp {} (INT64_MAX) is reserved: scans end before `until`, so it could never be read; \
+             the largest timestamp is INT64_MAX - 1",
+            i64::MAX
+        )));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<()> {

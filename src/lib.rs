@@ -28,5 +28,9 @@ pub struct SeqNo(pub u64);
 /// The library version, the same string as `ts_version()` and Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Largest timestamp a point may have: scans end before an exclusive `until`, so a point
+/// at `i64::MAX` could never be read.
+pub const MAX_TIMESTAMP: i64 = i64::MAX - 1;
+
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 1024;

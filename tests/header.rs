@@ -46,3 +46,9 @@ fn header_version_macros_match_cargo_toml() {
     let lib = unsafe { std::ffi::CStr::from_ptr(tsdb::ffi::status::ts_version()) };
     assert_eq!(lib.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn header_constants_match_the_core() {
+    assert_eq!(tsdb::ffi::status::TS_MAX_TIMESTAMP, tsdb::MAX_TIMESTAMP);
+    assert_eq!(tsdb::ffi::status::TS_MAX_NAME_LEN as usize, tsdb::MAX_NAME_LEN);
+}

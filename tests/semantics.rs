@@ -118,21 +118,46 @@ fn values_round_trip_bit_exactly() {
 fn scan_bounds_are_inclusive_exclusive_including_extremes() {
     let db = open("bounds", 4);
     let m = db.create_metric("m").unwrap();
-    let ts = [i64::MIN, -1, 0, 1, 10, 11, i64::MAX];
+    let top = tsdb::MAX_TIMESTAMP;
+    let ts = [i64::MIN, -1, 0, 1, 10, 11, top];
     db.insert_batch(m, &ts, &[1.0; 7]).unwrap();
     db.insert(m, 5, 5.0).unwrap(); // a head point between sealed ones
     let s = db.begin();
     let range = |a, b| s.scan(m, a, b).unwrap().map(|p| p.0).collect::<Vec<_>>();
     assert_eq!(range(0, 11), vec![0, 1, 5, 10]);
     assert_eq!(range(i64::MIN, i64::MIN + 1), vec![i64::MIN]);
-    assert_eq!(range(i64::MIN, i64::MAX), vec![i64::MIN, -1, 0, 1, 5, 10, 11]);
-    assert_eq!(
-        range(i64::MAX - 1, i64::MAX),
-        Vec::<i64>::new(),
-        "until is exclusive: i64::MAX is unreachable by design"
-    );
+    assert_eq!(range(i64::MIN, i64::MAX), vec![i64::MIN, -1, 0, 1, 5, 10, 11, top], "every storable point");
+    assert_eq!(range(top, i64::MAX), vec![top]);
     assert_eq!(range(3, 3), Vec::<i64>::new());
     assert!(matches!(s.scan(m, 2, 1), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn int64_max_timestamps_are_rejected_and_nothing_is_written() {
+    let db = open("max", 4);
+    let m = db.create_metric("m").unwrap();
+    assert!(matches!(db.insert(m, i64::MAX, 1.0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(db.insert_batch(m, &[1, i64::MAX], &[1.0, 2.0]), Err(Error::InvalidArgument(_))));
+    let mut b = Batch::new();
+    b.add(m, 2, 2.0);
+    b.add(m, i64::MAX, 2.0);
+    assert!(matches!(db.commit(&mut b), Err(Error::InvalidArgument(_))));
+    assert!(all(&db.begin(), m).is_empty());
+}
+
+#[test]
+fn a_second_open_of_an_open_database_is_busy() {
+    let d = tmpdir("lock");
+    let db = Database::open(&d, &Options::default()).unwrap();
+    assert!(matches!(Database::open(&d, &Options::default()), Err(Error::Busy(_))));
+    let s = db.begin();
+    let (db, _) = db.close().unwrap_err();
+    assert!(matches!(Database::open(&d, &Options::default()), Err(Error::Busy(_))), "still open");
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let again = Database::open(&d, &Options::default()).unwrap();
+    drop(again);
+    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]

@@ -24,7 +24,9 @@ pub struct ts_db {
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `path` or `out` is NULL, `path` is not UTF-8 or
 /// names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
-/// create_if_missing is off; `TS_IO_ERROR` if the directory cannot be created or read.
+/// create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
+/// another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
+/// or its lock file cannot be created or read.
 ///
 /// The caller owns `*out` and must close it with `ts_close`.
 /// In this release data is kept in memory only; durability comes with the storage layer.

@@ -13,6 +13,10 @@ pub const TS_VERSION_PATCH: u32 = 0;
 /// Longest metric name accepted, in bytes of UTF-8 (not counting the terminating NUL).
 pub const TS_MAX_NAME_LEN: u32 = 1024;
 
+/// Largest timestamp a point may have (INT64_MAX - 1): scans end before an exclusive
+/// `until`, so a point at INT64_MAX could never be read; writes of it are rejected.
+pub const TS_MAX_TIMESTAMP: i64 = 9_223_372_036_854_775_806;
+
 /// The result of every fallible function. `TS_OK` (0) is success; `TS_DONE` is not an error.
 ///
 /// The numbers are fixed forever: codes are never renumbered or reused, and new codes may

@@ -13,7 +13,8 @@ use crate::{Error, MetricId};
 /// returns `TS_OK`.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
-/// `db` is NULL; `TS_INTERNAL` if the database is in a failed state.
+/// `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_INTERNAL` if the database
+/// is in a failed state.
 ///
 /// Threads: safe from any number of threads on the same `db`.
 /// Prefer `ts_insert_batch` (or a `ts_batch`) for more than a few points: each call crosses
@@ -37,8 +38,8 @@ pub unsafe extern "C" fn ts_insert(db: *mut ts_db, id: u64, ts: i64, value: f64)
 /// @param[in] n       number of points, at least 1.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric (nothing is written);
-/// `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL or `n` is 0; `TS_INTERNAL` if the
-/// database is in a failed state.
+/// `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or a timestamp is
+/// INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
 ///
 /// Threads: safe from any number of threads on the same `db`.
 /// This is the fast path for one metric: one boundary crossing and one lock per call.

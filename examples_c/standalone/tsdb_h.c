@@ -1,0 +1,2 @@
+/* tsdb.h compiles on its own as C99 (-Wall -Wextra -Wpedantic -Werror): nothing but the include. */
+#include "tsdb.h"
