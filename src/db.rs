@@ -5,7 +5,6 @@
 //! A snapshot is `(version, seq)` taken so that the version was current when `seq` was read;
 //! it sees sealed partitions of that version and head points with `seq <=` its own.
 use std::cell::Cell;
-use std::hash::RandomState;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +30,6 @@ struct Shared {
     writer: Mutex<WriterState>,
     seqr: Sequencer,
     opts: Options,
-    /// Hashes metric names for the name index; keyed per process (HashDoS-safe).
-    hasher: RandomState,
     /// Set when a structural change failed half way; writes are refused from then on.
     failed: AtomicBool,
     path: PathBuf,
@@ -74,12 +71,10 @@ impl Database {
             Err(e) => return Err(Error::Io(format!("cannot stat: {e} (path={})", path.display()))),
         }
         let lock_path = path.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::Io(format!("cannot open lock file: {e} (path={})", lock_path.display())))?;
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(
+                |e| Error::Io(format!("cannot open lock file: {e} (path={})", lock_path.display())),
+            )?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -94,11 +89,10 @@ impl Database {
         }
         Ok(Database {
             shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(Version::default()),
+                current: ArcSwap::from_pointee(Version::empty()),
                 writer: Mutex::new(WriterState { next_id: 1 }),
                 seqr: Sequencer::default(),
                 opts: opts.clone(),
-                hasher: RandomState::new(),
                 failed: AtomicBool::new(false),
                 path: path.to_owned(),
                 _lock: lock,
@@ -117,17 +111,18 @@ impl Database {
 
     /// `Ok` when [`Database::close`] would succeed: no snapshot or cursor is alive.
     pub fn ensure_closable(&self) -> Result<()> {
-        match self.live_snapshots() {
-            0 => Ok(()),
-            live => Err(Error::Busy(format!(
-                "{live} snapshot(s) still alive; release every ts_txn and free every ts_cursor first"
-            ))),
+        // Snapshots hold versions: the current one (counted by its reference count, less
+        // the ArcSwap's and ours) or older ones (every live version holds the catalog).
+        let cur = self.shared.current.load_full();
+        let on_current = Arc::strong_count(&cur) - 2;
+        let older_versions = Arc::strong_count(&cur.catalog) - 1;
+        if on_current + older_versions == 0 {
+            return Ok(());
         }
-    }
-
-    /// Snapshots (with their cursors) not yet released.
-    pub fn live_snapshots(&self) -> usize {
-        Arc::strong_count(&self.shared) - 1
+        Err(Error::Busy(format!(
+            "snapshots are still alive ({on_current} on the current version, {older_versions} older version(s) \
+             pinned); release every ts_txn and free every ts_cursor first"
+        )))
     }
 
     /// The directory this database lives in.
@@ -143,13 +138,12 @@ impl Database {
         sh.check_writable()?;
         let mut w = sh.writer.lock();
         let cur = sh.current.load_full();
-        if let Some(m) = cur.lookup(&sh.hasher, name) {
-            return Err(Error::Exists { name: name.to_owned(), id: m.id });
-        }
         let id = MetricId(w.next_id);
+        let next = cur
+            .add_metric(id, name, || PartitionMap::new(id, name.into()))
+            .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
         w.next_id += 1;
-        let map = Arc::new(PartitionMap::new(id, name.into()));
-        sh.current.store(Arc::new(cur.with_new_metric(&sh.hasher, map)));
+        sh.current.store(Arc::new(next));
         Ok(id)
     }
 
@@ -158,13 +152,20 @@ impl Database {
     pub fn drop_metric(&self, id: MetricId) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
-        let _w = sh.writer.lock();
-        let cur = sh.current.load_full();
-        let map = cur.ids.get(id.0).ok_or_else(|| not_found(id))?;
-        let mut head = map.head.lock();
-        head.freeze();
-        sh.current.store(Arc::new(cur.without_metric(&sh.hasher, map)));
-        Ok(())
+        loop {
+            let map = sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
+            // Lock order everywhere: head(s), then the writer lock.
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                continue; // sealed meanwhile: the successor map is published; retry on it
+            }
+            let _w = sh.writer.lock();
+            // The map is still current: replacing it would have frozen the head we hold.
+            let cur = sh.current.load_full();
+            head.freeze();
+            sh.current.store(Arc::new(cur.drop_metric(&map)));
+            return Ok(());
+        }
     }
 
     /// Insert one point. A second write of the same `(id, ts)` replaces the first.
@@ -276,7 +277,7 @@ impl Database {
             // If no version was published meanwhile, every write with a seq <= `seq` is
             // reachable from `version` (in a head or sealed partition of it).
             if Arc::ptr_eq(&sh.current.load(), &version) {
-                return Arc::new(Snapshot { version, seq, db: self.shared.clone() });
+                return Arc::new(Snapshot { version, seq });
             }
         }
     }
@@ -288,11 +289,11 @@ impl Shared {
     }
 
     /// Seal metric `id`'s head if it is (still) full: publish a new version whose map holds
-    /// the head's published points in sealed partitions.
+    /// the head's published points in sealed partitions. The successor is built under the
+    /// head's lock only, so seals of different metrics run in parallel; the writer lock is
+    /// held just to publish.
     fn seal(&self, id: MetricId) {
-        let _w = self.writer.lock();
-        let cur = self.current.load_full();
-        let Some(map) = cur.ids.get(id.0) else { return };
+        let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
         let mut head = map.head.lock();
         if head.is_frozen() || head.len() < self.opts.partition_points as usize {
             return;
@@ -300,6 +301,9 @@ impl Shared {
         let guard = FailOnUnwind(&self.failed);
         let upto = self.seqr.visible();
         if let Some(next) = map.seal(&mut head, upto, self.opts.partition_points as usize) {
+            let _w = self.writer.lock();
+            // `map` is still current: replacing it would have frozen the head we hold.
+            let cur = self.current.load_full();
             self.current.store(Arc::new(cur.with_map(Arc::new(next))));
         }
         std::mem::forget(guard);
@@ -343,17 +347,16 @@ fn check_name(name: &str) -> Result<()> {
 /// A consistent, read-only view of the database at one instant. Shareable between threads
 /// (`Send + Sync`); cursors hold an `Arc` of it, so it lives until the last of them is freed.
 pub struct Snapshot {
+    /// The version it reads; holding it is what makes the snapshot live for `close`.
     version: Arc<Version>,
     seq: u64,
-    /// Keeps the database alive and counts this snapshot as live (see `Database::close`).
-    db: Arc<Shared>,
 }
 
 impl Snapshot {
     /// The id of the metric called `name` in this snapshot.
     pub fn lookup(&self, name: &str) -> Result<MetricId> {
         check_name(name)?;
-        self.version.lookup(&self.db.hasher, name).map(|m| m.id).ok_or_else(|| {
+        self.version.lookup(name).map(|m| m.id).ok_or_else(|| {
             Error::NotFound(format!("no metric with this name in the snapshot (name={name:?})"))
         })
     }

@@ -5,6 +5,7 @@
 //! `unsafe` code. See `docs/architecture.md` for how the pieces fit together.
 #![deny(unsafe_code)]
 
+mod catalog;
 mod db;
 mod error;
 mod options;

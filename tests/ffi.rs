@@ -176,7 +176,7 @@ fn statuses_and_messages_for_bad_input() {
         }
         // Release order: the snapshot first, the cursor after; close is busy until both go.
         ts_txn_release(txn);
-        expect(ts_close(db.0), TS_BUSY, "ts_close: 1 snapshot(s) still alive");
+        expect(ts_close(db.0), TS_BUSY, "ts_close: snapshots are still alive");
         ts_cursor_free(cur);
     }
 }

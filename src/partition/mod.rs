@@ -171,7 +171,8 @@ mod tests {
                     x ^= x << 17;
                     seq += 1;
                     // Mostly in order, some late and some duplicate timestamps.
-                    let ts = if x % 5 == 0 { (x % 3000) as i64 } else { round * 40 + (x % 40) as i64 };
+                    let ts =
+                        if x.is_multiple_of(5) { (x % 3000) as i64 } else { round * 40 + (x % 40) as i64 };
                     h.push(ts, x as f64, seq);
                     model.insert(ts, (x as f64).to_bits());
                 }

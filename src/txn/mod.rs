@@ -3,66 +3,85 @@
 //!
 //! A new version is built under the writer lock and published with `arc-swap`; readers load
 //! it without locks. Every change (create, drop, seal) path-copies O(log n) nodes of the id
-//! trie and the name index, never all metrics.
-pub mod names;
+//! trie, never all metrics.
 pub mod trie;
 
-use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use parking_lot::{Condvar, Mutex};
+
+use crate::MetricId;
+use crate::catalog::Catalog;
 use crate::partition::PartitionMap;
-use names::NameIndex;
 use trie::IdTrie;
 
 /// One immutable version of the global transaction.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Version {
     /// metric id -> partition map.
     pub ids: IdTrie<Arc<PartitionMap>>,
-    /// hash(name) -> metric id.
-    pub names: NameIndex,
+    /// name -> id candidates, shared by all versions; a version confirms them against `ids`.
+    /// Its strong count is the number of live versions (see `Database::ensure_closable`).
+    pub catalog: Arc<Catalog>,
 }
 
 impl Version {
-    /// The live metric called `name`, if any.
-    pub fn lookup(&self, hasher: &impl BuildHasher, name: &str) -> Option<&Arc<PartitionMap>> {
-        let id = self
-            .names
-            .candidates(hasher.hash_one(name))
-            .find(|id| self.ids.get(id).is_some_and(|m| &*m.name == name))?;
+    /// The first version of a database: no metrics.
+    pub fn empty() -> Version {
+        Version { ids: IdTrie::default(), catalog: Arc::new(Catalog::new()) }
+    }
+
+    /// The live metric called `name` in this version, if any.
+    pub fn lookup(&self, name: &str) -> Option<&Arc<PartitionMap>> {
+        let hash = self.catalog.hash(name);
+        let id = self.catalog.find(hash, |id| self.ids.get(id).is_some_and(|m| &*m.name == name))?;
         self.ids.get(id)
     }
 
-    /// This version plus `map` (a new metric).
-    pub fn with_new_metric(&self, hasher: &impl BuildHasher, map: Arc<PartitionMap>) -> Version {
-        let id = map.id.0;
-        let hash = hasher.hash_one(&*map.name);
-        let hash_of = |other: u64| hasher.hash_one(&*self.ids.get(other).expect("indexed id is live").name);
-        Version { names: self.names.insert(hash, id, &hash_of), ids: self.ids.insert(id, map) }
+    /// This version plus a new metric `id` called `name`, whose partition map `make_map`
+    /// builds; or, when a live metric has that name, its id. Records the name in the
+    /// catalog: publish the result (or nothing) before releasing the writer lock.
+    pub fn add_metric(
+        &self,
+        id: MetricId,
+        name: &str,
+        make_map: impl FnOnce() -> PartitionMap,
+    ) -> Result<Version, MetricId> {
+        let same = |c: u64| self.ids.get(c).is_some_and(|m| &*m.name == name);
+        self.catalog.insert_unique(self.catalog.hash(name), id.0, same).map_err(MetricId)?;
+        Ok(Version { ids: self.ids.insert(id.0, Arc::new(make_map())), catalog: self.catalog.clone() })
     }
 
     /// This version with metric `map.id`'s partition map replaced by `map`.
     pub fn with_map(&self, map: Arc<PartitionMap>) -> Version {
-        Version { names: self.names.clone(), ids: self.ids.insert(map.id.0, map) }
+        Version { ids: self.ids.insert(map.id.0, map), catalog: self.catalog.clone() }
     }
 
-    /// This version without metric `map.id`.
-    pub fn without_metric(&self, hasher: &impl BuildHasher, map: &PartitionMap) -> Version {
-        Version {
-            names: self.names.remove(hasher.hash_one(&*map.name), map.id.0),
-            ids: self.ids.remove(map.id.0),
-        }
+    /// This version without metric `map.id`; the catalog forgets its name once no snapshot
+    /// can see it any more.
+    pub fn drop_metric(&self, map: &PartitionMap) -> Version {
+        self.catalog.dropped(self.catalog.hash(&map.name), map.id.0, &map.name);
+        Version { ids: self.ids.remove(map.id.0), catalog: self.catalog.clone() }
     }
 }
 
 /// Orders writes: each write takes the next sequence number, applies itself to the heads,
 /// then publishes; publication is in sequence order, so when a snapshot reads
 /// `visible() == s`, every write with `seq <= s` has been applied.
+///
+/// Aligned to its own cache lines: writers update it on every write, and it must not share
+/// a line with reference counts that snapshots change (measured: begin+release with a
+/// `ts_insert` writer running went from ~150 ns to ~70 ns).
 #[derive(Default)]
+#[repr(align(128))]
 pub struct Sequencer {
     next: AtomicU64,
     visible: AtomicU64,
+    /// Writers asleep in `Ticket::drop`, waiting for an earlier write to publish.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    published: Condvar,
 }
 
 impl Sequencer {
@@ -76,6 +95,10 @@ impl Sequencer {
     pub fn visible(&self) -> u64 {
         self.visible.load(Ordering::SeqCst)
     }
+
+    fn is_next(&self, seq: u64) -> bool {
+        self.visible.load(Ordering::SeqCst) == seq - 1
+    }
 }
 
 /// A taken, not yet published sequence number.
@@ -84,20 +107,39 @@ pub struct Ticket<'a> {
     seqr: &'a Sequencer,
 }
 
+/// Spins before sleeping while an earlier write finishes its short apply phase.
+const SPINS_BEFORE_SLEEP: u32 = 200;
+
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        // Wait for the writes before this one to publish. They are in their short apply
-        // phase (a head lock and a copy), so spin briefly, then yield the core.
-        let mut spins = 0u32;
-        while self.seqr.visible.load(Ordering::Acquire) != self.seq - 1 {
-            spins += 1;
-            if spins < 64 {
+        let q = self.seqr;
+        // The writes before this one are in their apply phase (a head lock and a copy):
+        // usually done within a few hundred nanoseconds, so spin first. If one of them was
+        // preempted, sleep rather than burn the core it needs to finish.
+        let mut spins = 0;
+        while !q.is_next(self.seq) {
+            if spins < SPINS_BEFORE_SLEEP {
+                spins += 1;
                 std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+                continue;
             }
+            q.sleepers.fetch_add(1, Ordering::SeqCst);
+            let mut guard = q.lock.lock();
+            while !q.is_next(self.seq) {
+                // The timeout only bounds the damage of a missed wake-up, which the SeqCst
+                // order of `sleepers` and `visible` rules out.
+                q.published.wait_for(&mut guard, std::time::Duration::from_millis(10));
+            }
+            drop(guard);
+            q.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
-        self.seqr.visible.store(self.seq, Ordering::SeqCst);
+        q.visible.store(self.seq, Ordering::SeqCst);
+        // A sleeper that registered before this load is woken; one that registers after it
+        // sees the new `visible` before it sleeps.
+        if q.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = q.lock.lock();
+            q.published.notify_all();
+        }
     }
 }
 

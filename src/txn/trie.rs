@@ -4,6 +4,13 @@
 //! `remove` return a new trie that shares every node off the changed path with the old one,
 //! so a change copies `h = O(log_FAN n)` nodes of `FAN` pointers, never the whole map. This is
 //! the in-memory form of the seed's "transaction stored as a tree of fixed-size entries".
+//!
+//! The leaf holding the highest keys lives outside the tree, as a *tail* (as in Clojure's
+//! persistent vector). Metric ids grow, so every create lands in the tail: it copies one
+//! leaf, and only every `FAN`-th create pushes a full tail into the tree (moving the leaf,
+//! not copying it). A create is then O(1) amortized instead of O(depth); each path copy
+//! costs `FAN` reference-count increments per level (and as many decrements when the old
+//! version goes), which made creates at 1M metrics 2.3x as costly as at 1K without the tail.
 use std::sync::Arc;
 
 const BITS: u32 = 4;
@@ -22,18 +29,28 @@ enum Node<T> {
 pub struct IdTrie<T> {
     root: Option<Arc<Node<T>>>,
     height: u32,
+    /// The leaf for keys `tail_base..tail_base + FAN` (never empty when present). Every key
+    /// in the tree is below `tail_base`.
+    tail: Option<Arc<Node<T>>>,
+    tail_base: u64,
     len: u64,
 }
 
 impl<T> Clone for IdTrie<T> {
     fn clone(&self) -> Self {
-        IdTrie { root: self.root.clone(), height: self.height, len: self.len }
+        IdTrie {
+            root: self.root.clone(),
+            height: self.height,
+            tail: self.tail.clone(),
+            tail_base: self.tail_base,
+            len: self.len,
+        }
     }
 }
 
 impl<T> Default for IdTrie<T> {
     fn default() -> Self {
-        IdTrie { root: None, height: 0, len: 0 }
+        IdTrie { root: None, height: 0, tail: None, tail_base: 0, len: 0 }
     }
 }
 
@@ -46,6 +63,12 @@ fn fits(key: u64, height: u32) -> bool {
     height >= MAX_HEIGHT || key >> (BITS * height) == 0
 }
 
+/// What a path copy does at the bottom: set one slot of a leaf, or install a whole leaf.
+enum Change<T> {
+    Slot(Option<T>),
+    Leaf(Arc<Node<T>>),
+}
+
 impl<T: Clone> IdTrie<T> {
     /// Number of keys present.
     pub fn len(&self) -> u64 {
@@ -54,6 +77,12 @@ impl<T: Clone> IdTrie<T> {
 
     /// The value under `key`, if any.
     pub fn get(&self, key: u64) -> Option<&T> {
+        if key & !MASK == self.tail_base {
+            return match self.tail.as_deref() {
+                Some(Node::Leaf(vals)) => vals[slot(key, 0)].as_ref(),
+                _ => None,
+            };
+        }
         if !fits(key, self.height) {
             return None;
         }
@@ -70,23 +99,24 @@ impl<T: Clone> IdTrie<T> {
 
     /// A new trie with `key -> val` (replacing any previous value).
     pub fn insert(&self, key: u64, val: T) -> Self {
-        let mut root = self.root.clone();
-        let mut height = self.height.max(1);
-        if root.is_none() {
-            height = 1;
-        }
-        while !fits(key, height) {
-            // Grow: the old tree becomes slot 0 of a new root.
-            if let Some(old) = root.take() {
-                let mut kids: [Option<Arc<Node<T>>>; FAN] = Default::default();
-                kids[0] = Some(old);
-                root = Some(Arc::new(Node::Branch(kids)));
-            }
-            height += 1;
-        }
         let existed = self.get(key).is_some();
-        let root = set(root.as_ref(), height - 1, key, Some(val));
-        IdTrie { root, height, len: self.len + u64::from(!existed) }
+        let mut next = self.clone();
+        next.len += u64::from(!existed);
+        let block = key & !MASK;
+        if block == self.tail_base || (self.tail.is_none() && block > self.tail_base) {
+            next.tail = leaf_with(self.tail_for(block), slot(key, 0), Some(val));
+            next.tail_base = block;
+        } else if block > self.tail_base {
+            // Past the tail: the tail joins the tree, a new tail starts.
+            if let Some(full) = next.tail.take() {
+                next.change_tree(self.tail_base, Change::Leaf(full));
+            }
+            next.tail = leaf_with(None, slot(key, 0), Some(val));
+            next.tail_base = block;
+        } else {
+            next.change_tree(key, Change::Slot(Some(val)));
+        }
+        next
     }
 
     /// A new trie without `key` (the same trie, shared, if `key` is absent).
@@ -94,20 +124,63 @@ impl<T: Clone> IdTrie<T> {
         if self.get(key).is_none() {
             return self.clone();
         }
-        let root = set(self.root.as_ref(), self.height - 1, key, None);
-        let height = if root.is_some() { self.height } else { 0 };
-        IdTrie { root, height, len: self.len - 1 }
+        let mut next = self.clone();
+        next.len -= 1;
+        if key & !MASK == self.tail_base {
+            next.tail = leaf_with(self.tail.as_deref(), slot(key, 0), None);
+        } else {
+            next.change_tree(key, Change::Slot(None));
+        }
+        next
+    }
+
+    fn tail_for(&self, block: u64) -> Option<&Node<T>> {
+        if block == self.tail_base { self.tail.as_deref() } else { None }
+    }
+
+    /// Path-copy the tree for `key`, growing it when `key` does not fit yet.
+    fn change_tree(&mut self, key: u64, change: Change<T>) {
+        if self.root.is_none() {
+            self.height = 1;
+        }
+        while !fits(key, self.height) {
+            // Grow: the old tree becomes slot 0 of a new root.
+            if let Some(old) = self.root.take() {
+                let mut kids: [Option<Arc<Node<T>>>; FAN] = Default::default();
+                kids[0] = Some(old);
+                self.root = Some(Arc::new(Node::Branch(kids)));
+            }
+            self.height += 1;
+        }
+        self.root = set(self.root.as_ref(), self.height - 1, key, change);
+        if self.root.is_none() {
+            self.height = 0;
+        }
     }
 
     /// Entries in ascending key order, starting at the first key `>= from`. Lazy: walks the
-    /// tree with a stack of at most `height` frames.
+    /// tree with a stack of at most `height` frames, then the tail.
     pub fn range_from(&self, from: u64) -> Iter<'_, T> {
-        let mut stack = Vec::with_capacity(self.height as usize);
+        let mut stack = Vec::with_capacity(self.height as usize + 1);
+        // The stack is popped from the end: push the tail first so it comes last.
+        if let Some(tail) = self.tail.as_deref() {
+            stack.push(Frame { node: tail, level: 0, base: self.tail_base, slot: 0 });
+        }
         if let Some(root) = self.root.as_deref() {
             stack.push(Frame { node: root, level: self.height - 1, base: 0, slot: 0 });
         }
         Iter { stack, from }
     }
+}
+
+/// A copy of `leaf` (or an empty leaf) with slot `i` set to `val`; `None` if it ends up empty.
+fn leaf_with<T: Clone>(leaf: Option<&Node<T>>, i: usize, val: Option<T>) -> Option<Arc<Node<T>>> {
+    let mut vals: [Option<T>; FAN] = match leaf {
+        Some(Node::Leaf(v)) => v.clone(),
+        _ => Default::default(),
+    };
+    vals[i] = val;
+    vals.iter().any(Option::is_some).then(|| Arc::new(Node::Leaf(vals)))
 }
 
 struct Frame<'a, T> {
@@ -138,10 +211,10 @@ impl<'a, T> Iterator for Iter<'a, T> {
             let lo = top.base + ((i as u64) << shift);
             match top.node {
                 Node::Leaf(vals) => {
-                    if let Some(v) = &vals[i] {
-                        if lo >= self.from {
-                            return Some((lo, v));
-                        }
+                    if let Some(v) = &vals[i]
+                        && lo >= self.from
+                    {
+                        return Some((lo, v));
                     }
                 }
                 Node::Branch(kids) => {
@@ -157,32 +230,27 @@ impl<'a, T> Iterator for Iter<'a, T> {
     }
 }
 
-/// Path-copy `node` (at `level`, 0 = leaf) with `key` set to `val`; `None` when the copy
-/// would be empty, so removals prune empty subtrees.
-fn set<T: Clone>(node: Option<&Arc<Node<T>>>, level: u32, key: u64, val: Option<T>) -> Option<Arc<Node<T>>> {
+/// Path-copy `node` (at `level`, 0 = leaf) with `change` applied at `key`; `None` when the
+/// copy would be empty, so removals prune empty subtrees.
+fn set<T: Clone>(
+    node: Option<&Arc<Node<T>>>,
+    level: u32,
+    key: u64,
+    change: Change<T>,
+) -> Option<Arc<Node<T>>> {
+    if level == 0 {
+        return match change {
+            Change::Leaf(leaf) => Some(leaf),
+            Change::Slot(val) => leaf_with(node.map(|n| &**n), slot(key, 0), val),
+        };
+    }
     let i = slot(key, level);
-    let new = if level == 0 {
-        let mut vals: [Option<T>; FAN] = match node.map(|n| &**n) {
-            Some(Node::Leaf(v)) => v.clone(),
-            _ => Default::default(),
-        };
-        vals[i] = val;
-        if vals.iter().all(Option::is_none) {
-            return None;
-        }
-        Node::Leaf(vals)
-    } else {
-        let mut kids: [Option<Arc<Node<T>>>; FAN] = match node.map(|n| &**n) {
-            Some(Node::Branch(k)) => k.clone(),
-            _ => Default::default(),
-        };
-        kids[i] = set(kids[i].as_ref(), level - 1, key, val);
-        if kids.iter().all(Option::is_none) {
-            return None;
-        }
-        Node::Branch(kids)
+    let mut kids: [Option<Arc<Node<T>>>; FAN] = match node.map(|n| &**n) {
+        Some(Node::Branch(k)) => k.clone(),
+        _ => Default::default(),
     };
-    Some(Arc::new(new))
+    kids[i] = set(kids[i].as_ref(), level - 1, key, change);
+    kids.iter().any(Option::is_some).then(|| Arc::new(Node::Branch(kids)))
 }
 
 #[cfg(test)]
@@ -205,7 +273,7 @@ mod tests {
                 2 => x,
                 _ => step,
             };
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 t = t.remove(key);
                 m.remove(&key);
             } else {
