@@ -21,6 +21,17 @@ use parking_lot::{Mutex, RwLock};
 /// Graveyard entries examined per create or drop.
 const SWEEP_PER_CHANGE: usize = 2;
 
+/// The map is split into independently locked shards, so a growing map rehashes 1/SHARDS
+/// of the names at a time (a create at 1M names would otherwise stall ~10 ms, and lookups
+/// with it, whenever the one table doubled) and lookups spread over SHARDS locks.
+const SHARDS: usize = 64;
+
+/// The shard of a hash: middle bits, which hashbrown uses for neither the bucket index
+/// (low bits) nor the control tag (top 7 bits) within the shard.
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
 /// Hashes a `u64` key that is already a hash: no second hashing.
 #[derive(Default)]
 struct PreHashed(u64);
@@ -54,13 +65,17 @@ struct Maps {
 pub struct Catalog {
     /// Keyed per process, so crafted names cannot force collisions.
     hasher: RandomState,
-    maps: RwLock<Maps>,
+    shards: Box<[RwLock<Maps>]>,
     graveyard: Mutex<VecDeque<(u64, u64, Weak<str>)>>,
 }
 
 impl Catalog {
     pub fn new() -> Catalog {
-        Catalog { hasher: RandomState::new(), maps: RwLock::default(), graveyard: Mutex::default() }
+        Catalog {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            graveyard: Mutex::default(),
+        }
     }
 
     pub fn hash(&self, name: &str) -> u64 {
@@ -70,7 +85,7 @@ impl Catalog {
     /// The first candidate id for `hash` satisfying `pred` (which checks the name in the
     /// caller's version).
     pub fn find(&self, hash: u64, mut pred: impl FnMut(u64) -> bool) -> Option<u64> {
-        let maps = self.maps.read();
+        let maps = self.shards[shard_of(hash)].read();
         let first = *maps.first.get(&hash)?;
         if pred(first) {
             return Some(first);
@@ -83,7 +98,7 @@ impl Catalog {
     /// under one lock. Call before publishing the version that contains `id`.
     pub fn insert_unique(&self, hash: u64, id: u64, is_same: impl Fn(u64) -> bool) -> Result<(), u64> {
         self.sweep();
-        let mut maps = self.maps.write();
+        let mut maps = self.shards[shard_of(hash)].write();
         let Maps { first, more } = &mut *maps;
         match first.entry(hash) {
             Entry::Vacant(e) => {
@@ -126,7 +141,7 @@ impl Catalog {
     }
 
     fn remove(&self, hash: u64, id: u64) {
-        let mut maps = self.maps.write();
+        let mut maps = self.shards[shard_of(hash)].write();
         let maps = &mut *maps;
         if maps.first.get(&hash) == Some(&id) {
             match maps.more.get_mut(&hash) {
@@ -152,8 +167,8 @@ impl Catalog {
     /// Ids in the map (live or still visible to a snapshot); for tests.
     #[cfg(test)]
     fn len(&self) -> usize {
-        let maps = self.maps.read();
-        maps.first.len() + maps.more.values().map(Vec::len).sum::<usize>()
+        let count = |m: &Maps| m.first.len() + m.more.values().map(Vec::len).sum::<usize>();
+        self.shards.iter().map(|s| count(&s.read())).sum()
     }
 }
 

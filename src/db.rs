@@ -114,8 +114,8 @@ impl Database {
         // Snapshots hold versions: the current one (counted by its reference count, less
         // the ArcSwap's and ours) or older ones (every live version holds the catalog).
         let cur = self.shared.current.load_full();
-        let on_current = Arc::strong_count(&cur) - 2;
-        let older_versions = Arc::strong_count(&cur.catalog) - 1;
+        let on_current = Arc::strong_count(&cur).saturating_sub(2);
+        let older_versions = Arc::strong_count(&cur.catalog).saturating_sub(1);
         if on_current + older_versions == 0 {
             return Ok(());
         }
