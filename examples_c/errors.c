@@ -302,10 +302,11 @@ static void test_options(void) {
     CHECK(o != NULL);
     EXPECT_ERR(ts_options_set_partition_points(o, 0), TS_INVALID_ARGUMENT, "ts_options_set_partition_points");
     EXPECT_ERR(ts_options_set_partition_points(o, 1), TS_INVALID_ARGUMENT, "ts_options_set_partition_points");
-    EXPECT_ERR(ts_options_set_partition_points(o, 16777217), TS_INVALID_ARGUMENT, "ts_options_set_partition_points");
+    EXPECT_ERR(ts_options_set_partition_points(o, TS_MAX_PARTITION_POINTS + 1), TS_INVALID_ARGUMENT,
+               "ts_options_set_partition_points");
     EXPECT_ERR(ts_options_set_partition_points(o, UINT32_MAX), TS_INVALID_ARGUMENT, "ts_options_set_partition_points");
     E(ts_options_set_partition_points(o, 2));
-    E(ts_options_set_partition_points(o, 16777216));
+    E(ts_options_set_partition_points(o, TS_MAX_PARTITION_POINTS));
     E(ts_options_set_create_if_missing(o, false));
     E(ts_options_set_create_if_missing(o, true));
     ts_options_free(o);

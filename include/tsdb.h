@@ -84,6 +84,11 @@
 #define TS_MAX_TIMESTAMP 9223372036854775806
 
 /**
+ * Largest value `ts_options_set_partition_points` accepts.
+ */
+#define TS_MAX_PARTITION_POINTS 524288
+
+/**
  * The result of every fallible function. `TS_OK` (0) is success; `TS_DONE` is not an error.
  *
  * The numbers are fixed forever: codes are never renumbered or reused, and new codes may
@@ -261,7 +266,7 @@ ts_status ts_options_set_create_if_missing(struct ts_options *opts, bool create)
  * The number of points at which a metric's in-memory head partition is sealed into an
  * immutable partition; sealed partitions hold up to twice this many points. Larger values
  * mean fewer, larger partitions and more memory per actively written metric.
- * Default: 4096; allowed: 2 ..= 16777216.
+ * Default: 4096; allowed: 2 ..= `TS_MAX_PARTITION_POINTS` (524288).
  *
  * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.
  *

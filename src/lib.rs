@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 mod catalog;
+pub mod codec;
 mod db;
 mod error;
 mod options;
@@ -16,7 +17,7 @@ pub mod ffi;
 
 pub use db::{Batch, Cursor, Database, Snapshot};
 pub use error::{Error, Result};
-pub use options::Options;
+pub use options::{DEFAULT_PARTITION_POINTS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options};
 
 /// A metric's stable id: assigned at creation, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

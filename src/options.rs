@@ -21,8 +21,9 @@ impl Default for Options {
 pub const DEFAULT_PARTITION_POINTS: u32 = 4096;
 /// Smallest accepted [`Options::partition_points`].
 pub const MIN_PARTITION_POINTS: u32 = 2;
-/// Largest accepted [`Options::partition_points`].
-pub const MAX_PARTITION_POINTS: u32 = 1 << 24;
+/// Largest accepted [`Options::partition_points`]: sealed partitions hold up to twice this,
+/// which must stay within one codec block ([`crate::codec::MAX_BLOCK_POINTS`]).
+pub const MAX_PARTITION_POINTS: u32 = 1 << 19;
 
 impl Options {
     /// Set [`Options::partition_points`], checking its range.

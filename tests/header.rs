@@ -51,4 +51,33 @@ fn header_version_macros_match_cargo_toml() {
 fn header_constants_match_the_core() {
     assert_eq!(tsdb::ffi::status::TS_MAX_TIMESTAMP, tsdb::MAX_TIMESTAMP);
     assert_eq!(tsdb::ffi::status::TS_MAX_NAME_LEN as usize, tsdb::MAX_NAME_LEN);
+    assert_eq!(tsdb::ffi::options::TS_MAX_PARTITION_POINTS, tsdb::MAX_PARTITION_POINTS);
+}
+
+#[test]
+fn header_declares_only_the_c_api_namespace() {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tsdb.h")).unwrap();
+    for line in header.lines() {
+        let line = line.trim_start();
+        if line.starts_with('*') || line.starts_with("/*") || line.starts_with("//") {
+            continue; // documentation
+        }
+        if let Some(rest) = line.strip_prefix("#define ") {
+            let name = rest.split_whitespace().next().unwrap();
+            assert!(
+                name.starts_with("TS_") || name == "TSDB_H",
+                "macro outside TS_: {line} (add it to cbindgen.toml's exclude)"
+            );
+        }
+        if line.starts_with("typedef ") {
+            let name = line.trim_end_matches(';').rsplit(' ').next().unwrap();
+            assert!(name.starts_with("ts_"), "type outside ts_: {line}");
+        }
+        let declaration = line.ends_with(");") || (line.ends_with(',') && line.contains('('));
+        if declaration && let Some(open) = line.find('(') {
+            let name = line[..open].rsplit([' ', '*']).next().unwrap();
+            assert!(name.starts_with("ts_"), "function outside ts_: {line}");
+        }
+    }
 }

@@ -4,6 +4,9 @@ use super::handle::handle_mut;
 use super::status::ts_status;
 use crate::Options;
 
+/// Largest value `ts_options_set_partition_points` accepts.
+pub const TS_MAX_PARTITION_POINTS: u32 = 524_288;
+
 /// Options for `ts_open`. Create with `ts_options_new`, change with the `ts_options_set_*`
 /// setters, pass to `ts_open` (which copies it) and free with `ts_options_free`; it may be
 /// freed right after `ts_open` returns.
@@ -57,7 +60,7 @@ pub unsafe extern "C" fn ts_options_set_create_if_missing(opts: *mut ts_options,
 /// The number of points at which a metric's in-memory head partition is sealed into an
 /// immutable partition; sealed partitions hold up to twice this many points. Larger values
 /// mean fewer, larger partitions and more memory per actively written metric.
-/// Default: 4096; allowed: 2 ..= 16777216.
+/// Default: 4096; allowed: 2 ..= `TS_MAX_PARTITION_POINTS` (524288).
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.
 ///

@@ -1,0 +1,111 @@
+//! Decimal value coding (the idea of ALP, "Adaptive Lossless floating-Point", SIGMOD 2024):
+//! most monitoring values are short decimals or integers, so find the smallest exponent `e`
+//! with `v == (round(v * 10^e) as f64) / 10^e` bit for bit, store the integers, and keep
+//! the values that do not round-trip (NaN, infinities, -0.0, longer decimals) as exceptions.
+//!
+//! ```text
+//! │ e u8 │ n_exceptions varint │ (position delta varint │ bits u64)* │ base zigzag varint │
+//! │ frames: │ width << 1 | mode u8 │ reference zigzag varint │ packed │ ... │
+//! ```
+//!
+//! Each frame of 128 integers picks its mode: 0 = plain frame-of-reference (value - min),
+//! 1 = deltas from the previous integer (delta - min delta), whichever packs narrower —
+//! deltas for random walks and counters, plain for noise around a level. `base` is the
+//! integer before the first one (the first integer itself, so its delta is 0).
+use super::bitpack::{get_varint, put_varint};
+use super::{CodecError, frames};
+
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+/// Integers must stay exact in an f64.
+const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+/// Values sampled to choose the exponent.
+const SAMPLE: usize = 32;
+/// More exceptions than 1 in this many values: not decimal data.
+const MAX_EXCEPTION_RATIO: usize = 8;
+
+/// `v` as an integer at exponent `e`, if it round-trips bit for bit.
+#[inline]
+fn to_int(v: f64, e: usize) -> Option<i64> {
+    let s = v * POW10[e];
+    if s.is_nan() || s.abs() >= EXACT {
+        return None; // also infinities
+    }
+    let n = s.round() as i64;
+    ((n as f64 / POW10[e]).to_bits() == v.to_bits()).then_some(n)
+}
+
+/// The smallest exponent at which every sampled value round-trips.
+fn exponent(vals: &[f64]) -> Option<usize> {
+    let step = (vals.len() / SAMPLE).max(1);
+    let sample: Vec<f64> = vals
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| v.is_finite() && v.to_bits() != (-0.0f64).to_bits())
+        .collect();
+    (0..POW10.len()).find(|&e| sample.iter().all(|&v| to_int(v, e).is_some()))
+}
+
+/// Append the decimal coding of `vals`; false (with `out` possibly extended: the caller
+/// truncates) when the values are not decimal enough.
+pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
+    let Some(e) = exponent(vals) else { return false };
+    let mut ints = Vec::with_capacity(vals.len());
+    let mut exceptions: Vec<(usize, u64)> = Vec::new();
+    let mut last = 0;
+    for (i, &v) in vals.iter().enumerate() {
+        match to_int(v, e) {
+            Some(n) => last = n,
+            None => exceptions.push((i, v.to_bits())),
+        }
+        ints.push(last); // an exception repeats its predecessor: a zero delta
+    }
+    if exceptions.len() * MAX_EXCEPTION_RATIO > vals.len() {
+        return false;
+    }
+    out.push(e as u8);
+    put_varint(exceptions.len() as u64, out);
+    let mut prev_pos = 0;
+    for (pos, bits) in exceptions {
+        put_varint((pos - prev_pos) as u64, out);
+        out.extend_from_slice(&bits.to_le_bytes());
+        prev_pos = pos;
+    }
+    frames::encode(&ints, out);
+    true
+}
+
+/// Decode `n` values from `src` (exactly: trailing bytes are an error), appending to `out`.
+pub fn decode(src: &[u8], n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
+    let mut at = 0;
+    let e = usize::from(*src.first().ok_or_else(|| CodecError::short("decimal exponent", 1, 0))?);
+    at += 1;
+    let pow = *POW10.get(e).ok_or_else(|| CodecError::new(format!("decimal exponent {e} > 18")))?;
+    let n_exc = get_varint(src, &mut at)?;
+    if n_exc > n as u64 {
+        return Err(CodecError::new(format!("{n_exc} exceptions for {n} values")));
+    }
+    let mut exceptions = Vec::with_capacity(n_exc as usize);
+    let mut pos = 0u64;
+    for i in 0..n_exc {
+        let step = get_varint(src, &mut at)?;
+        pos = pos.checked_add(step).filter(|&p| p < n as u64 && (i == 0 || step > 0)).ok_or_else(|| {
+            CodecError::new(format!("exception position out of order or range (after {pos}, step {step})"))
+        })?;
+        let bits = src.get(at..at + 8).ok_or_else(|| CodecError::short("exception", at + 8, src.len()))?;
+        exceptions.push((pos as usize, u64::from_le_bytes(bits.try_into().expect("8 bytes"))));
+        at += 8;
+    }
+    let mut ints = vec![0i64; n];
+    frames::decode(src, &mut at, &mut ints)?;
+    let start = out.len();
+    out.extend(ints.iter().map(|&x| x as f64 / pow));
+    if at != src.len() {
+        return Err(CodecError::new(format!("decimal section has {} trailing bytes", src.len() - at)));
+    }
+    for (pos, bits) in exceptions {
+        out[start + pos] = f64::from_bits(bits);
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The point codec: a sorted run of unique-timestamp points `(i64, f64)` <-> one block.
+//!
+//! Columnar: timestamps and values are coded separately, behind a fixed header that carries
+//! the block's summary (count, first/last timestamp, min/max/sum of values), so a reader that
+//! needs only a summary never touches the points. See docs/codec.md for the measurements
+//! behind each choice. Block layout (all integers little-endian):
+//!
+//! ```text
+//! │ version u8 │ ts_codec u8 │ val_codec u8 │ 0 u8 │ count u32 │ first_ts i64 │ last_ts i64 │
+//! │ min f64 │ max f64 │ sum f64 │ nan_count u32 │ ts_len u32 │ body_crc u32 │ header_crc u32 │
+//! │ timestamps (ts_len bytes) │ values (the rest) │
+//! ```
+//!
+//! - `header_crc` covers the 60 bytes before it; `body_crc` covers everything after the
+//!   header. Both are crc32 (IEEE).
+//! - Summary NaN rule: `min`, `max` and `sum` cover the non-NaN values (`sum` in timestamp
+//!   order, IEEE arithmetic, so +inf and -inf together make it NaN); `nan_count` counts the
+//!   NaNs. With no non-NaN value, min = +inf, max = -inf, sum = 0 (the identities).
+//! - Timestamps ([`TIME_FRAMES`]): the `count - 1` deltas through the integer frame coder
+//!   (`frames.rs`: per frame of 128 the cheapest of plain, delta, sparse-delta and repeat).
+//! - Values: [`VAL_DECIMAL`] (see `decimal.rs`), [`VAL_XOR`] (Gorilla) or [`VAL_RAW`]
+//!   (`count` x 8 bytes), whichever is smallest.
+//!
+//! Decoding never trusts the block: every length, count and offset is checked, and a bad
+//! block is a [`CodecError`], never a panic, an out-of-bounds read or an allocation larger
+//! than a fixed multiple of the block's size.
+pub mod bitpack;
+mod decimal;
+mod frames;
+pub mod gorilla;
+#[doc(hidden)]
+pub mod shapes;
+
+/// Format version written in byte 0 of every block.
+pub const FORMAT_VERSION: u8 = 1;
+/// Bytes of the block header.
+pub const HEADER_LEN: usize = 64;
+/// Most points in one block. Bounds what decoding a hostile block can allocate (16 MB):
+/// a few bytes of REPEAT frames can describe any number of points.
+pub const MAX_BLOCK_POINTS: usize = 1 << 20;
+const _: () = assert!(2 * crate::options::MAX_PARTITION_POINTS as usize <= MAX_BLOCK_POINTS);
+
+/// Timestamp coding: frame-of-reference bit-packed deltas.
+pub const TIME_FRAMES: u8 = 0;
+/// Value coding: 8 raw bytes per value.
+pub const VAL_RAW: u8 = 0;
+/// Value coding: decimal integers, bit-packed (delta or plain per frame), with exceptions.
+pub const VAL_DECIMAL: u8 = 1;
+/// Value coding: Gorilla XOR.
+pub const VAL_XOR: u8 = 2;
+
+// Header offsets, each derived from the previous field.
+const TS_CODEC_AT: usize = 1;
+const VAL_CODEC_AT: usize = TS_CODEC_AT + 1;
+const COUNT_AT: usize = VAL_CODEC_AT + 2;
+const FIRST_TS_AT: usize = COUNT_AT + 4;
+const LAST_TS_AT: usize = FIRST_TS_AT + 8;
+const MIN_AT: usize = LAST_TS_AT + 8;
+const MAX_AT: usize = MIN_AT + 8;
+const SUM_AT: usize = MAX_AT + 8;
+const NAN_COUNT_AT: usize = SUM_AT + 8;
+const TS_LEN_AT: usize = NAN_COUNT_AT + 4;
+const BODY_CRC_AT: usize = TS_LEN_AT + 4;
+const HEADER_CRC_AT: usize = BODY_CRC_AT + 4;
+const _: () = assert!(HEADER_CRC_AT + 4 == HEADER_LEN);
+
+/// A block that failed its checks; says what and where (offsets within the block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(pub String);
+
+impl CodecError {
+    fn new(msg: String) -> CodecError {
+        CodecError(msg)
+    }
+    fn short(what: &str, need: usize, have: usize) -> CodecError {
+        CodecError(format!("{what} runs past the end of its section (needs {need} bytes, has {have})"))
+    }
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a block's header says about its points, readable without decoding them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub count: u32,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// Smallest non-NaN value (+inf if none).
+    pub min: f64,
+    /// Largest non-NaN value (-inf if none).
+    pub max: f64,
+    /// Sum of the non-NaN values in timestamp order (0 if none).
+    pub sum: f64,
+    pub nan_count: u32,
+}
+
+impl Summary {
+    fn of(ts: &[i64], vals: &[f64]) -> Summary {
+        let (mut min, mut max, mut sum, mut nans) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u32);
+        for &v in vals {
+            if v.is_nan() {
+                nans += 1;
+            } else {
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+            }
+        }
+        Summary {
+            count: vals.len() as u32,
+            first_ts: ts[0],
+            last_ts: ts[ts.len() - 1],
+            min,
+            max,
+            sum,
+            nan_count: nans,
+        }
+    }
+}
+
+/// A decoded header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Header {
+    pub summary: Summary,
+    pub ts_codec: u8,
+    pub val_codec: u8,
+    ts_len: usize,
+}
+
+impl Header {
+    /// Bytes of the timestamp section (the value section is the rest of the body).
+    pub fn ts_len(&self) -> usize {
+        self.ts_len
+    }
+}
+
+/// Append the block of the points `(ts[i], vals[i])` to `out`, choosing the smallest value
+/// coding. `ts` must be strictly ascending and as long as `vals`, with 1 ..=
+/// [`MAX_BLOCK_POINTS`] points (the engine's sealed runs always are).
+pub fn encode(ts: &[i64], vals: &[f64], out: &mut Vec<u8>) {
+    encode_with(ts, vals, None, out);
+}
+
+/// [`encode`], forcing value coding `val_codec` when given (for measurements).
+pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Vec<u8>) {
+    assert!(!ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_BLOCK_POINTS, "block shape");
+    debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    encode_ts(ts, out);
+    let ts_len = out.len() - start - HEADER_LEN;
+    let codec = match val_codec {
+        Some(c) => {
+            let ok = match c {
+                VAL_DECIMAL => decimal::encode(vals, out),
+                VAL_XOR => {
+                    encode_xor(vals, out);
+                    true
+                }
+                _ => false,
+            };
+            if ok { c } else { encode_raw(vals, out) }
+        }
+        None => encode_values(vals, out),
+    };
+    let s = Summary::of(ts, vals);
+    let h = &mut out[start..start + HEADER_LEN];
+    h[0] = FORMAT_VERSION;
+    h[TS_CODEC_AT] = TIME_FRAMES;
+    h[VAL_CODEC_AT] = codec;
+    h[COUNT_AT..][..4].copy_from_slice(&s.count.to_le_bytes());
+    h[FIRST_TS_AT..][..8].copy_from_slice(&s.first_ts.to_le_bytes());
+    h[LAST_TS_AT..][..8].copy_from_slice(&s.last_ts.to_le_bytes());
+    h[MIN_AT..][..8].copy_from_slice(&s.min.to_bits().to_le_bytes());
+    h[MAX_AT..][..8].copy_from_slice(&s.max.to_bits().to_le_bytes());
+    h[SUM_AT..][..8].copy_from_slice(&s.sum.to_bits().to_le_bytes());
+    h[NAN_COUNT_AT..][..4].copy_from_slice(&s.nan_count.to_le_bytes());
+    h[TS_LEN_AT..][..4].copy_from_slice(&(ts_len as u32).to_le_bytes());
+    let body_crc = crc32fast::hash(&out[start + HEADER_LEN..]);
+    let h = &mut out[start..start + HEADER_LEN];
+    h[BODY_CRC_AT..][..4].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&h[..HEADER_CRC_AT]);
+    h[HEADER_CRC_AT..][..4].copy_from_slice(&header_crc.to_le_bytes());
+}
+
+/// Values: decimal when it fits, else the smaller of XOR and raw.
+fn encode_values(vals: &[f64], out: &mut Vec<u8>) -> u8 {
+    let at = out.len();
+    if decimal::encode(vals, out) && out.len() - at < 8 * vals.len() {
+        return VAL_DECIMAL;
+    }
+    out.truncate(at);
+    encode_xor(vals, out);
+    if out.len() - at < 8 * vals.len() {
+        return VAL_XOR;
+    }
+    out.truncate(at);
+    encode_raw(vals, out)
+}
+
+fn encode_xor(vals: &[f64], out: &mut Vec<u8>) {
+    let mut w = gorilla::BitWriter::default();
+    gorilla::encode_values(vals, &mut w);
+    out.extend_from_slice(&w.finish());
+}
+
+fn encode_raw(vals: &[f64], out: &mut Vec<u8>) -> u8 {
+    for v in vals {
+        out.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    VAL_RAW
+}
+
+fn encode_ts(ts: &[i64], out: &mut Vec<u8>) {
+    // Deltas as u64 (ascending, so they fit), wrapped into i64 for the frame coder.
+    let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    frames::encode(&deltas, out);
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Read and check a block's header (its crc, version, codecs and lengths), without
+/// touching the points: this is what summary-only reads use.
+pub fn header(block: &[u8]) -> Result<Header, CodecError> {
+    let h =
+        block.get(..HEADER_LEN).ok_or_else(|| CodecError::short("block header", HEADER_LEN, block.len()))?;
+    let want = u32_at(h, HEADER_CRC_AT);
+    let got = crc32fast::hash(&h[..HEADER_CRC_AT]);
+    if want != got {
+        return Err(CodecError::new(format!(
+            "header checksum mismatch (stored {want:#010x}, computed {got:#010x})"
+        )));
+    }
+    if h[0] != FORMAT_VERSION {
+        return Err(CodecError::new(format!(
+            "unknown block format version {} (this build reads {FORMAT_VERSION})",
+            h[0]
+        )));
+    }
+    let (ts_codec, val_codec) = (h[TS_CODEC_AT], h[VAL_CODEC_AT]);
+    if ts_codec != TIME_FRAMES || val_codec > VAL_XOR {
+        return Err(CodecError::new(format!("unknown codec (timestamps {ts_codec}, values {val_codec})")));
+    }
+    let count = u32_at(h, COUNT_AT);
+    if count == 0 || count as usize > MAX_BLOCK_POINTS {
+        return Err(CodecError::new(format!("point count {count} out of range 1..={MAX_BLOCK_POINTS}")));
+    }
+    let ts_len = u32_at(h, TS_LEN_AT) as usize;
+    if ts_len > block.len() - HEADER_LEN {
+        return Err(CodecError::short("timestamp section", ts_len, block.len() - HEADER_LEN));
+    }
+    let f = |at| f64::from_bits(u64_at(h, at));
+    let summary = Summary {
+        count,
+        first_ts: u64_at(h, FIRST_TS_AT) as i64,
+        last_ts: u64_at(h, LAST_TS_AT) as i64,
+        min: f(MIN_AT),
+        max: f(MAX_AT),
+        sum: f(SUM_AT),
+        nan_count: u32_at(h, NAN_COUNT_AT),
+    };
+    Ok(Header { summary, ts_codec, val_codec, ts_len })
+}
+
+/// Decode a whole block, appending its points to `ts` and `vals`; checks both checksums.
+pub fn decode(block: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<Summary, CodecError> {
+    let h = header(block)?;
+    let body = &block[HEADER_LEN..];
+    let want = u32_at(block, BODY_CRC_AT);
+    let got = crc32fast::hash(body);
+    if want != got {
+        return Err(CodecError::new(format!(
+            "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
+        )));
+    }
+    let (ts_start, vals_start) = (ts.len(), vals.len());
+    let result = decode_body(&h, body, ts, vals);
+    if result.is_err() {
+        ts.truncate(ts_start);
+        vals.truncate(vals_start);
+    }
+    result.map(|()| h.summary)
+}
+
+fn decode_body(h: &Header, body: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<(), CodecError> {
+    let n = h.summary.count as usize;
+    let (ts_sec, val_sec) = body.split_at(h.ts_len);
+    ts.reserve(n);
+    decode_ts(ts_sec, n, h.summary.first_ts, ts)?;
+    if ts.last() != Some(&h.summary.last_ts) {
+        return Err(CodecError::new("decoded timestamps do not end at the header's last_ts".into()));
+    }
+    vals.reserve(n);
+    match h.val_codec {
+        VAL_RAW => {
+            if val_sec.len() != 8 * n {
+                return Err(CodecError::new(format!("raw values: {} bytes for {n} points", val_sec.len())));
+            }
+            vals.extend(val_sec.chunks_exact(8).map(|c| f64::from_bits(u64_at(c, 0))));
+            Ok(())
+        }
+        VAL_DECIMAL => decimal::decode(val_sec, n, vals),
+        _ => gorilla::decode_values(&mut gorilla::BitReader::new(val_sec), n, vals),
+    }
+}
+
+fn decode_ts(src: &[u8], n: usize, first: i64, out: &mut Vec<i64>) -> Result<(), CodecError> {
+    let start = out.len();
+    out.resize(start + n, 0);
+    let dst = &mut out[start..];
+    let mut at = 0;
+    frames::decode(src, &mut at, &mut dst[1..])?;
+    if at != src.len() {
+        return Err(CodecError::new(format!("timestamp section has {} trailing bytes", src.len() - at)));
+    }
+    // The deltas become timestamps in place; each must keep the run strictly ascending.
+    let mut prev = first;
+    dst[0] = first;
+    for slot in &mut dst[1..] {
+        let d = *slot as u64;
+        match prev.checked_add_unsigned(d) {
+            Some(t) if d > 0 => {
+                *slot = t;
+                prev = t;
+            }
+            _ => {
+                return Err(CodecError::new(format!(
+                    "timestamp delta {d} breaks strict ascent after {prev}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! Round trips and hostile input for the codec.
+use super::*;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A summary with its floats as bits, so NaN sums compare equal to themselves.
+fn key(s: &Summary) -> (u32, i64, i64, u64, u64, u64, u32) {
+    (s.count, s.first_ts, s.last_ts, s.min.to_bits(), s.max.to_bits(), s.sum.to_bits(), s.nan_count)
+}
+
+#[track_caller]
+fn round_trip(ts: &[i64], vals: &[f64]) -> Vec<u8> {
+    let mut block = Vec::new();
+    encode(ts, vals, &mut block);
+    for codec in [None, Some(VAL_RAW), Some(VAL_XOR), Some(VAL_DECIMAL)] {
+        let mut b = Vec::new();
+        encode_with(ts, vals, codec, &mut b);
+        let (mut t2, mut v2) = (vec![7], vec![7.0]); // decode appends
+        let s = decode(&b, &mut t2, &mut v2).expect("decodes");
+        assert_eq!(&t2[1..], ts, "timestamps, codec {codec:?}");
+        assert_eq!(bits(&v2[1..]), bits(vals), "values, codec {codec:?}");
+        assert_eq!(key(&s), key(&header(&b).unwrap().summary));
+        assert_eq!(s.count as usize, ts.len());
+    }
+    block
+}
+
+/// Timestamps: strictly ascending, mixing regular steps, jitter and huge gaps.
+fn timestamps(rng: &mut Rng, n: usize) -> Vec<i64> {
+    let mut t = i64::MIN + rng.below(1000) as i64;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(t);
+        let step = match rng.below(10) {
+            0 => 1 + rng.below(u32::MAX as u64) as i64 * 1000,
+            1 => 1,
+            _ => 10_000 + rng.below(1000) as i64,
+        };
+        t = t.saturating_add(step);
+        if t == i64::MAX {
+            break;
+        }
+    }
+    out
+}
+
+fn value(rng: &mut Rng) -> f64 {
+    match rng.below(16) {
+        0 => f64::from_bits(0x7ff0_0000_0000_0000 | rng.below(1 << 52).max(1)), // NaN payloads
+        1 => f64::from_bits(0xfff8_0000_0000_0000 | rng.below(1 << 51)),
+        2 => f64::INFINITY,
+        3 => f64::NEG_INFINITY,
+        4 => -0.0,
+        5 => f64::from_bits(rng.below(1 << 52)), // subnormals
+        6 => f64::from_bits(rng.next()),
+        _ => (rng.below(100_000) as f64 - 50_000.0) / 100.0,
+    }
+}
+
+#[test]
+fn edge_cases_round_trip_bit_exactly() {
+    round_trip(&[0], &[1.0]);
+    round_trip(&[i64::MIN], &[f64::NAN]);
+    round_trip(&[i64::MAX], &[-0.0]);
+    round_trip(&[i64::MIN, i64::MAX], &[f64::INFINITY, f64::NEG_INFINITY]);
+    round_trip(&[i64::MIN, -1, 0, 1, i64::MAX], &[f64::MIN_POSITIVE / 4.0, f64::MAX, f64::MIN, 0.1, 1e300]);
+    let ts: Vec<i64> = (0..1000).collect();
+    round_trip(&ts, &vec![f64::NAN; 1000]);
+    round_trip(&ts, &vec![42.0; 1000]);
+    round_trip(&ts, &ts.iter().map(|&t| t as f64 * 0.01).collect::<Vec<_>>());
+    round_trip(&ts, &ts.iter().map(|&t| (t as f64).sqrt()).collect::<Vec<_>>());
+    round_trip(&ts, &ts.iter().map(|&t| 9.0e15 + t as f64).collect::<Vec<_>>()); // near 2^53
+    round_trip(&ts, &ts.iter().map(|&t| if t % 2 == 0 { 1e-300 } else { -1e300 }).collect::<Vec<_>>());
+}
+
+#[test]
+fn random_blocks_round_trip_bit_exactly() {
+    let mut rng = Rng(1);
+    for round in 0..400 {
+        let n = match round % 4 {
+            0 => 1 + rng.below(3) as usize,
+            1 => 1 + rng.below(300) as usize,
+            _ => 1 + rng.below(5000) as usize,
+        };
+        let ts = timestamps(&mut rng, n);
+        // Mostly decimal data with some specials, or all noise.
+        let vals: Vec<f64> = (0..ts.len())
+            .map(|_| if round % 5 == 0 { f64::from_bits(rng.next()) } else { value(&mut rng) })
+            .collect();
+        round_trip(&ts, &vals);
+    }
+}
+
+#[test]
+fn a_large_block_round_trips() {
+    let n = 1 << 20;
+    let ts: Vec<i64> = (0..n as i64).map(|i| i * 1000).collect();
+    let vals: Vec<f64> = (0..n).map(|i| ((i * 37) % 10_000) as f64 / 100.0).collect();
+    let block = round_trip(&ts, &vals);
+    assert!(block.len() < n * 3, "compresses: {} bytes for {n} points", block.len());
+}
+
+#[test]
+fn summaries_follow_the_nan_rule() {
+    let s = header(&round_trip(&[1, 2, 3, 4], &[2.0, f64::NAN, -1.0, 5.0])).unwrap().summary;
+    assert_eq!((s.count, s.first_ts, s.last_ts, s.nan_count), (4, 1, 4, 1));
+    assert_eq!((s.min, s.max, s.sum), (-1.0, 5.0, 6.0));
+    let s = header(&round_trip(&[1, 2], &[f64::NAN, f64::NAN])).unwrap().summary;
+    assert_eq!((s.min, s.max, s.sum, s.nan_count), (f64::INFINITY, f64::NEG_INFINITY, 0.0, 2));
+    let s = header(&round_trip(&[1, 2], &[f64::INFINITY, f64::NEG_INFINITY])).unwrap().summary;
+    assert!(s.sum.is_nan() && s.min == f64::NEG_INFINITY && s.max == f64::INFINITY);
+}
+
+/// Recompute both checksums, so mutated bytes reach the structural checks.
+fn reseal(block: &mut [u8]) {
+    if block.len() < HEADER_LEN {
+        return;
+    }
+    let body = crc32fast::hash(&block[HEADER_LEN..]);
+    block[BODY_CRC_AT..][..4].copy_from_slice(&body.to_le_bytes());
+    let head = crc32fast::hash(&block[..HEADER_CRC_AT]);
+    block[HEADER_CRC_AT..][..4].copy_from_slice(&head.to_le_bytes());
+}
+
+#[test]
+fn hostile_blocks_are_errors_never_panics() {
+    let mut rng = Rng(99);
+    let mut blocks = Vec::new();
+    for codec in [None, Some(VAL_RAW), Some(VAL_XOR), Some(VAL_DECIMAL)] {
+        for n in [1, 2, 129, 700] {
+            let ts = timestamps(&mut rng, n);
+            let vals: Vec<f64> = (0..ts.len()).map(|_| value(&mut rng)).collect();
+            let mut b = Vec::new();
+            encode_with(&ts, &vals, codec, &mut b);
+            blocks.push(b);
+        }
+    }
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    let mut rejected = 0;
+    for i in 0..40_000 {
+        let mut b = blocks[i % blocks.len()].clone();
+        match rng.below(4) {
+            0 => {
+                let at = rng.below(b.len() as u64) as usize;
+                b[at] ^= 1 << rng.below(8); // one flipped bit: the checksums catch it
+                assert!(decode(&b, &mut ts, &mut vals).is_err(), "a flipped bit must be detected");
+                rejected += 1;
+                continue;
+            }
+            1 => b.truncate(rng.below(b.len() as u64) as usize),
+            2 => {
+                for _ in 0..1 + rng.below(8) {
+                    let at = rng.below(b.len() as u64) as usize;
+                    b[at] = rng.next() as u8;
+                }
+            }
+            _ => {
+                let at = rng.below(b.len() as u64) as usize;
+                let junk: Vec<u8> = (0..rng.below(16)).map(|_| rng.next() as u8).collect();
+                b.splice(at..at, junk);
+            }
+        }
+        reseal(&mut b);
+        ts.clear();
+        vals.clear();
+        if decode(&b, &mut ts, &mut vals).is_err() {
+            rejected += 1;
+            assert!(ts.is_empty() && vals.is_empty(), "a failed decode leaves the outputs as they were");
+        } else {
+            assert_eq!(ts.len(), vals.len());
+            assert!(ts.windows(2).all(|w| w[0] < w[1]), "whatever decodes is a valid run");
+        }
+    }
+    assert!(rejected > 10_000, "most mutations are caught ({rejected})");
+    assert!(header(&[]).is_err() && decode(&[0; HEADER_LEN], &mut ts, &mut vals).is_err());
+}
