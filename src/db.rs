@@ -400,6 +400,8 @@ impl Snapshot {
             map,
             from,
             until,
+            part_ts: Vec::new(),
+            part_vals: Vec::new(),
             head_ts,
             head_vals,
             hpos: 0,
@@ -418,9 +420,13 @@ pub struct Cursor {
     /// Next sealed part to open, and the end of the overlapping parts.
     next_part: usize,
     parts_end: usize,
-    /// The open part is `map.parts[next_part - 1]`, read over `pos..end`.
+    /// The open part is `map.parts[next_part - 1]`, decoded into `part_ts`/`part_vals` and
+    /// read over `pos..end`.
     pos: usize,
     end: usize,
+    /// The open part, decoded.
+    part_ts: Vec<i64>,
+    part_vals: Vec<f64>,
     /// Visible head points in range, sorted and unique; they win over sealed points.
     head_ts: Vec<i64>,
     head_vals: Vec<f64>,
@@ -458,15 +464,14 @@ impl Cursor {
                 n += k;
                 continue;
             }
-            let data = &self.map.parts[self.next_part - 1].data;
-            let run = &data.ts()[self.pos..self.end];
+            let run = &self.part_ts[self.pos..self.end];
             let room = cap - n;
             let k = match self.head_ts.get(self.hpos) {
                 None => run.len().min(room),
                 Some(&h) => run.partition_point(|&t| t < h).min(room),
             };
             if k > 0 {
-                copy_out(&mut ts, &mut vals, n, &run[..k], &data.vals()[self.pos..self.pos + k]);
+                copy_out(&mut ts, &mut vals, n, &run[..k], &self.part_vals[self.pos..self.pos + k]);
                 self.pos += k;
                 n += k;
             } else {
@@ -486,8 +491,9 @@ impl Cursor {
     /// Open the next overlapping sealed part with points in range; false when none is left.
     fn open_next_part(&mut self) -> bool {
         while self.next_part < self.parts_end {
-            let ts = self.map.parts[self.next_part].data.ts();
+            self.map.parts[self.next_part].data.decode_into(&mut self.part_ts, &mut self.part_vals);
             self.next_part += 1;
+            let ts = &self.part_ts;
             self.pos = ts.partition_point(|&t| t < self.from);
             self.end = ts.partition_point(|&t| t < self.until);
             if self.pos < self.end {

@@ -35,22 +35,30 @@ fn to_int(v: f64, e: usize) -> Option<i64> {
     ((n as f64 / POW10[e]).to_bits() == v.to_bits()).then_some(n)
 }
 
-/// The smallest exponent at which every sampled value round-trips.
-fn exponent(vals: &[f64]) -> Option<usize> {
-    let step = (vals.len() / SAMPLE).max(1);
-    let sample: Vec<f64> = vals
-        .iter()
-        .step_by(step)
-        .copied()
-        .filter(|v| v.is_finite() && v.to_bits() != (-0.0f64).to_bits())
-        .collect();
-    (0..POW10.len()).find(|&e| sample.iter().all(|&v| to_int(v, e).is_some()))
+/// The smallest exponent at which `v` round-trips.
+fn exponent_of(v: f64) -> Option<usize> {
+    (0..POW10.len()).find(|&e| to_int(v, e).is_some())
 }
 
-/// Append the decimal coding of `vals`; false (with `out` possibly extended: the caller
-/// truncates) when the values are not decimal enough.
-pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
-    let Some(e) = exponent(vals) else { return false };
+/// The smallest exponent at which every sampled value round-trips: the first values, and
+/// values spread over the run (a strided sample alone can alias with periodic data).
+fn exponent(vals: &[f64]) -> Option<usize> {
+    let half = SAMPLE / 2;
+    let step = (vals.len() / half).max(1);
+    let sample = vals.iter().take(half).chain(vals.iter().skip(step / 2).step_by(step));
+    let mut e = 0;
+    for &v in sample.filter(|v| v.is_finite() && v.to_bits() != (-0.0f64).to_bits()) {
+        e = e.max(exponent_of(v)?);
+    }
+    Some(e)
+}
+
+/// Integers and exceptions of a decimal coding at exponent `e`.
+type Decimals = (Vec<i64>, Vec<(usize, u64)>);
+
+/// The integers of `vals` at exponent `e` (an exception repeats its predecessor: a zero
+/// delta) and the exceptions; `Err` with the exceptions when there are too many.
+fn integers(vals: &[f64], e: usize) -> Result<Decimals, Vec<(usize, u64)>> {
     let mut ints = Vec::with_capacity(vals.len());
     let mut exceptions: Vec<(usize, u64)> = Vec::new();
     let mut last = 0;
@@ -59,11 +67,33 @@ pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
             Some(n) => last = n,
             None => exceptions.push((i, v.to_bits())),
         }
-        ints.push(last); // an exception repeats its predecessor: a zero delta
+        ints.push(last);
     }
-    if exceptions.len() * MAX_EXCEPTION_RATIO > vals.len() {
-        return false;
-    }
+    if exceptions.len() * MAX_EXCEPTION_RATIO > vals.len() { Err(exceptions) } else { Ok((ints, exceptions)) }
+}
+
+/// Append the decimal coding of `vals`; false (with `out` possibly extended: the caller
+/// truncates) when the values are not decimal enough.
+pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
+    let Some(mut e) = exponent(vals) else { return false };
+    let (ints, exceptions) = match integers(vals, e) {
+        Ok(r) => r,
+        Err(exceptions) => {
+            // The sample missed finer decimals: retry once at what the exceptions need.
+            let need =
+                exceptions.iter().take(SAMPLE).filter_map(|&(_, b)| exponent_of(f64::from_bits(b))).max();
+            match need {
+                Some(n) if n > e => {
+                    e = n;
+                    match integers(vals, e) {
+                        Ok(r) => r,
+                        Err(_) => return false,
+                    }
+                }
+                _ => return false,
+            }
+        }
+    };
     out.push(e as u8);
     put_varint(exceptions.len() as u64, out);
     let mut prev_pos = 0;

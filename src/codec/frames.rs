@@ -6,15 +6,17 @@
 //! │ base zigzag varint │ frame │ frame │ ...
 //! FOR     │ width << 2 | 0 u8 │ min zigzag varint │ packed (x - min)          │
 //! DELTA   │ width << 2 | 1 u8 │ min zigzag varint │ packed (x - prev - min)   │
-//! SPARSE  │ width << 2 | 2 u8 │ k u8 │ positions │ min zigzag varint │ packed k nonzero deltas - min │
+//! SPARSE  │ width << 2 | 2 u8 │ k u8 │ positions │ common zigzag varint │ min zigzag varint │ packed k other deltas - min │
 //! REPEAT  │ 0 << 2 | 3 u8 │ r varint │   (r whole frames equal to the value before them)
 //! VARBITS │ 1 << 2 | 3 u8 │ min zigzag varint │ widths packed 5 bits each │ offsets │
 //! ```
 //!
-//! A tag's width 63 means 64 bits. `prev` is the value before the frame (`base` before the first). SPARSE lists the `k`
-//! (1..=128) positions of the nonzero deltas as `k` bytes when `k < 16`, else as a 16-byte
-//! bitmap. DELTA suits random walks and counters, FOR noise around a level, SPARSE series
-//! that mostly repeat with occasional jumps (most real metrics), REPEAT constants and
+//! A tag's width 63 means 64 bits. `prev` is the value before the frame (`base` before the
+//! first). In a SPARSE frame every delta equals `common` except at `k` (1..=128) positions,
+//! listed as `k` bytes when `k < 16`, else as a 16-byte bitmap. DELTA suits random walks
+//! and counters, FOR noise around a level, SPARSE series that mostly repeat or climb at a
+//! constant rate with occasional jumps (most real metrics, arithmetic progressions), REPEAT
+//! constants and
 //! perfectly regular timestamps, VARBITS values whose magnitudes vary by orders (the
 //! deltas of irregular timestamps): each offset `x - min` has its own width (at most 31
 //! bits); the widths come first, then the offsets concatenated least-significant bit first
@@ -32,7 +34,7 @@ const REPEAT_TAG: u8 = MODE3;
 const VARBITS_TAG: u8 = 1 << 2 | MODE3;
 /// Widest offset from the minimum a VARBITS frame can hold.
 const VARBITS_MAX_WIDTH: u8 = 31;
-/// SPARSE lists positions below this many nonzero deltas, else uses a bitmap.
+/// SPARSE lists positions below this many other deltas, else uses a bitmap.
 const LIST_BELOW: usize = 16;
 const BITMAP_BYTES: usize = FRAME / 8;
 /// The tag's 6 width bits say 0..=62 as is; 63 stands for 64 (a 63-bit frame is packed
@@ -103,11 +105,23 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
         }
         let (lo, w_for) = range(chunk.iter().copied());
         let (dlo, w_delta) = range(deltas.iter().copied());
-        let (nlo, w_sparse) = range(deltas.iter().copied().filter(|&d| d != 0));
+        // SPARSE's common delta: the most frequent of a few candidates.
+        let common = [0, deltas[0], deltas[k / 2], deltas[k - 1]]
+            .into_iter()
+            .max_by_key(|&c| deltas.iter().filter(|&&d| d == c).count())
+            .expect("candidates");
+        let others = deltas.iter().filter(|&&d| d != common).count();
+        let (nlo, w_sparse) = range(deltas.iter().copied().filter(|&d| d != common));
         let cost_for = varint_len(zigzag(lo)) + packed_len(k, w_for);
         let cost_delta = varint_len(zigzag(dlo)) + packed_len(k, w_delta);
-        let cost_sparse =
-            1 + nonzero.min(LIST_BELOW) + varint_len(zigzag(nlo)) + packed_len(nonzero, w_sparse);
+        let cost_sparse = if others == 0 {
+            usize::MAX // a constant-rate frame: DELTA at width 0 is as small
+        } else {
+            1 + others.min(LIST_BELOW)
+                + varint_len(zigzag(common))
+                + varint_len(zigzag(nlo))
+                + packed_len(others, w_sparse)
+        };
         let cost_var = varbits_len(chunk, lo).map_or(usize::MAX, |b| varint_len(zigzag(lo)) + b);
         if cost_var < cost_sparse && cost_var < cost_delta && cost_var < cost_for {
             out.push(VARBITS_TAG);
@@ -132,19 +146,21 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
         } else if cost_sparse < cost_delta && cost_sparse < cost_for {
             let (t, w_sparse) = tag(w_sparse, SPARSE);
             out.push(t);
-            out.push(nonzero as u8);
-            if nonzero < LIST_BELOW {
-                out.extend(deltas.iter().enumerate().filter(|(_, d)| **d != 0).map(|(i, _)| i as u8));
+            out.push(others as u8);
+            let other = |(_, d): &(usize, &i64)| **d != common;
+            if others < LIST_BELOW {
+                out.extend(deltas.iter().enumerate().filter(other).map(|(i, _)| i as u8));
             } else {
                 let mut map = [0u8; BITMAP_BYTES];
-                for (i, _) in deltas.iter().enumerate().filter(|(_, d)| **d != 0) {
+                for (i, _) in deltas.iter().enumerate().filter(other) {
                     map[i / 8] |= 1 << (i % 8);
                 }
                 out.extend_from_slice(&map);
             }
+            put_varint(zigzag(common), out);
             put_varint(zigzag(nlo), out);
             let mut n = 0;
-            for &d in deltas.iter().filter(|&&d| d != 0) {
+            for &d in deltas.iter().filter(|&&d| d != common) {
                 packed[n] = d.wrapping_sub(nlo) as u64;
                 n += 1;
             }
@@ -298,9 +314,10 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
                         }
                     }
                 }
+                let common = unzigzag(get_varint(src, at)?);
                 let lo = unzigzag(get_varint(src, at)?);
                 *at += unpack(&src[*at..], width, &mut buf[..nonzero])?;
-                let mut deltas = [0i64; FRAME];
+                let mut deltas = [common; FRAME];
                 for (&pos, &p) in positions[..nonzero].iter().zip(&buf[..nonzero]) {
                     deltas[usize::from(pos)] = lo.wrapping_add(p as i64);
                 }

@@ -190,3 +190,13 @@ fn hostile_blocks_are_errors_never_panics() {
     assert!(rejected > 10_000, "most mutations are caught ({rejected})");
     assert!(header(&[]).is_err() && decode(&[0; HEADER_LEN], &mut ts, &mut vals).is_err());
 }
+
+#[test]
+fn periodic_decimals_are_not_fooled_by_a_strided_sample() {
+    // Every 128th value is an integer; half of all values are x.5: the exponent must be 1.
+    let ts: Vec<i64> = (0..4096).collect();
+    let vals: Vec<f64> = (0..4096).map(|i| (i % 1000) as f64 * 0.5).collect();
+    let block = round_trip(&ts, &vals);
+    assert_eq!(header(&block).unwrap().val_codec, VAL_DECIMAL);
+    assert!(block.len() < 400, "an arithmetic sawtooth is a few frames: {} bytes", block.len());
+}

@@ -120,8 +120,7 @@ fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize
         let mut start = ts[k];
         if let Some(last) = out.last().filter(|p| p.data.len() < part_points) {
             start = last.start;
-            fts.extend_from_slice(last.data.ts());
-            fvals.extend_from_slice(last.data.vals());
+            last.data.decode_into(&mut fts, &mut fvals);
             out.pop();
         }
         fts.extend_from_slice(&ts[k..]);
@@ -135,12 +134,12 @@ fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize
 /// The first part owns from `start`; the others from their first timestamp.
 fn push_chunks(out: &mut Vec<Part>, start: i64, ts: &[i64], vals: &[f64], chunk: usize, max: usize) {
     if ts.len() <= max {
-        out.push(Part { start, data: Arc::new(Sealed::new(ts.into(), vals.into())) });
+        out.push(Part { start, data: Arc::new(Sealed::new(ts, vals)) });
         return;
     }
     for (n, (cts, cvals)) in ts.chunks(chunk).zip(vals.chunks(chunk)).enumerate() {
         let s = if n == 0 { start } else { cts[0] };
-        out.push(Part { start: s, data: Arc::new(Sealed::new(cts.into(), cvals.into())) });
+        out.push(Part { start: s, data: Arc::new(Sealed::new(cts, cvals)) });
     }
 }
 
@@ -149,10 +148,19 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn decoded(p: &Part) -> (Vec<i64>, Vec<f64>) {
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        p.data.decode_into(&mut ts, &mut vals);
+        (ts, vals)
+    }
+
     fn pts_of(map: &PartitionMap) -> Vec<(i64, u64)> {
         map.parts
             .iter()
-            .flat_map(|p| p.data.ts().iter().copied().zip(p.data.vals().iter().map(|v| v.to_bits())))
+            .flat_map(|p| {
+                let (ts, vals) = decoded(p);
+                ts.into_iter().zip(vals.into_iter().map(f64::to_bits))
+            })
             .collect()
     }
 
@@ -186,7 +194,7 @@ mod tests {
             for w in map.parts.windows(2) {
                 assert!(w[0].start < w[1].start);
                 assert!(w[0].data.max_ts() < w[1].start, "parts overlap");
-                assert!(w[1].data.ts()[0] >= w[1].start);
+                assert!(decoded(&w[1]).0[0] >= w[1].start);
             }
             assert!(map.parts.iter().all(|p| p.data.len() <= 128));
         }
