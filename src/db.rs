@@ -447,6 +447,13 @@ impl Cursor {
         };
         let mut n = 0;
         while n < cap {
+            if self.pos == self.end
+                && let (Some(t), Some(v)) = (ts.as_deref_mut(), vals.as_deref_mut())
+                && let Some(k) = self.decode_next_part_to(&mut t[n..cap], &mut v[n..cap])
+            {
+                n += k;
+                continue;
+            }
             if self.pos == self.end && !self.open_next_part() {
                 // Only head points remain.
                 let k = (self.head_ts.len() - self.hpos).min(cap - n);
@@ -486,6 +493,21 @@ impl Cursor {
             }
         }
         n
+    }
+
+    /// When the next part lies wholly in range, no head point comes before its end and the
+    /// caller's buffers hold it all, decode it straight into them (no intermediate copy)
+    /// and return its length.
+    fn decode_next_part_to(&mut self, ts: &mut [i64], vals: &mut [f64]) -> Option<usize> {
+        let data = &self.map.parts.get(self.next_part).filter(|_| self.next_part < self.parts_end)?.data;
+        let k = data.len();
+        let clear_of_head = self.head_ts.get(self.hpos).is_none_or(|&h| h > data.max_ts());
+        if data.min_ts() < self.from || data.max_ts() >= self.until || !clear_of_head || k > ts.len() {
+            return None;
+        }
+        data.decode_to(&mut ts[..k], &mut vals[..k]);
+        self.next_part += 1;
+        Some(k)
     }
 
     /// Open the next overlapping sealed part with points in range; false when none is left.

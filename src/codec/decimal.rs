@@ -106,8 +106,10 @@ pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Decode `n` values from `src` (exactly: trailing bytes are an error), appending to `out`.
-pub fn decode(src: &[u8], n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
+/// Decode `out.len()` values from `src` (exactly: trailing bytes are an error), using
+/// `ints` (as long as `out`) as scratch.
+pub fn decode(src: &[u8], ints: &mut [i64], out: &mut [f64]) -> Result<(), CodecError> {
+    let n = out.len();
     let mut at = 0;
     let e = usize::from(*src.first().ok_or_else(|| CodecError::short("decimal exponent", 1, 0))?);
     at += 1;
@@ -127,15 +129,15 @@ pub fn decode(src: &[u8], n: usize, out: &mut Vec<f64>) -> Result<(), CodecError
         exceptions.push((pos as usize, u64::from_le_bytes(bits.try_into().expect("8 bytes"))));
         at += 8;
     }
-    let mut ints = vec![0i64; n];
-    frames::decode(src, &mut at, &mut ints)?;
-    let start = out.len();
-    out.extend(ints.iter().map(|&x| x as f64 / pow));
+    frames::decode(src, &mut at, ints)?;
     if at != src.len() {
         return Err(CodecError::new(format!("decimal section has {} trailing bytes", src.len() - at)));
     }
+    for (v, &x) in out.iter_mut().zip(ints.iter()) {
+        *v = x as f64 / pow;
+    }
     for (pos, bits) in exceptions {
-        out[start + pos] = f64::from_bits(bits);
+        out[pos] = f64::from_bits(bits);
     }
     Ok(())
 }

@@ -215,8 +215,15 @@ pub fn encode_values(vals: &[f64], w: &mut BitWriter) {
 }
 
 pub fn decode_values(r: &mut BitReader<'_>, n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
+    let start = out.len();
+    out.resize(start + n, 0.0);
+    decode_values_into(r, &mut out[start..])
+}
+
+/// [`decode_values`] into all of `out`.
+pub fn decode_values_into(r: &mut BitReader<'_>, out: &mut [f64]) -> Result<(), CodecError> {
     let (mut prev, mut lead, mut trail) = (0u64, u32::MAX, 0u32);
-    for i in 0..n {
+    for (i, slot) in out.iter_mut().enumerate() {
         let bits = if i == 0 {
             r.get(64)?
         } else if !r.bit()? {
@@ -238,7 +245,7 @@ pub fn decode_values(r: &mut BitReader<'_>, n: usize, out: &mut Vec<f64>) -> Res
             let sig = 64 - lead - trail;
             prev ^ (r.get(sig)? << trail)
         };
-        out.push(f64::from_bits(bits));
+        *slot = f64::from_bits(bits);
         prev = bits;
     }
     Ok(())

@@ -282,8 +282,33 @@ pub fn header(block: &[u8]) -> Result<Header, CodecError> {
 }
 
 /// Decode a whole block, appending its points to `ts` and `vals`; checks both checksums.
+/// On error `ts` and `vals` are left as they were.
 pub fn decode(block: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<Summary, CodecError> {
     let h = header(block)?;
+    let n = h.summary.count as usize;
+    let (ts_start, vals_start) = (ts.len(), vals.len());
+    ts.resize(ts_start + n, 0);
+    vals.resize(vals_start + n, 0.0);
+    let result = decode_checked(&h, block, &mut ts[ts_start..], &mut vals[vals_start..]);
+    if result.is_err() {
+        ts.truncate(ts_start);
+        vals.truncate(vals_start);
+    }
+    result.map(|()| h.summary)
+}
+
+/// Decode a whole block into `ts` and `vals`, which must hold exactly its point count
+/// (from [`header`]); checks both checksums. On error the slices hold garbage.
+pub fn decode_into(block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<Summary, CodecError> {
+    let h = header(block)?;
+    let n = h.summary.count as usize;
+    if ts.len() != n || vals.len() != n {
+        return Err(CodecError::new(format!("buffers of {} and {} for {n} points", ts.len(), vals.len())));
+    }
+    decode_checked(&h, block, ts, vals).map(|()| h.summary)
+}
+
+fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<(), CodecError> {
     let body = &block[HEADER_LEN..];
     let want = u32_at(block, BODY_CRC_AT);
     let got = crc32fast::hash(body);
@@ -292,41 +317,30 @@ pub fn decode(block: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<Su
             "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    let (ts_start, vals_start) = (ts.len(), vals.len());
-    let result = decode_body(&h, body, ts, vals);
-    if result.is_err() {
-        ts.truncate(ts_start);
-        vals.truncate(vals_start);
-    }
-    result.map(|()| h.summary)
-}
-
-fn decode_body(h: &Header, body: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<(), CodecError> {
     let n = h.summary.count as usize;
     let (ts_sec, val_sec) = body.split_at(h.ts_len);
-    ts.reserve(n);
-    decode_ts(ts_sec, n, h.summary.first_ts, ts)?;
-    if ts.last() != Some(&h.summary.last_ts) {
-        return Err(CodecError::new("decoded timestamps do not end at the header's last_ts".into()));
-    }
-    vals.reserve(n);
+    // Values first: the decimal coding uses `ts` as scratch for its integers.
     match h.val_codec {
         VAL_RAW => {
             if val_sec.len() != 8 * n {
                 return Err(CodecError::new(format!("raw values: {} bytes for {n} points", val_sec.len())));
             }
-            vals.extend(val_sec.chunks_exact(8).map(|c| f64::from_bits(u64_at(c, 0))));
-            Ok(())
+            for (v, c) in vals.iter_mut().zip(val_sec.chunks_exact(8)) {
+                *v = f64::from_bits(u64_at(c, 0));
+            }
         }
-        VAL_DECIMAL => decimal::decode(val_sec, n, vals),
-        _ => gorilla::decode_values(&mut gorilla::BitReader::new(val_sec), n, vals),
+        VAL_DECIMAL => decimal::decode(val_sec, ts, vals)?,
+        _ => gorilla::decode_values_into(&mut gorilla::BitReader::new(val_sec), vals)?,
     }
+    decode_ts(ts_sec, h.summary.first_ts, ts)?;
+    if ts.last() != Some(&h.summary.last_ts) {
+        return Err(CodecError::new("decoded timestamps do not end at the header's last_ts".into()));
+    }
+    Ok(())
 }
 
-fn decode_ts(src: &[u8], n: usize, first: i64, out: &mut Vec<i64>) -> Result<(), CodecError> {
-    let start = out.len();
-    out.resize(start + n, 0);
-    let dst = &mut out[start..];
+/// Decode the timestamps into all of `dst` (at least one).
+fn decode_ts(src: &[u8], first: i64, dst: &mut [i64]) -> Result<(), CodecError> {
     let mut at = 0;
     frames::decode(src, &mut at, &mut dst[1..])?;
     if at != src.len() {

@@ -23,6 +23,10 @@ impl Sealed {
         self.summary.count as usize
     }
 
+    pub fn min_ts(&self) -> i64 {
+        self.summary.first_ts
+    }
+
     pub fn max_ts(&self) -> i64 {
         self.summary.last_ts
     }
@@ -35,11 +39,16 @@ impl Sealed {
 
     /// Replace `ts` and `vals` with the run's points.
     pub fn decode_into(&self, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
-        ts.clear();
-        vals.clear();
+        ts.resize(self.len(), 0);
+        vals.resize(self.len(), 0.0);
+        self.decode_to(ts, vals);
+    }
+
+    /// Write the run's points to `ts` and `vals`, each exactly [`Sealed::len`] long.
+    pub fn decode_to(&self, ts: &mut [i64], vals: &mut [f64]) {
         // In memory the block cannot be damaged; a failure here is a bug, which the C
         // boundary turns into TS_INTERNAL.
-        codec::decode(&self.block, ts, vals).expect("an in-memory block decodes");
+        codec::decode_into(&self.block, ts, vals).expect("an in-memory block decodes");
     }
 
     /// This run merged with the sorted unique `(ts, vals)`; on equal timestamps the new
