@@ -21,26 +21,21 @@ pub fn pack(vals: &[u64], width: u8, out: &mut Vec<u8>) {
     if width == 0 {
         return;
     }
-    let start = out.len();
-    out.resize(start + packed_len(vals.len(), width), 0);
-    let buf = &mut out[start..];
+    out.reserve(packed_len(vals.len(), width));
+    // Accumulate below 64 bits, then store 8 bytes at a time.
     let mut acc: u128 = 0;
     let mut bits = 0u32;
-    let mut at = 0;
     for &v in vals {
         debug_assert!(width == 64 || v >> width == 0);
         acc |= u128::from(v) << bits;
         bits += u32::from(width);
-        while bits >= 8 {
-            buf[at] = acc as u8;
-            at += 1;
-            acc >>= 8;
-            bits -= 8;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
         }
     }
-    if bits > 0 {
-        buf[at] = acc as u8;
-    }
+    out.extend_from_slice(&(acc as u64).to_le_bytes()[..bits.div_ceil(8) as usize]);
 }
 
 /// Read `out.len()` values of `width` bits from the front of `src`; returns the bytes used.
@@ -56,8 +51,9 @@ pub fn unpack(src: &[u8], width: u8, out: &mut [u64]) -> Result<usize, CodecErro
     }
     let w = usize::from(width);
     let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-    // Fast path: one unaligned 8-byte read per value while 8 bytes remain (widths up to 56
-    // fit in the 64 bits after a shift of at most 7); the tail and wider values read bytewise.
+    // Fast path: one unaligned 8-byte read per value (widths up to 56 fit in the 64 bits
+    // after a shift of at most 7). The loads are independent of each other, which beats a
+    // refilled bit accumulator (measured). The tail and wider values read bytewise.
     // Values whose 8-byte window lies inside `src`: i * w / 8 + 8 <= len.
     let fast = if width <= 56 && src.len() >= 8 { ((src.len() - 8) * 8 / w + 1).min(out.len()) } else { 0 };
     for (i, slot) in out[..fast].iter_mut().enumerate() {
@@ -65,8 +61,7 @@ pub fn unpack(src: &[u8], width: u8, out: &mut [u64]) -> Result<usize, CodecErro
         let word = u64::from_le_bytes(src[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
         *slot = (word >> (bit % 8)) & mask;
     }
-    let i = fast;
-    for (j, slot) in out.iter_mut().enumerate().skip(i) {
+    for (j, slot) in out.iter_mut().enumerate().skip(fast) {
         let bit = j * w;
         let mut v: u128 = 0;
         let first = bit / 8;

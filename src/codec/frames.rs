@@ -93,8 +93,21 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
             p = x;
         }
         let deltas = &deltas[..k];
-        let nonzero = deltas.iter().filter(|&&d| d != 0).count();
-        if nonzero == 0 {
+        // One pass for what every mode's cost needs: both ranges, and how often the
+        // candidates for SPARSE's common delta (0, first, middle, last) occur.
+        let cands = [0, deltas[0], deltas[k / 2], deltas[k - 1]];
+        let mut hits = [0usize; 4];
+        let (mut lo, mut hi, mut dlo, mut dhi) = (i64::MAX, i64::MIN, i64::MAX, i64::MIN);
+        for (&x, &d) in chunk.iter().zip(deltas) {
+            lo = lo.min(x);
+            hi = hi.max(x);
+            dlo = dlo.min(d);
+            dhi = dhi.max(d);
+            for (h, &c) in hits.iter_mut().zip(&cands) {
+                *h += usize::from(d == c);
+            }
+        }
+        if hits[0] == k {
             repeats += 1;
             continue;
         }
@@ -103,26 +116,31 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
             put_varint(repeats, out);
             repeats = 0;
         }
-        let (lo, w_for) = range(chunk.iter().copied());
-        let (dlo, w_delta) = range(deltas.iter().copied());
-        // SPARSE's common delta: the most frequent of a few candidates.
-        let common = [0, deltas[0], deltas[k / 2], deltas[k - 1]]
-            .into_iter()
-            .max_by_key(|&c| deltas.iter().filter(|&&d| d == c).count())
-            .expect("candidates");
-        let others = deltas.iter().filter(|&&d| d != common).count();
-        let (nlo, w_sparse) = range(deltas.iter().copied().filter(|&d| d != common));
+        let span = |a: i64, b: i64| width_of((i128::from(b) - i128::from(a)) as u64);
+        let (w_for, w_delta) = (span(lo, hi), span(dlo, dhi));
+        let best = (0..4).max_by_key(|&i| hits[i]).expect("four candidates");
+        let (common, others) = (cands[best], k - hits[best]);
         let cost_for = varint_len(zigzag(lo)) + packed_len(k, w_for);
         let cost_delta = varint_len(zigzag(dlo)) + packed_len(k, w_delta);
-        let cost_sparse = if others == 0 {
-            usize::MAX // a constant-rate frame: DELTA at width 0 is as small
+        // The costlier modes are only weighed where they can win.
+        let (nlo, w_sparse) = if others > 0 && others * 2 < k {
+            range(deltas.iter().copied().filter(|&d| d != common))
         } else {
+            (0, 64)
+        };
+        let cost_sparse = if others > 0 && others * 2 < k {
             1 + others.min(LIST_BELOW)
                 + varint_len(zigzag(common))
                 + varint_len(zigzag(nlo))
                 + packed_len(others, w_sparse)
+        } else {
+            usize::MAX // none (a constant-rate frame: DELTA at width 0 is as small) or too many
         };
-        let cost_var = varbits_len(chunk, lo).map_or(usize::MAX, |b| varint_len(zigzag(lo)) + b);
+        let cost_var = if w_for.min(w_delta) > 8 {
+            varbits_len(chunk, lo).map_or(usize::MAX, |b| varint_len(zigzag(lo)) + b)
+        } else {
+            usize::MAX
+        };
         if cost_var < cost_sparse && cost_var < cost_delta && cost_var < cost_for {
             out.push(VARBITS_TAG);
             put_varint(zigzag(lo), out);

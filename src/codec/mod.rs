@@ -347,21 +347,21 @@ fn decode_ts(src: &[u8], first: i64, dst: &mut [i64]) -> Result<(), CodecError> 
         return Err(CodecError::new(format!("timestamp section has {} trailing bytes", src.len() - at)));
     }
     // The deltas become timestamps in place; each must keep the run strictly ascending.
+    // With wrapping addition, `t > prev` fails exactly when the delta is 0 or the true sum
+    // passes i64::MAX (it then wraps below `prev`): one branch-free test per point.
     let mut prev = first;
+    let mut ascending = true;
     dst[0] = first;
     for slot in &mut dst[1..] {
-        let d = *slot as u64;
-        match prev.checked_add_unsigned(d) {
-            Some(t) if d > 0 => {
-                *slot = t;
-                prev = t;
-            }
-            _ => {
-                return Err(CodecError::new(format!(
-                    "timestamp delta {d} breaks strict ascent after {prev}"
-                )));
-            }
-        }
+        let t = prev.wrapping_add(*slot);
+        ascending &= t > prev;
+        *slot = t;
+        prev = t;
+    }
+    if !ascending {
+        return Err(CodecError::new(
+            "timestamp deltas break strict ascent (a zero delta or an overflow)".into(),
+        ));
     }
     Ok(())
 }
