@@ -10,37 +10,27 @@ use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot};
 /// name -> (id, points ts -> value bits)
 type Model = BTreeMap<String, (u64, BTreeMap<i64, u64>)>;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn ts(&mut self, clock: &mut i64) -> i64 {
-        match self.below(10) {
-            0..=5 => {
-                *clock += self.below(3) as i64 + 1;
-                *clock
-            }
-            6 | 7 => *clock - self.below(40) as i64, // late or duplicate
-            8 => self.below(2000) as i64 - 1000,     // far in the past
-            _ => *clock,                             // duplicate of the newest
+use tsdb::codec::shapes::Rng;
+
+/// A timestamp near `clock`: mostly ascending, some late, duplicate or far in the past.
+fn next_ts(rng: &mut Rng, clock: &mut i64) -> i64 {
+    match rng.below(10) {
+        0..=5 => {
+            *clock += rng.below(3) as i64 + 1;
+            *clock
         }
+        6 | 7 => *clock - rng.below(40) as i64, // late or duplicate
+        8 => rng.below(2000) as i64 - 1000,     // far in the past
+        _ => *clock,                            // duplicate of the newest
     }
-    fn value(&mut self) -> f64 {
-        match self.below(12) {
-            0 => f64::from_bits(0x7ff8_0000_0000_0000 | self.below(1 << 40)), // NaN payloads
-            1 => f64::INFINITY,
-            2 => -0.0,
-            _ => f64::from_bits(self.next()),
-        }
+}
+
+fn next_value(rng: &mut Rng) -> f64 {
+    match rng.below(12) {
+        0 => f64::from_bits(0x7ff8_0000_0000_0000 | rng.below(1 << 40)), // NaN payloads
+        1 => f64::INFINITY,
+        2 => -0.0,
+        _ => f64::from_bits(rng.next_u64()),
     }
 }
 
@@ -71,7 +61,7 @@ fn check_scan(snap: &Arc<Snapshot>, model: &Model, id: u64, from: i64, until: i6
 }
 
 fn run(seed: u64, steps: usize) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed, 0);
     let mut opts = Options::default();
     opts.set_partition_points(2 + rng.below(14) as u32).unwrap();
     let dir = std::env::temp_dir().join(format!("tsdb-model-{}-{seed}", std::process::id()));
@@ -120,7 +110,7 @@ fn run(seed: u64, steps: usize) {
             }
             11..=45 => {
                 let id = pick_id(&mut rng, &model);
-                let (t, v) = (rng.ts(&mut clock), rng.value());
+                let (t, v) = (next_ts(&mut rng, &mut clock), next_value(&mut rng));
                 let res = db.insert(MetricId(id), t, v);
                 match model.values_mut().find(|(i, _)| *i == id) {
                     Some((_, pts)) => {
@@ -133,8 +123,8 @@ fn run(seed: u64, steps: usize) {
             46..=60 => {
                 let id = pick_id(&mut rng, &model);
                 let n = 1 + rng.below(40) as usize;
-                let ts: Vec<i64> = (0..n).map(|_| rng.ts(&mut clock)).collect();
-                let vs: Vec<f64> = (0..n).map(|_| rng.value()).collect();
+                let ts: Vec<i64> = (0..n).map(|_| next_ts(&mut rng, &mut clock)).collect();
+                let vs: Vec<f64> = (0..n).map(|_| next_value(&mut rng)).collect();
                 let res = db.insert_batch(MetricId(id), &ts, &vs);
                 match model.values_mut().find(|(i, _)| *i == id) {
                     Some((_, pts)) => {
@@ -150,7 +140,8 @@ fn run(seed: u64, steps: usize) {
                 let mut batch = Batch::new();
                 let mut adds = Vec::new();
                 for _ in 0..1 + rng.below(20) {
-                    let (id, t, v) = (pick_id(&mut rng, &model), rng.ts(&mut clock), rng.value());
+                    let (id, t, v) =
+                        (pick_id(&mut rng, &model), next_ts(&mut rng, &mut clock), next_value(&mut rng));
                     batch.add(MetricId(id), t, v);
                     adds.push((id, t, v));
                 }

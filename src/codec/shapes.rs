@@ -192,16 +192,18 @@ impl Series {
 }
 
 /// splitmix64: a tiny, fast, statistically good PRNG; one independent stream per shape.
-struct Rng(u64);
+/// splitmix64: the deterministic generator behind every shape, shared by the tests.
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
+    /// A generator for `seed`; `stream` picks an independent sequence for the same seed.
+    pub fn new(seed: u64, stream: u64) -> Rng {
         let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         r.next_u64(); // decorrelate nearby seeds
         r
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -210,7 +212,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (multiply-shift; the bias is below 2^-40 for the `n` used here).
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 

@@ -1,19 +1,7 @@
 //! Round trips and hostile input for the codec.
 use super::*;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use shapes::Rng;
 
 fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
@@ -68,7 +56,7 @@ fn value(rng: &mut Rng) -> f64 {
         3 => f64::NEG_INFINITY,
         4 => -0.0,
         5 => f64::from_bits(rng.below(1 << 52)), // subnormals
-        6 => f64::from_bits(rng.next()),
+        6 => f64::from_bits(rng.next_u64()),
         _ => (rng.below(100_000) as f64 - 50_000.0) / 100.0,
     }
 }
@@ -91,7 +79,7 @@ fn edge_cases_round_trip_bit_exactly() {
 
 #[test]
 fn random_blocks_round_trip_bit_exactly() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1, 0);
     for round in 0..400 {
         let n = match round % 4 {
             0 => 1 + rng.below(3) as usize,
@@ -101,7 +89,7 @@ fn random_blocks_round_trip_bit_exactly() {
         let ts = timestamps(&mut rng, n);
         // Mostly decimal data with some specials, or all noise.
         let vals: Vec<f64> = (0..ts.len())
-            .map(|_| if round % 5 == 0 { f64::from_bits(rng.next()) } else { value(&mut rng) })
+            .map(|_| if round % 5 == 0 { f64::from_bits(rng.next_u64()) } else { value(&mut rng) })
             .collect();
         round_trip(&ts, &vals);
     }
@@ -140,7 +128,7 @@ fn reseal(block: &mut [u8]) {
 
 #[test]
 fn hostile_blocks_are_errors_never_panics() {
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99, 0);
     let mut blocks = Vec::new();
     for codec in [None, Some(VAL_RAW), Some(VAL_XOR), Some(VAL_DECIMAL)] {
         for n in [1, 2, 129, 700] {
@@ -167,12 +155,12 @@ fn hostile_blocks_are_errors_never_panics() {
             2 => {
                 for _ in 0..1 + rng.below(8) {
                     let at = rng.below(b.len() as u64) as usize;
-                    b[at] = rng.next() as u8;
+                    b[at] = rng.next_u64() as u8;
                 }
             }
             _ => {
                 let at = rng.below(b.len() as u64) as usize;
-                let junk: Vec<u8> = (0..rng.below(16)).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..rng.below(16)).map(|_| rng.next_u64() as u8).collect();
                 b.splice(at..at, junk);
             }
         }
