@@ -513,7 +513,9 @@ ts_status ts_cursor_next(struct ts_cursor *c, int64_t *ts, double *value);
  * NULL, both arrays are NULL, or `cap` is 0.
  *
  * Threads: not concurrently with any other use of `c`.
- * This is the fast path for reading: one boundary crossing per batch, straight copies.
+ * This is the fast path for reading: one boundary crossing per batch. With buffers of at
+ * least `partition_points` points (4096 by default), whole sealed partitions are decoded
+ * straight into them.
  */
 ts_status ts_cursor_next_batch(struct ts_cursor *c,
                                int64_t *ts,
