@@ -140,13 +140,14 @@ impl Header {
 
 /// Append the block of the points `(ts[i], vals[i])` to `out`, choosing the smallest value
 /// coding. `ts` must be strictly ascending and as long as `vals`, with 1 ..=
-/// [`MAX_BLOCK_POINTS`] points (the engine's sealed runs always are).
-pub fn encode(ts: &[i64], vals: &[f64], out: &mut Vec<u8>) {
-    encode_with(ts, vals, None, out);
+/// [`MAX_BLOCK_POINTS`] points (the engine's sealed runs always are). Returns the summary
+/// written into the header.
+pub fn encode(ts: &[i64], vals: &[f64], out: &mut Vec<u8>) -> Summary {
+    encode_with(ts, vals, None, out)
 }
 
 /// [`encode`], forcing value coding `val_codec` when given (for measurements).
-pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Vec<u8>) {
+pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Vec<u8>) -> Summary {
     assert!(!ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_BLOCK_POINTS, "block shape");
     debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
     let start = out.len();
@@ -185,6 +186,7 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     h[BODY_CRC_AT..][..4].copy_from_slice(&body_crc.to_le_bytes());
     let header_crc = crc32fast::hash(&h[..HEADER_CRC_AT]);
     h[HEADER_CRC_AT..][..4].copy_from_slice(&header_crc.to_le_bytes());
+    s
 }
 
 /// Values: decimal unless XOR is at least a fifth smaller (XOR decodes about 5x slower),

@@ -14,8 +14,7 @@ impl Sealed {
     /// Encode the run: `ts` strictly ascending, non-empty, as long as `vals`.
     pub fn new(ts: &[i64], vals: &[f64]) -> Sealed {
         let mut block = Vec::new();
-        codec::encode(ts, vals, &mut block);
-        let summary = codec::header(&block).expect("a block just encoded has a valid header").summary;
+        let summary = codec::encode(ts, vals, &mut block);
         Sealed { block: block.into_boxed_slice(), summary }
     }
 
