@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use tsdb::codec::shapes::Rng;
+
 use tsdb::ffi::cursor::{ts_cursor, ts_cursor_free, ts_cursor_next, ts_cursor_next_batch, ts_scan_range};
 use tsdb::ffi::db::{ts_close, ts_db, ts_open};
 use tsdb::ffi::metric::ts_metric_create;
@@ -1049,10 +1051,31 @@ fn mem_child(n: usize) {
         check(unsafe { ts_insert(db.0, id, 1_700_000_000_000, 1.0) }, "ts_insert");
     }
     let rss2 = rss_bytes().expect("VmRSS");
+    // Scrape order: one point per metric per round, a tenth of the metrics, so that every
+    // head holds HEAD_POINTS points (compressed runs plus a raw tail).
+    let mut walk = vec![5000i64; n / 10];
+    let mut rng = Rng::new(7, 0);
+    let t1 = Instant::now();
+    for round in 1..HEAD_POINTS {
+        for (k, &id) in ids[..n / 10].iter().enumerate() {
+            walk[k] += rng.below(201) as i64 - 100;
+            let ts = 1_700_000_000_000 + round as i64 * 10_000 + rng.below(1000) as i64;
+            // SAFETY: live db.
+            check(unsafe { ts_insert(db.0, id, ts, walk[k] as f64 / 100.0) }, "ts_insert");
+        }
+    }
+    let head_secs = t1.elapsed().as_secs_f64();
+    let rss4 = rss_bytes().expect("VmRSS");
     drop(t);
     let rss3 = rss_bytes().expect("VmRSS");
-    println!("n={n}\nrss0={rss0}\nrss1={rss1}\nrss2={rss2}\nrss3={rss3}\nsecs={secs}");
+    println!(
+        "n={n}\nrss0={rss0}\nrss1={rss1}\nrss2={rss2}\nrss3={rss3}\nrss4={rss4}\nsecs={secs}\nhead_secs={head_secs}"
+    );
 }
+
+/// Points per head in the memory child's head phase: one compressed run of 128 and a raw
+/// tail of 71 under the default options.
+const HEAD_POINTS: usize = 200;
 
 fn bench_memory(cfg: &Cfg, r: &mut Report) {
     let n = cfg.mem_metrics;
@@ -1086,6 +1109,7 @@ fn bench_memory(cfg: &Cfg, r: &mut Report) {
             .unwrap_or_else(|| panic!("memory child did not report {k}:\n{text}"))
     };
     let (rss0, rss1, rss2, rss3, secs) = (get("rss0"), get("rss1"), get("rss2"), get("rss3"), get("secs"));
+    let (rss4, head_secs) = (get("rss4"), get("head_secs"));
     let nf = n as f64;
     let empty = (rss1 - rss0) / nf;
     r.target(
@@ -1114,6 +1138,14 @@ fn bench_memory(cfg: &Cfg, r: &mut Report) {
         ),
     );
     r.info("  (creates in the child, mean)", secs * 1e6 / nf, "us/create", "");
+    let head_pts = (n / 10 * (HEAD_POINTS - 1)) as f64;
+    r.info(
+        &format!("head points: {} metrics x {HEAD_POINTS} points, scrape order", human(n / 10)),
+        (rss4 - rss2) / head_pts,
+        "bytes/point",
+        "2-decimal random-walk gauge, 10 s interval, ms jitter; raw head points take 24",
+    );
+    r.info("  (ts_insert in scrape order, head phase)", head_pts / head_secs / 1e6, "M points/s", "");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, MutexGuard};
@@ -30,6 +30,9 @@ struct Shared {
     writer: Mutex<WriterState>,
     seqr: Sequencer,
     opts: Options,
+    /// Heads admitted to stay raw until sealed, and how many may be (`raw_head_budget`).
+    raw_heads: AtomicUsize,
+    max_raw_heads: usize,
     /// Set when a structural change failed half way; writes are refused from then on.
     failed: AtomicBool,
     path: PathBuf,
@@ -93,6 +96,8 @@ impl Database {
                 writer: Mutex::new(WriterState { next_id: 1 }),
                 seqr: Sequencer::default(),
                 opts: opts.clone(),
+                raw_heads: AtomicUsize::new(0),
+                max_raw_heads: opts.raw_heads(),
                 failed: AtomicBool::new(false),
                 path: path.to_owned(),
                 _lock: lock,
@@ -162,7 +167,7 @@ impl Database {
             let _w = sh.writer.lock();
             // The map is still current: replacing it would have frozen the head we hold.
             let cur = sh.current.load_full();
-            head.freeze();
+            sh.release_raw_head(head.freeze());
             sh.current.store(Arc::new(cur.drop_metric(&map)));
             return Ok(());
         }
@@ -190,7 +195,7 @@ impl Database {
         check_timestamps(ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        let len = {
+        let full = {
             let ticket = sh.seqr.take();
             loop {
                 let v = sh.current.load();
@@ -203,10 +208,10 @@ impl Database {
                     continue;
                 }
                 head.push_all(ts, values, ticket.seq);
-                break head.len();
+                break head.settle(sh.opts.partition_points, sh.opts.head_run_points, || sh.admit_raw_head());
             }
         };
-        if len >= sh.opts.partition_points as usize {
+        if full {
             sh.seal(id);
         }
         Ok(())
@@ -253,7 +258,8 @@ impl Database {
                     for &i in &order[range.clone()] {
                         head.push(batch.ts[i], batch.vals[i], ticket.seq);
                     }
-                    if head.len() >= sh.opts.partition_points as usize {
+                    if head.settle(sh.opts.partition_points, sh.opts.head_run_points, || sh.admit_raw_head())
+                    {
                         to_seal.push(*id);
                     }
                 }
@@ -288,6 +294,20 @@ impl Shared {
         if self.failed.load(Ordering::Relaxed) { Err(Error::Failed) } else { Ok(()) }
     }
 
+    /// Whether one more head may stay raw until sealed (see `Options::raw_head_budget`).
+    fn admit_raw_head(&self) -> bool {
+        self.raw_heads
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.max_raw_heads).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Give back an admitted head's place in the raw-head budget.
+    fn release_raw_head(&self, admitted: bool) {
+        if admitted {
+            self.raw_heads.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Seal metric `id`'s head if it is (still) full: publish a new version whose map holds
     /// the head's published points in sealed partitions. The successor is built under the
     /// head's lock only, so seals of different metrics run in parallel; the writer lock is
@@ -300,7 +320,8 @@ impl Shared {
         }
         let guard = FailOnUnwind(&self.failed);
         let upto = self.seqr.visible();
-        if let Some(next) = map.seal(&mut head, upto, self.opts.partition_points as usize) {
+        if let Some((next, admitted)) = map.seal(&mut head, upto, self.opts.partition_points as usize) {
+            self.release_raw_head(admitted);
             let _w = self.writer.lock();
             // `map` is still current: replacing it would have frozen the head we hold.
             let cur = self.current.load_full();

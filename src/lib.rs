@@ -17,7 +17,9 @@ pub mod ffi;
 
 pub use db::{Batch, Cursor, Database, Snapshot};
 pub use error::{Error, Result};
-pub use options::{DEFAULT_PARTITION_POINTS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options};
+pub use options::{
+    DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options,
+};
 
 /// A metric's stable id: assigned at creation, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

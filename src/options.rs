@@ -9,11 +9,27 @@ pub struct Options {
     /// A metric's head partition is sealed once it holds this many points; sealed
     /// partitions hold up to twice this many (default: 4096).
     pub partition_points: u32,
+    /// A head's newest points stay uncompressed (24 bytes each) until this many have
+    /// gathered; they then become one compressed run of a few bytes a point (default: 64),
+    /// unless the head fits in `raw_head_budget`. Lower saves memory when many metrics have
+    /// partly filled heads, at some CPU per write. See `docs/architecture.md`.
+    pub head_run_points: u32,
+    /// Bytes of uncompressed head points the database may hold in all (default: 64 MiB).
+    /// Within it, heads stay raw until sealed (no compression work on the write path: the
+    /// fastest ingest); beyond it, each head's newest points are compressed into runs once
+    /// `head_run_points` have gathered. 0 compresses every head. The budget is kept in units
+    /// of whole heads (`partition_points` x 24 bytes).
+    pub raw_head_budget: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { create_if_missing: true, partition_points: DEFAULT_PARTITION_POINTS }
+        Options {
+            create_if_missing: true,
+            partition_points: DEFAULT_PARTITION_POINTS,
+            head_run_points: DEFAULT_HEAD_RUN_POINTS,
+            raw_head_budget: DEFAULT_RAW_HEAD_BUDGET,
+        }
     }
 }
 
@@ -25,7 +41,25 @@ pub const MIN_PARTITION_POINTS: u32 = 2;
 /// which must stay within one codec block ([`crate::codec::MAX_BLOCK_POINTS`]).
 pub const MAX_PARTITION_POINTS: u32 = 1 << 19;
 
+/// Default of [`Options::head_run_points`].
+pub const DEFAULT_HEAD_RUN_POINTS: u32 = 64;
+/// Default of [`Options::raw_head_budget`].
+pub const DEFAULT_RAW_HEAD_BUDGET: u64 = 64 << 20;
+/// Bytes one raw head point takes (timestamp, value and sequence number).
+pub const RAW_POINT_BYTES: u64 = 24;
+
 impl Options {
+    /// Set [`Options::head_run_points`]: 1 ..= [`MAX_PARTITION_POINTS`].
+    pub fn set_head_run_points(&mut self, n: u32) -> Result<()> {
+        if !(1..=MAX_PARTITION_POINTS).contains(&n) {
+            return Err(Error::InvalidArgument(format!(
+                "head_run_points out of range (got {n}, allowed 1..={MAX_PARTITION_POINTS})"
+            )));
+        }
+        self.head_run_points = n;
+        Ok(())
+    }
+
     /// Set [`Options::partition_points`], checking its range.
     pub fn set_partition_points(&mut self, n: u32) -> Result<()> {
         if !(MIN_PARTITION_POINTS..=MAX_PARTITION_POINTS).contains(&n) {
@@ -35,5 +69,13 @@ impl Options {
         }
         self.partition_points = n;
         Ok(())
+    }
+}
+
+impl Options {
+    /// How many heads may stay raw past `head_run_points`: the budget in whole heads.
+    pub(crate) fn raw_heads(&self) -> usize {
+        (self.raw_head_budget / (u64::from(self.partition_points) * RAW_POINT_BYTES)).min(usize::MAX as u64)
+            as usize
     }
 }

@@ -219,6 +219,15 @@ fn options_are_copied_and_checked() {
             "partition_points out of range (got 1",
         );
         expect(ts_options_set_partition_points(opts, 4), TS_OK, "");
+        expect(
+            ts_options_set_head_run_points(opts, 0),
+            TS_INVALID_ARGUMENT,
+            "head_run_points out of range (got 0",
+        );
+        expect(ts_options_set_head_run_points(null_mut(), 2), TS_INVALID_ARGUMENT, "opts is NULL");
+        expect(ts_options_set_head_run_points(opts, 2), TS_OK, "");
+        expect(ts_options_set_raw_head_budget(null_mut(), 0), TS_INVALID_ARGUMENT, "opts is NULL");
+        expect(ts_options_set_raw_head_budget(opts, 0), TS_OK, "");
         expect(ts_options_set_create_if_missing(opts, false), TS_OK, "");
         expect(ts_open(path.as_ptr(), opts, &mut db), TS_NOT_FOUND, "create_if_missing is off");
         expect(ts_options_set_create_if_missing(opts, true), TS_OK, "");

@@ -64,6 +64,9 @@ fn run(seed: u64, steps: usize) {
     let mut rng = Rng::new(seed, 0);
     let mut opts = Options::default();
     opts.set_partition_points(2 + rng.below(14) as u32).unwrap();
+    opts.set_head_run_points(1 + rng.below(8) as u32).unwrap();
+    // No raw heads, room for two (some metrics compress, some don't), or every head raw.
+    opts.raw_head_budget = [0, 2 * 24 * u64::from(opts.partition_points), u64::MAX][rng.below(3) as usize];
     let dir = std::env::temp_dir().join(format!("tsdb-model-{}-{seed}", std::process::id()));
     let db = Database::open(&dir, &opts).unwrap();
     let mut model: Model = BTreeMap::new();

@@ -28,6 +28,8 @@ fn concurrent_writers_readers_seals_and_drops_keep_every_rule() {
     let iters: i64 = std::env::var("TSDB_STRESS_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(6000);
     let mut opts = Options::default();
     opts.set_partition_points(32).unwrap();
+    opts.set_head_run_points(5).unwrap();
+    opts.raw_head_budget = 24 * 32; // one head stays raw, the others compress
     let dir = std::env::temp_dir().join(format!("tsdb-stress-{}", std::process::id()));
     let db = Arc::new(Database::open(&dir, &opts).unwrap());
     const WRITERS: usize = 2;

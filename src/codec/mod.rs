@@ -28,6 +28,7 @@ pub mod bitpack;
 mod decimal;
 mod frames;
 pub mod gorilla;
+pub mod run;
 #[doc(hidden)]
 pub mod shapes;
 
@@ -319,26 +320,34 @@ fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) ->
             "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    let n = h.summary.count as usize;
     let (ts_sec, val_sec) = body.split_at(h.ts_len);
     // Values first: the decimal coding uses `ts` as scratch for its integers.
-    match h.val_codec {
-        VAL_RAW => {
-            if val_sec.len() != 8 * n {
-                return Err(CodecError::new(format!("raw values: {} bytes for {n} points", val_sec.len())));
-            }
-            for (v, c) in vals.iter_mut().zip(val_sec.chunks_exact(8)) {
-                *v = f64::from_bits(u64_at(c, 0));
-            }
-        }
-        VAL_DECIMAL => decimal::decode(val_sec, ts, vals)?,
-        _ => gorilla::decode_values_into(&mut gorilla::BitReader::new(val_sec), vals)?,
-    }
+    decode_values(h.val_codec, val_sec, ts, vals)?;
     decode_ts(ts_sec, h.summary.first_ts, ts)?;
     if ts.last() != Some(&h.summary.last_ts) {
         return Err(CodecError::new("decoded timestamps do not end at the header's last_ts".into()));
     }
     Ok(())
+}
+
+/// Decode `vals.len()` values coded by `codec` from all of `src`, using `scratch` (as long
+/// as `vals`) as room for the decimal coding's integers.
+fn decode_values(codec: u8, src: &[u8], scratch: &mut [i64], vals: &mut [f64]) -> Result<(), CodecError> {
+    let n = vals.len();
+    match codec {
+        VAL_RAW => {
+            if src.len() != 8 * n {
+                return Err(CodecError::new(format!("raw values: {} bytes for {n} points", src.len())));
+            }
+            for (v, c) in vals.iter_mut().zip(src.chunks_exact(8)) {
+                *v = f64::from_bits(u64_at(c, 0));
+            }
+            Ok(())
+        }
+        VAL_DECIMAL => decimal::decode(src, scratch, vals),
+        VAL_XOR => gorilla::decode_values_into(&mut gorilla::BitReader::new(src), vals),
+        c => Err(CodecError::new(format!("unknown value codec {c}"))),
+    }
 }
 
 /// Decode the timestamps into all of `dst` (at least one).

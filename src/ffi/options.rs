@@ -17,7 +17,7 @@ pub struct ts_options {
 }
 
 /// Create an options object holding the defaults: create_if_missing = true,
-/// partition_points = 4096.
+/// partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB.
 ///
 /// The caller owns the result and must free it with `ts_options_free`. Returns NULL only if
 /// memory is exhausted.
@@ -71,6 +71,45 @@ pub unsafe extern "C" fn ts_options_set_partition_points(opts: *mut ts_options, 
         // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
         let o = unsafe { handle_mut(opts, "opts")? };
         o.opts.set_partition_points(n)?;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// How many of a metric's newest head points stay uncompressed (24 bytes each) before they
+/// are compressed into a run of a few bytes per point. Lower values save memory when many
+/// metrics hold partly filled heads, at some CPU per write; a head about to be sealed is
+/// never compressed, nor is one that fits in the raw-head budget (see
+/// `ts_options_set_raw_head_budget`). Default: 64; allowed: 1 ..= `TS_MAX_PARTITION_POINTS`.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_head_run_points(opts: *mut ts_options, n: u32) -> ts_status {
+    boundary("ts_options_set_head_run_points", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        o.opts.set_head_run_points(n)?;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Bytes of uncompressed head points (24 bytes each) the database may hold in all. Within
+/// the budget, heads stay raw until sealed: no compression work on the write path, the
+/// fastest ingest. Beyond it, each head compresses its newest points into runs once
+/// `head_run_points` have gathered, so a million partly filled heads cost a few bytes per
+/// point instead of 24. Counted in whole heads (`partition_points` x 24 bytes each).
+/// Default: 67108864 (64 MiB); 0 compresses every head.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_raw_head_budget(opts: *mut ts_options, bytes: u64) -> ts_status {
+    boundary("ts_options_set_raw_head_budget", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        o.opts.raw_head_budget = bytes;
         Ok(ts_status::TS_OK)
     })
 }

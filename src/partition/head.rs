@@ -1,5 +1,8 @@
-//! The head partition: a mutable, locked, append-only log of `(ts, value, seq)`.
+//! The head partition: a mutable, locked, append-only log of `(ts, value, seq)`, its older
+//! points compressed in runs.
 use parking_lot::{Mutex, MutexGuard};
+
+use crate::codec::run;
 
 /// One point in a head, with the sequence number of the write that stored it.
 #[derive(Clone, Copy, Debug)]
@@ -15,21 +18,34 @@ pub struct Head {
     inner: Mutex<HeadInner>,
 }
 
-/// The locked contents of a [`Head`].
+/// The locked contents of a [`Head`]: compressed runs, then a raw tail, in append order.
 #[derive(Default)]
 pub struct HeadInner {
-    pts: Vec<HeadPoint>,
+    /// Boxed so that a head without runs (most of them, and every empty one) pays 8 bytes.
+    runs: Option<Box<Runs>>,
+    tail: Vec<HeadPoint>,
     /// Timestamps strictly ascend in append order (so no sort and no dedup is needed).
     sorted: bool,
     /// A successor map replaced this head (seal or drop); writers must reload the version.
     frozen: bool,
+    /// The database's raw-head budget admitted this head: it stays raw until sealed.
+    admitted: bool,
+}
+
+struct Runs {
+    blocks: Vec<Box<[u8]>>,
+    points: usize,
+    /// The last timestamp appended to the last run.
+    last_ts: i64,
 }
 
 impl Head {
     /// A head holding `pts` (in append order).
     pub fn with_points(pts: Vec<HeadPoint>) -> Head {
         let sorted = pts.windows(2).all(|w| w[0].ts < w[1].ts);
-        Head { inner: Mutex::new(HeadInner { pts, sorted, frozen: false }) }
+        Head {
+            inner: Mutex::new(HeadInner { runs: None, tail: pts, sorted, frozen: false, admitted: false }),
+        }
     }
 
     /// Lock the head.
@@ -39,49 +55,90 @@ impl Head {
 
     /// The points a snapshot at `seq` sees in `[from, until)`, sorted, one per timestamp.
     pub fn visible(&self, seq: u64, from: i64, until: i64) -> (Vec<i64>, Vec<f64>) {
-        let (pts, sorted) = {
+        let (mut pts, sorted) = {
             let h = self.inner.lock();
-            let pts: Vec<HeadPoint> =
-                h.pts.iter().filter(|p| p.seq <= seq && p.ts >= from && p.ts < until).copied().collect();
-            (pts, h.sorted)
+            (h.points(), h.sorted)
         };
+        pts.retain(|p| p.seq <= seq && p.ts >= from && p.ts < until);
         super::sorted_unique(pts, sorted)
     }
 }
 
 impl HeadInner {
+    /// The last timestamp appended, if any.
+    fn last_ts(&self) -> Option<i64> {
+        match self.tail.last() {
+            Some(p) => Some(p.ts),
+            None => self.runs.as_ref().map(|r| r.last_ts),
+        }
+    }
+
     /// Append one point written by `seq`.
     #[inline]
     pub fn push(&mut self, ts: i64, val: f64, seq: u64) {
-        self.sorted = match self.pts.last() {
-            Some(last) => self.sorted && last.ts < ts,
+        self.sorted = match self.last_ts() {
+            Some(last) => self.sorted && last < ts,
             None => {
                 // Many metrics get one point now and then: start at one slot, not the
                 // four `Vec` would (measured: 112 -> 32 bytes for a metric's first point).
-                self.pts.reserve_exact(1);
+                self.tail.reserve_exact(1);
                 true
             }
         };
-        self.pts.push(HeadPoint { ts, val, seq });
+        self.tail.push(HeadPoint { ts, val, seq });
     }
 
     /// Append `ts[i], vals[i]` for all `i`, written by `seq`.
     pub fn push_all(&mut self, ts: &[i64], vals: &[f64], seq: u64) {
         debug_assert_eq!(ts.len(), vals.len());
         let ascending = ts.windows(2).all(|w| w[0] < w[1]);
-        let joins = match (self.pts.last(), ts.first()) {
-            (Some(last), Some(first)) => last.ts < *first,
+        let (last, first) = (self.last_ts(), ts.first());
+        let joins = match (last, first) {
+            (Some(last), Some(first)) => last < *first,
             _ => true,
         };
-        self.sorted = (self.sorted || self.pts.is_empty()) && ascending && joins;
-        if self.pts.is_empty() {
-            self.pts.reserve_exact(ts.len()); // see `push`
+        self.sorted = (self.sorted || last.is_none()) && ascending && joins;
+        if self.tail.is_empty() {
+            self.tail.reserve_exact(ts.len()); // see `push`
         }
-        self.pts.extend(ts.iter().zip(vals).map(|(&ts, &val)| HeadPoint { ts, val, seq }));
+        self.tail.extend(ts.iter().zip(vals).map(|(&ts, &val)| HeadPoint { ts, val, seq }));
+    }
+
+    /// Call after appending: true when the head holds `part_points` or more (the caller
+    /// seals it). Otherwise, once the raw tail holds `run_points` or more, the head asks
+    /// `admit` (once) whether it may stay raw until sealed; if not, the tail is compressed
+    /// into a run. An admitted head gives its place back through [`Self::freeze`].
+    #[inline]
+    pub fn settle(&mut self, part_points: u32, run_points: u32, admit: impl FnOnce() -> bool) -> bool {
+        if self.len() >= part_points as usize {
+            return true;
+        }
+        if self.tail.len() >= run_points as usize && !self.admitted {
+            if admit() {
+                self.admitted = true;
+            } else {
+                self.compress_tail();
+            }
+        }
+        false
+    }
+
+    fn compress_tail(&mut self) {
+        let tail = std::mem::take(&mut self.tail);
+        let ts: Vec<i64> = tail.iter().map(|p| p.ts).collect();
+        let vals: Vec<f64> = tail.iter().map(|p| p.val).collect();
+        let seqs: Vec<u64> = tail.iter().map(|p| p.seq).collect();
+        let mut block = Vec::new();
+        run::encode(&ts, &vals, &seqs, &mut block);
+        let runs =
+            self.runs.get_or_insert_with(|| Box::new(Runs { blocks: Vec::new(), points: 0, last_ts: 0 }));
+        runs.blocks.push(block.into_boxed_slice());
+        runs.points += tail.len();
+        runs.last_ts = ts[ts.len() - 1];
     }
 
     pub fn len(&self) -> usize {
-        self.pts.len()
+        self.runs.as_ref().map_or(0, |r| r.points) + self.tail.len()
     }
 
     pub fn is_sorted(&self) -> bool {
@@ -92,13 +149,31 @@ impl HeadInner {
         self.frozen
     }
 
-    pub fn freeze(&mut self) {
+    /// Mark the head replaced (sealed or dropped). Returns whether it was admitted to the
+    /// raw-head budget: the caller then gives its place back.
+    #[must_use]
+    pub fn freeze(&mut self) -> bool {
         self.frozen = true;
+        std::mem::take(&mut self.admitted)
     }
 
-    /// Copies of the points with `seq <= upto` and of the rest, each in append order.
+    /// Every point, in append order.
+    pub fn points(&self) -> Vec<HeadPoint> {
+        let Some(runs) = &self.runs else { return self.tail.clone() };
+        let (mut ts, mut vals, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+        for block in &runs.blocks {
+            // Runs never leave memory: a bad one is a bug in this crate, not bad input.
+            run::decode(block, &mut ts, &mut vals, &mut seqs).expect("head runs decode");
+        }
+        let mut pts = Vec::with_capacity(self.len());
+        pts.extend((0..ts.len()).map(|i| HeadPoint { ts: ts[i], val: vals[i], seq: seqs[i] }));
+        pts.extend_from_slice(&self.tail);
+        pts
+    }
+
+    /// The points with `seq <= upto` and the rest, each in append order.
     pub fn split_at_seq(&self, upto: u64) -> (Vec<HeadPoint>, Vec<HeadPoint>) {
-        self.pts.iter().partition(|p| p.seq <= upto)
+        self.points().into_iter().partition(|p| p.seq <= upto)
     }
 }
 
@@ -121,6 +196,69 @@ mod tests {
         assert_eq!(h.visible(2, i64::MIN, i64::MAX), (vec![3, 5], vec![4.0, 3.0]));
         assert_eq!(h.visible(3, i64::MIN, i64::MAX), (vec![3, 5], vec![4.0, 6.0]));
         assert_eq!(h.visible(9, 4, 10), (vec![5, 9], vec![6.0, 5.0]));
+    }
+
+    #[test]
+    fn runs_and_tail_read_as_one_log() {
+        let h = Head::default();
+        let mut want = Vec::new();
+        {
+            let mut g = h.lock();
+            for i in 0..1000u64 {
+                let ts = (i as i64 * 7919) % 500; // out of order, with duplicates
+                let val = i as f64 / 4.0;
+                if i % 10 == 0 {
+                    g.push_all(&[ts, ts + 1], &[val, val], i);
+                    want.extend([(ts, val, i), (ts + 1, val, i)]);
+                } else {
+                    g.push(ts, val, i);
+                    want.push((ts, val, i));
+                }
+                assert!(!g.settle(u32::MAX, 16, || false));
+            }
+            assert!(g.tail.len() < 16 && g.runs.as_ref().unwrap().blocks.len() > 50);
+            assert_eq!(g.len(), want.len());
+            let got: Vec<_> = g.points().iter().map(|p| (p.ts, p.val, p.seq)).collect();
+            assert_eq!(got, want);
+            assert_eq!(g.split_at_seq(499).0.len(), want.iter().filter(|p| p.2 <= 499).count());
+            assert!(g.settle(want.len() as u32, 16, || false), "full heads are reported, not compressed");
+        }
+        let (ts, vals) = h.visible(600, 100, 200);
+        let mut model = std::collections::BTreeMap::new();
+        for &(t, v, s) in want.iter().filter(|p| p.2 <= 600 && (100..200).contains(&p.0)) {
+            model.insert(t, (s, v)); // seqs ascend in `want`: the later write wins
+        }
+        assert_eq!(ts, model.keys().copied().collect::<Vec<_>>());
+        assert_eq!(vals, model.values().map(|p| p.1).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sorted_flag_survives_compression() {
+        let mut g = HeadInner::default();
+        g.push_all(&[1, 2, 3], &[0.0; 3], 1);
+        assert!(!g.settle(100, 2, || false));
+        assert!(g.tail.is_empty() && g.is_sorted());
+        g.push(4, 0.0, 2);
+        assert!(g.is_sorted());
+        assert!(!g.settle(100, 1, || false));
+        g.push(4, 0.0, 3); // equal to the last run's last timestamp
+        assert!(!g.is_sorted());
+    }
+
+    #[test]
+    fn admitted_heads_stay_raw_until_frozen() {
+        let mut g = HeadInner::default();
+        g.push_all(&[1, 2, 3], &[0.0; 3], 1);
+        let mut asked = 0;
+        assert!(!g.settle(100, 2, || {
+            asked += 1;
+            true
+        }));
+        g.push(4, 0.0, 2);
+        assert!(!g.settle(100, 2, || unreachable!("asked once")));
+        assert!(g.runs.is_none() && g.tail.len() == 4 && asked == 1);
+        assert!(g.freeze());
+        assert!(!g.freeze(), "the place is given back once");
     }
 
     #[test]

@@ -52,8 +52,9 @@ impl PartitionMap {
     /// Seal the head's points with `seq <= upto`: build the successor map, whose sealed parts
     /// include them and whose new head carries the rest, then freeze this map's head so
     /// writers move on to the successor. `head` must be this map's head, locked. Returns
-    /// `None` (and leaves the head as it is) when no point is old enough to seal.
-    pub fn seal(&self, head: &mut HeadInner, upto: u64, part_points: usize) -> Option<PartitionMap> {
+    /// the successor and what [`HeadInner::freeze`] returned, or `None` (leaving the head
+    /// as it is) when no point is old enough to seal.
+    pub fn seal(&self, head: &mut HeadInner, upto: u64, part_points: usize) -> Option<(PartitionMap, bool)> {
         let (sealable, carry) = head.split_at_seq(upto);
         if sealable.is_empty() {
             return None;
@@ -66,8 +67,7 @@ impl PartitionMap {
             parts: parts.into(),
             head: Head::with_points(carry),
         };
-        head.freeze();
-        Some(next)
+        Some((next, head.freeze()))
     }
 }
 
@@ -187,7 +187,7 @@ mod tests {
             }
             let next = {
                 let mut h = map.head.lock();
-                map.seal(&mut h, seq, 64).expect("points to seal")
+                map.seal(&mut h, seq, 64).expect("points to seal").0
             };
             assert!(map.head.lock().is_frozen());
             map = next;
@@ -209,7 +209,7 @@ mod tests {
         h.push(1, 1.0, 1);
         h.push(2, 2.0, 3);
         h.push(3, 3.0, 2);
-        let next = map.seal(&mut h, 2, 16).unwrap();
+        let next = map.seal(&mut h, 2, 16).unwrap().0;
         assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
         let carried = next.head.lock().split_at_seq(u64::MAX).0;
         assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
@@ -223,7 +223,7 @@ mod tests {
             for t in 0..100 {
                 h.push(t * 10, 0.0, 1);
             }
-            empty.seal(&mut h, 1, 10).unwrap()
+            empty.seal(&mut h, 1, 10).unwrap().0
         };
         assert_eq!(map.parts.len(), 10);
         assert_eq!(map.parts_overlapping(i64::MIN, i64::MAX), 0..10);
