@@ -153,6 +153,39 @@ typedef uint32_t ts_status;
 #endif // __cplusplus
 
 /**
+ * When acknowledged writes are forced to stable storage (see `ts_options_set_sync`).
+ * Every acknowledged write is in the write-ahead log when its call returns, so a crash of
+ * the process loses nothing under any mode; the mode decides what a power loss may lose.
+ */
+enum ts_sync
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Never fsync explicitly; the OS writes back in its own time (`ts_close` still syncs).
+   */
+  TS_SYNC_NONE = 0,
+  /**
+   * fsync from a background thread at most every `interval_ms`: a power loss loses at
+   * most about that much. The default, with 100 ms.
+   */
+  TS_SYNC_INTERVAL = 1,
+  /**
+   * fsync before each write returns; concurrent writers share one fsync (group commit).
+   * Power-loss safe, and the slowest.
+   */
+  TS_SYNC_ALWAYS = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ts_sync ts_sync;
+#else
+typedef uint32_t ts_sync;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Points for any number of metrics, committed atomically by `ts_batch_commit`: a snapshot
  * sees all of them or none.
  *
@@ -235,7 +268,8 @@ const char *ts_version(void);
 
 /**
  * Create an options object holding the defaults: create_if_missing = true,
- * partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB.
+ * partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB,
+ * sync = TS_SYNC_INTERVAL every 100 ms, checkpoint_bytes = 64 MiB.
  *
  * The caller owns the result and must free it with `ts_options_free`. Returns NULL only if
  * memory is exhausted.
@@ -302,6 +336,28 @@ ts_status ts_options_set_head_run_points(struct ts_options *opts, uint32_t n);
 ts_status ts_options_set_raw_head_budget(struct ts_options *opts, uint64_t bytes);
 
 /**
+ * Set the sync mode; `interval_ms` (1 ..= 60000) is read only for `TS_SYNC_INTERVAL`.
+ * Default: `TS_SYNC_INTERVAL` with 100 ms.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL, `mode` is not a `ts_sync`
+ * value, or the interval is out of range.
+ *
+ * Threads: not concurrently with any other use of `opts`.
+ */
+ts_status ts_options_set_sync(struct ts_options *opts, uint32_t mode, uint32_t interval_ms);
+
+/**
+ * Run a checkpoint (in the background) once this many bytes of write-ahead log have been
+ * written since the last one. Open replays about this much log at most: smaller values
+ * mean faster opens and more checkpoint work. Default: 67108864 (64 MiB); at least 4096.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `bytes` < 4096.
+ *
+ * Threads: not concurrently with any other use of `opts`.
+ */
+ts_status ts_options_set_checkpoint_bytes(struct ts_options *opts, uint64_t bytes);
+
+/**
  * Open the database in directory `path`, creating the directory when it does not exist
  * (its parent must exist) unless create_if_missing is off.
  *
@@ -313,28 +369,50 @@ ts_status ts_options_set_raw_head_budget(struct ts_options *opts, uint64_t bytes
  * names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
  * create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
  * another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
- * or its lock file cannot be created or read.
+ * or one of its files cannot be created or read; `TS_CORRUPTION` if the manifest or the
+ * log fails its checks.
+ *
+ * Opening loads the last checkpoint and replays the write-ahead log after it (open time
+ * grows with the log, not with the database). A crash never leaves a database that fails
+ * to open: a torn last log record is cut off. Damaged files give `TS_CORRUPTION` naming
+ * the file and offset.
  *
  * The caller owns `*out` and must close it with `ts_close`.
- * In this release data is kept in memory only; durability comes with the storage layer.
  *
  * Threads: safe from any thread.
  */
 ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db **out);
 
 /**
- * Close a database and free its handle.
+ * Close a database and free its handle: stop the background work, write a final
+ * checkpoint and delete the write-ahead log, so the directory holds just the data.
  *
  * Fails with `TS_BUSY`, leaving the database open and usable, while snapshots are live:
  * release every `ts_txn` and free every `ts_cursor` first (a cursor keeps its snapshot
- * alive). After `TS_OK` the handle is gone: using it again is undefined behaviour.
- * Calling with NULL is a harmless no-op returning `TS_OK`.
+ * alive). Otherwise the handle is gone when this returns, whatever the status: using it
+ * again is undefined behaviour. Calling with NULL is a harmless no-op returning `TS_OK`.
  *
- * Returns `TS_OK`; `TS_BUSY` with live snapshots.
+ * Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
+ * could not be written (the database is closed anyway and nothing is lost: the log is kept
+ * and the next `ts_open` replays it).
  *
  * Threads: no other thread may be using `db` during or after this call.
  */
 ts_status ts_close(struct ts_db *db);
+
+/**
+ * Write a checkpoint now: every acknowledged write is moved into the data files and the
+ * manifest, and the write-ahead log before it is deleted, so the next `ts_open` replays
+ * less. Writers and readers carry on meanwhile. Checkpoints also run in the background
+ * (see `ts_options_set_checkpoint_bytes`) and in `ts_close`; call this to bound recovery
+ * time at a moment of your choosing (e.g. after a bulk load).
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if a file cannot be
+ * written or synced (nothing is lost: the log is kept).
+ *
+ * Threads: safe from any thread.
+ */
+ts_status ts_checkpoint(struct ts_db *db);
 
 /**
  * Create a metric called `name` and return its id in `*id_out`.
@@ -521,7 +599,8 @@ ts_status ts_scan_range(const struct ts_txn *txn,
  *
  * Returns `TS_OK` with a point; `TS_DONE` when the cursor is exhausted (not an error; it
  * keeps returning `TS_DONE`, and `*ts`/`*value` are not written); `TS_INVALID_ARGUMENT` if
- * `c`, `ts` or `value` is NULL.
+ * `c`, `ts` or `value` is NULL; `TS_CORRUPTION` if a block on disk fails its checksum
+ * (the message names the file and offset).
  *
  * Threads: not concurrently with any other use of `c`.
  * Prefer `ts_cursor_next_batch`: it crosses the boundary once per batch.
@@ -537,7 +616,9 @@ ts_status ts_cursor_next(struct ts_cursor *c, int64_t *ts, double *value);
  *
  * Returns `TS_OK` with `*n_out >= 1`; `TS_DONE` with `*n_out = 0` when the cursor is
  * exhausted (it keeps returning `TS_DONE`); `TS_INVALID_ARGUMENT` if `c` or `n_out` is
- * NULL, both arrays are NULL, or `cap` is 0.
+ * NULL, both arrays are NULL, or `cap` is 0; `TS_CORRUPTION` (with `*n_out = 0`) if a
+ * block on disk fails its checksum: the message names the file and offset, and the
+ * cursor should be freed.
  *
  * Threads: not concurrently with any other use of `c`.
  * This is the fast path for reading: one boundary crossing per batch. With buffers of at

@@ -1,26 +1,36 @@
 //! The database: open/close, metrics, writes, snapshots, cursors and atomic batches.
 //!
-//! Write protocol (see docs/architecture.md): a write takes a sequence number, appends its
+//! Write protocol (see docs/architecture.md): a write appends its record to the write-ahead
+//! log, taking a sequence number there (so the log is in sequence order), appends its
 //! points to the heads it touches (under their locks), then publishes the number in order.
 //! A snapshot is `(version, seq)` taken so that the version was current when `seq` was read;
 //! it sees sealed partitions of that version and head points with `seq <=` its own.
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::partition::{HeadInner, PartitionMap};
+use crate::partition::{Head, HeadInner, Part, PartitionMap, Sealed, sorted_unique};
+use crate::storage::manifest::{self, BlockRef};
+use crate::storage::segment::{self, DataSegment, DataWriter};
+use crate::storage::wal::{self, Record, Replayed, Wal};
+use crate::storage::{io_err, numbered_files};
 use crate::txn::{Sequencer, Version};
-use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result};
+use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
 pub struct Database {
     shared: Arc<Shared>,
+    /// The background thread: interval syncs and checkpoints. `None` once stopped.
+    background: Option<std::thread::JoinHandle<()>>,
+    closed: bool,
 }
 
 struct Shared {
@@ -36,6 +46,16 @@ struct Shared {
     /// Set when a structural change failed half way; writes are refused from then on.
     failed: AtomicBool,
     path: PathBuf,
+    wal: Wal,
+    /// Where sealed blocks and checkpoint extents go.
+    data: Mutex<DataWriter>,
+    /// Serialises checkpoints; holds the sequence number the last one covered.
+    checkpointed: Mutex<u64>,
+    /// `wal.written()` when the last checkpoint started.
+    checkpoint_mark: AtomicU64,
+    /// Tells the background thread to stop (under the mutex) or to look for work.
+    stop: Mutex<bool>,
+    wake: Condvar,
     /// `DIR/LOCK`, flock-ed while the database is open: a second open, from this process
     /// or another, fails with `Busy`. Released when the last reference goes.
     _lock: std::fs::File,
@@ -43,6 +63,12 @@ struct Shared {
 
 /// Name of the lock file inside the database directory.
 const LOCK_FILE: &str = "LOCK";
+const WAL_DIR: &str = "wal";
+const DATA_DIR: &str = "data";
+/// Size of a write-ahead log segment: half the checkpoint interval, within 1..=64 MiB.
+fn wal_segment_bytes(opts: &Options) -> usize {
+    (opts.checkpoint_bytes / 2).clamp(1 << 20, 64 << 20) as usize
+}
 
 struct WriterState {
     /// Next metric id; ids start at 1 and are never reused.
@@ -50,9 +76,10 @@ struct WriterState {
 }
 
 impl Database {
-    /// Open (creating when missing, per `opts.create_if_missing`) the database at `path`.
+    /// Open (creating when missing, per `opts.create_if_missing`) the database at `path`:
+    /// load the last checkpoint's manifest and replay the write-ahead log after it.
     ///
-    /// The parent of `path` must exist. This release keeps data in memory only.
+    /// The parent of `path` must exist.
     pub fn open(path: impl AsRef<Path>, opts: &Options) -> Result<Database> {
         let path = path.as_ref();
         match std::fs::metadata(path) {
@@ -90,27 +117,87 @@ impl Database {
                 return Err(Error::Io(format!("cannot lock: {e} (path={})", lock_path.display())));
             }
         }
-        Ok(Database {
-            shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(Version::empty()),
-                writer: Mutex::new(WriterState { next_id: 1 }),
-                seqr: Sequencer::default(),
-                opts: opts.clone(),
-                raw_heads: AtomicUsize::new(0),
-                max_raw_heads: opts.raw_heads(),
-                failed: AtomicBool::new(false),
-                path: path.to_owned(),
-                _lock: lock,
-            }),
-        })
+        let data_dir = path.join(DATA_DIR);
+        let wal_dir = path.join(WAL_DIR);
+        let data_files = numbered_files(&data_dir, segment::EXT)?;
+        let next_data = data_files.last().map_or(1, |n| n + 1);
+        let shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(Version::empty()),
+            writer: Mutex::new(WriterState { next_id: 1 }),
+            seqr: Sequencer::default(),
+            opts: opts.clone(),
+            raw_heads: AtomicUsize::new(0),
+            max_raw_heads: opts.raw_heads(),
+            failed: AtomicBool::new(false),
+            path: path.to_owned(),
+            // Replaced below, once replay has said where the log goes on.
+            wal: Wal::new(wal_dir.clone(), u64::MAX, 0, Vec::new()),
+            data: Mutex::new(DataWriter::new(data_dir.clone(), next_data)),
+            checkpointed: Mutex::new(0),
+            checkpoint_mark: AtomicU64::new(0),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            _lock: lock,
+        });
+        let mut shared = shared;
+        let sh = Arc::get_mut(&mut shared).expect("not shared yet");
+        let used = sh.load_manifest(&data_dir)?;
+        // Segments the manifest does not name hold only blocks written after the last
+        // checkpoint, whose points the log still has: replay writes them again.
+        for no in data_files.iter().filter(|n| !used.contains(n)) {
+            let p = data_dir.join(crate::storage::file_name(*no, segment::EXT));
+            std::fs::remove_file(&p).map_err(|e| io_err("cannot delete unused data segment", &p, &e))?;
+        }
+        let after = *sh.checkpointed.get_mut();
+        let (scans, max_seq, next_wal) = wal::replay(&wal_dir, after, |seq, rec| sh.replay(seq, rec))?;
+        sh.seqr.advance_to(max_seq);
+        let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
+        sh.wal = Wal::new(wal_dir, next_wal, wal_segment_bytes(opts), old);
+        let bg = Shared::start_background(&shared)?;
+        Ok(Database { shared, background: Some(bg), closed: false })
     }
 
-    /// Close the database. Fails with [`Error::Busy`], giving the database back, while
-    /// snapshots (or cursors, which hold theirs) are alive.
-    pub fn close(self) -> std::result::Result<(), (Database, Error)> {
-        match self.ensure_closable() {
+    /// Close the database: stop the background work, write a final checkpoint and delete
+    /// the write-ahead log. Fails with [`Error::Busy`], giving the database back, while
+    /// snapshots (or cursors, which hold theirs) are alive. If the final checkpoint fails
+    /// the database is closed anyway (`None`): nothing is lost, the log is kept and the
+    /// next open replays it.
+    pub fn close(mut self) -> std::result::Result<(), (Option<Database>, Error)> {
+        match self.close_in_place() {
             Ok(()) => Ok(()),
-            Err(e) => Err((self, e)),
+            Err(e @ Error::Busy(_)) => Err((Some(self), e)),
+            Err(e) => Err((None, e)),
+        }
+    }
+
+    /// [`Database::close`] for the C API, whose handle must keep its address: on `Busy`
+    /// the database stays open and usable; after anything else it is closed, and only
+    /// dropping it remains.
+    pub(crate) fn close_in_place(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        // Stop the background thread first: a checkpoint in flight holds a snapshot.
+        self.stop_background();
+        if let Err(e) = self.ensure_closable() {
+            self.background = Some(Shared::start_background(&self.shared)?);
+            return Err(e);
+        }
+        self.closed = true;
+        let sh = &self.shared;
+        if sh.failed.load(Ordering::SeqCst) {
+            return sh.wal.sync_all(); // keep the log as it is; the next open replays it
+        }
+        let upto = sh.checkpoint()?;
+        sh.wal.truncate_through(upto, true)
+    }
+
+    fn stop_background(&mut self) {
+        if let Some(bg) = self.background.take() {
+            *self.shared.stop.lock() = true;
+            self.shared.wake.notify_all();
+            let _ = bg.join();
+            *self.shared.stop.lock() = false;
         }
     }
 
@@ -130,25 +217,37 @@ impl Database {
         )))
     }
 
+    /// Write a checkpoint now: every acknowledged write goes into the data files and the
+    /// manifest, and the write-ahead log before it is deleted. Runs concurrently with
+    /// writers and readers; checkpoints also run in the background (see
+    /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
+    pub fn checkpoint(&self) -> Result<()> {
+        self.shared.checkpoint().map(|_| ())
+    }
+
     /// The directory this database lives in.
     pub fn path(&self) -> &Path {
         &self.shared.path
     }
 
-    /// Create a metric called `name` (1..=1024 bytes of UTF-8). When a metric of that name
-    /// exists, returns [`Error::Exists`] carrying its id.
+    /// Create a metric. Fails with [`Error::Exists`] (carrying the id) if the name is taken.
     pub fn create_metric(&self, name: &str) -> Result<MetricId> {
         check_name(name)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        let mut w = sh.writer.lock();
-        let cur = sh.current.load_full();
-        let id = MetricId(w.next_id);
-        let next = cur
-            .add_metric(id, name, || PartitionMap::new(id, name.into()))
-            .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
-        w.next_id += 1;
-        sh.current.store(Arc::new(next));
+        let (id, lsn) = {
+            let mut w = sh.writer.lock();
+            let cur = sh.current.load_full();
+            let id = MetricId(w.next_id);
+            let next = cur
+                .add_metric(id, name, || PartitionMap::new(id, name.into()))
+                .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
+            let (_ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
+            w.next_id += 1;
+            sh.current.store(Arc::new(next));
+            (id, lsn)
+        };
+        sh.after_write(lsn)?;
         Ok(id)
     }
 
@@ -157,9 +256,9 @@ impl Database {
     pub fn drop_metric(&self, id: MetricId) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
-        loop {
+        let lsn = loop {
             let map = sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
-            // Lock order everywhere: head(s), then the writer lock.
+            // Lock order everywhere: head(s), then the writer lock, then the log.
             let mut head = map.head.lock();
             if head.is_frozen() {
                 continue; // sealed meanwhile: the successor map is published; retry on it
@@ -167,10 +266,12 @@ impl Database {
             let _w = sh.writer.lock();
             // The map is still current: replacing it would have frozen the head we hold.
             let cur = sh.current.load_full();
+            let (_ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
             sh.release_raw_head(head.freeze());
             sh.current.store(Arc::new(cur.drop_metric(&map)));
-            return Ok(());
-        }
+            break lsn;
+        };
+        sh.after_write(lsn)
     }
 
     /// Insert one point. A second write of the same `(id, ts)` replaces the first.
@@ -195,26 +296,17 @@ impl Database {
         check_timestamps(ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        let full = {
-            let ticket = sh.seqr.take();
-            loop {
-                let v = sh.current.load();
-                let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
-                let mut head = map.head.lock();
-                if head.is_frozen() {
-                    // A seal or drop published a successor before unlocking: reload.
-                    drop(head);
-                    sh.check_writable()?;
-                    continue;
-                }
-                head.push_all(ts, values, ticket.seq);
-                break head.settle(sh.opts.partition_points, sh.opts.head_run_points, || sh.admit_raw_head());
-            }
+        if sh.current.load().ids.get(id.0).is_none() {
+            return Err(not_found(id)); // checked before logging, so the log holds no junk
+        }
+        let (full, lsn) = {
+            let (ticket, lsn) = sh.wal.append(&Record::Insert { id: id.0, ts, vals: values }, &sh.seqr)?;
+            (sh.push_points(id, ts, values, ticket.seq)?, lsn)
         };
         if full {
             sh.seal(id);
         }
-        Ok(())
+        sh.after_write(lsn)
     }
 
     /// Apply every point of `batch` atomically: a snapshot sees all of them or none. If any
@@ -226,64 +318,40 @@ impl Database {
         check_timestamps(&batch.ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        // Group by metric, keeping the order of adds within a metric (later adds win).
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| batch.ids[i]);
-        let mut groups: Vec<(MetricId, std::ops::Range<usize>)> = Vec::new();
-        for (k, &i) in order.iter().enumerate() {
-            let id = batch.ids[i];
-            match groups.last_mut() {
-                Some((gid, r)) if gid.0 == id => r.end = k + 1,
-                _ => groups.push((MetricId(id), k..k + 1)),
-            }
-        }
-        let mut to_seal = Vec::new();
         {
-            let ticket = sh.seqr.take();
-            loop {
-                let v = sh.current.load();
-                let mut maps = Vec::with_capacity(groups.len());
-                for (id, _) in &groups {
-                    maps.push(v.ids.get(id.0).ok_or_else(|| not_found(*id))?);
-                }
-                // Lock every head in id order (no deadlock with other batches), so a drop
-                // or seal cannot slip in between the check and the appends.
-                let mut heads: Vec<MutexGuard<'_, HeadInner>> = maps.iter().map(|m| m.head.lock()).collect();
-                if heads.iter().any(|h| h.is_frozen()) {
-                    drop(heads);
-                    sh.check_writable()?;
-                    continue;
-                }
-                for ((id, range), head) in groups.iter().zip(heads.iter_mut()) {
-                    for &i in &order[range.clone()] {
-                        head.push(batch.ts[i], batch.vals[i], ticket.seq);
-                    }
-                    if head.settle(sh.opts.partition_points, sh.opts.head_run_points, || sh.admit_raw_head())
-                    {
-                        to_seal.push(*id);
-                    }
-                }
-                break;
+            let v = sh.current.load();
+            if let Some(&id) = batch.ids.iter().find(|&&id| v.ids.get(id).is_none()) {
+                return Err(not_found(MetricId(id)));
             }
         }
+        let record = Record::Batch { ids: &batch.ids, ts: &batch.ts, vals: &batch.vals };
+        let (to_seal, lsn) = {
+            let (ticket, lsn) = sh.wal.append(&record, &sh.seqr)?;
+            (sh.push_batch(&batch.ids, &batch.ts, &batch.vals, ticket.seq)?, lsn)
+        };
         for id in to_seal {
             sh.seal(id);
         }
         batch.clear();
-        Ok(())
+        sh.after_write(lsn)
     }
 
     /// Begin a snapshot: it sees every write that returned before this call and nothing
     /// that starts after it. O(1); takes no lock and never waits for writers.
     pub fn begin(&self) -> Arc<Snapshot> {
-        let sh = &self.shared;
-        loop {
-            let version = sh.current.load_full();
-            let seq = sh.seqr.visible();
-            // If no version was published meanwhile, every write with a seq <= `seq` is
-            // reachable from `version` (in a head or sealed partition of it).
-            if Arc::ptr_eq(&sh.current.load(), &version) {
-                return Arc::new(Snapshot { version, seq });
+        self.shared.begin()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // A database dropped without `close` (also with snapshots alive, which keep what
+        // they read): a best-effort final checkpoint; the log keeps everything if it fails.
+        self.stop_background();
+        if !self.closed && !self.shared.failed.load(Ordering::SeqCst) {
+            self.closed = true;
+            if let Ok(upto) = self.shared.checkpoint() {
+                let _ = self.shared.wal.truncate_through(upto, true);
             }
         }
     }
@@ -292,6 +360,93 @@ impl Database {
 impl Shared {
     fn check_writable(&self) -> Result<()> {
         if self.failed.load(Ordering::Relaxed) { Err(Error::Failed) } else { Ok(()) }
+    }
+
+    fn begin(&self) -> Arc<Snapshot> {
+        loop {
+            let version = self.current.load_full();
+            let seq = self.seqr.visible();
+            // If no version was published meanwhile, every write with a seq <= `seq` is
+            // reachable from `version` (in a head or sealed partition of it).
+            if Arc::ptr_eq(&self.current.load(), &version) {
+                return Arc::new(Snapshot { version, seq });
+            }
+        }
+    }
+
+    /// After a logged write: sync per the policy, and wake the background thread when a
+    /// checkpoint is due.
+    fn after_write(&self, lsn: u64) -> Result<()> {
+        if lsn.saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed)) >= self.opts.checkpoint_bytes {
+            self.wake.notify_one();
+        }
+        match self.opts.sync {
+            SyncPolicy::Always => self.wal.sync_to(lsn),
+            _ => Ok(()),
+        }
+    }
+
+    /// Append points to metric `id`'s head with sequence number `seq`; true when the head
+    /// is full (the caller seals it).
+    fn push_points(&self, id: MetricId, ts: &[i64], values: &[f64], seq: u64) -> Result<bool> {
+        loop {
+            let v = self.current.load();
+            let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                // A seal or drop published a successor before unlocking: reload.
+                drop(head);
+                self.check_writable()?;
+                continue;
+            }
+            head.push_all(ts, values, seq);
+            return Ok(
+                head.settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+            );
+        }
+    }
+
+    /// Append a multi-metric batch with sequence number `seq`, under all its heads' locks
+    /// at once; returns the metrics whose heads are full.
+    fn push_batch(&self, ids: &[u64], ts: &[i64], vals: &[f64], seq: u64) -> Result<Vec<MetricId>> {
+        // Group by metric, keeping the order of adds within a metric (later adds win).
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i]);
+        let mut groups: Vec<(MetricId, std::ops::Range<usize>)> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            let id = ids[i];
+            match groups.last_mut() {
+                Some((gid, r)) if gid.0 == id => r.end = k + 1,
+                _ => groups.push((MetricId(id), k..k + 1)),
+            }
+        }
+        let mut to_seal = Vec::new();
+        loop {
+            let v = self.current.load();
+            let mut maps = Vec::with_capacity(groups.len());
+            for (id, _) in &groups {
+                maps.push(v.ids.get(id.0).ok_or_else(|| not_found(*id))?);
+            }
+            // Lock every head in id order (no deadlock with other batches), so a drop
+            // or seal cannot slip in between the check and the appends.
+            let mut heads: Vec<MutexGuard<'_, HeadInner>> = maps.iter().map(|m| m.head.lock()).collect();
+            if heads.iter().any(|h| h.is_frozen()) {
+                drop(heads);
+                self.check_writable()?;
+                continue;
+            }
+            for ((id, range), head) in groups.iter().zip(heads.iter_mut()) {
+                for &i in &order[range.clone()] {
+                    head.push(ts[i], vals[i], seq);
+                }
+                if head
+                    .settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+                {
+                    to_seal.push(*id);
+                }
+            }
+            return Ok(to_seal);
+        }
     }
 
     /// Whether one more head may stay raw until sealed (see `Options::raw_head_budget`).
@@ -311,7 +466,8 @@ impl Shared {
     /// Seal metric `id`'s head if it is (still) full: publish a new version whose map holds
     /// the head's published points in sealed partitions. The successor is built under the
     /// head's lock only, so seals of different metrics run in parallel; the writer lock is
-    /// held just to publish.
+    /// held just to publish. A seal that fails (a full disk) leaves the head as it is: its
+    /// points are in the log, and the next write to the metric tries again.
     fn seal(&self, id: MetricId) {
         let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
         let mut head = map.head.lock();
@@ -320,7 +476,9 @@ impl Shared {
         }
         let guard = FailOnUnwind(&self.failed);
         let upto = self.seqr.visible();
-        if let Some((next, admitted)) = map.seal(&mut head, upto, self.opts.partition_points as usize) {
+        if let Ok(Some((next, admitted))) =
+            map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
+        {
             self.release_raw_head(admitted);
             let _w = self.writer.lock();
             // `map` is still current: replacing it would have frozen the head we hold.
@@ -329,6 +487,201 @@ impl Shared {
         }
         std::mem::forget(guard);
     }
+
+    /// Load the manifest (if any) into the (still private) current version; returns the
+    /// data segments it names.
+    fn load_manifest(&mut self, data_dir: &Path) -> Result<Vec<u64>> {
+        let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
+        let mut version = Version::empty();
+        let mut seg = |no: u64| -> Result<Arc<DataSegment>> {
+            if let Some(s) = segs.get(&no) {
+                return Ok(s.clone());
+            }
+            let s = Arc::new(DataSegment::open(data_dir, no)?);
+            segs.insert(no, s.clone());
+            Ok(s)
+        };
+        let opts = self.opts.clone();
+        let raw_heads = &self.raw_heads;
+        let max_raw = self.max_raw_heads;
+        let header = manifest::load(&self.path, |m| {
+            let mut parts = Vec::with_capacity(m.parts.len());
+            for (start, r) in &m.parts {
+                parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
+            }
+            let head = Head::default();
+            {
+                let mut h = head.lock();
+                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+                for r in &m.extents {
+                    let e = Arc::new(Sealed::on_disk(seg(r.seg)?, r));
+                    e.decode_into(&mut ts, &mut vals)?;
+                    // Restored points carry seq 0: older than any replayed write, and a
+                    // later extent wins over an earlier one by append order.
+                    h.push_all(&ts, &vals, 0);
+                    h.add_extent(e);
+                }
+                if h.len() > 0 {
+                    h.settle(u32::MAX, opts.head_run_points, || {
+                        raw_heads
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                (n < max_raw).then_some(n + 1)
+                            })
+                            .is_ok()
+                    });
+                }
+            }
+            let id = MetricId(m.id);
+            let name: Arc<str> = m.name.as_str().into();
+            let map = PartitionMap { id, name: name.clone(), parts: parts.into(), head };
+            version = version.add_metric(id, &m.name, || map).map_err(|other| {
+                Error::Corruption(format!(
+                    "MANIFEST: metric name {:?} listed twice (ids {} and {})",
+                    m.name, other.0, m.id
+                ))
+            })?;
+            Ok(())
+        })?;
+        if let Some(h) = header {
+            *self.checkpointed.get_mut() = h.checkpoint_seq;
+            self.writer.get_mut().next_id = h.next_id;
+            self.seqr.advance_to(h.checkpoint_seq);
+        }
+        self.current.store(Arc::new(version));
+        Ok(segs.into_keys().collect())
+    }
+
+    /// Apply one replayed log record (numbered `seq`), as the original write did.
+    fn replay(&self, seq: u64, rec: Replayed) -> Result<()> {
+        self.seqr.advance_to(seq);
+        match rec {
+            Replayed::Create { id, name } => {
+                let mut w = self.writer.lock();
+                let cur = self.current.load_full();
+                if cur.ids.get(id).is_none() {
+                    let mid = MetricId(id);
+                    let next = cur.add_metric(mid, &name, || PartitionMap::new(mid, name.as_str().into())).map_err(
+                        |other| {
+                            Error::Corruption(format!(
+                                "write-ahead log: metric {name:?} created as id {id} while id {} holds the name",
+                                other.0
+                            ))
+                        },
+                    )?;
+                    self.current.store(Arc::new(next));
+                }
+                w.next_id = w.next_id.max(id + 1);
+            }
+            Replayed::Drop { id } => {
+                let cur = self.current.load_full();
+                if let Some(map) = cur.ids.get(id) {
+                    self.release_raw_head(map.head.lock().freeze());
+                    self.current.store(Arc::new(cur.drop_metric(map)));
+                }
+            }
+            Replayed::Insert { id, ts, vals } => match self.push_points(MetricId(id), &ts, &vals, seq) {
+                Ok(true) => self.seal(MetricId(id)),
+                Ok(false) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            },
+            Replayed::Batch { ids, ts, vals } => {
+                // The live commit checked every id; one missing now was dropped later.
+                let v = self.current.load();
+                let keep: Vec<usize> = (0..ids.len()).filter(|&i| v.ids.get(ids[i]).is_some()).collect();
+                drop(v);
+                let (ids, ts, vals) = (pick(&keep, &ids), pick(&keep, &ts), pick(&keep, &vals));
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                for id in self.push_batch(&ids, &ts, &vals, seq)? {
+                    self.seal(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a checkpoint; returns the sequence number it covers. See docs/architecture.md.
+    fn checkpoint(&self) -> Result<u64> {
+        let mut last = self.checkpointed.lock();
+        let prev = *last;
+        let mark = self.wal.written();
+        let snap = self.begin();
+        let upto = snap.seq;
+        let next_id = self.writer.lock().next_id;
+        let mut b = manifest::Builder::new(&self.path)?;
+        let mut parts: Vec<(i64, BlockRef)> = Vec::new();
+        let mut extents: Vec<BlockRef> = Vec::new();
+        for (id, map) in snap.version.ids.range_from(0) {
+            {
+                let mut head = map.head.lock();
+                let fresh = head.points_between(prev, upto);
+                if !fresh.is_empty() {
+                    let (ts, vals) = sorted_unique(fresh, head.is_sorted());
+                    let e = Sealed::encode(&ts, &vals, &self.data)?;
+                    head.add_extent(Arc::new(e));
+                }
+                extents.clear();
+                extents.extend(head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")));
+            }
+            parts.clear();
+            parts.extend(map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))));
+            b.metric(id, &map.name, &parts, &extents)?;
+        }
+        let next_data = {
+            let mut d = self.data.lock();
+            d.sync()?;
+            d.next_no()
+        };
+        b.commit(upto, next_id, next_data)?;
+        *last = upto;
+        self.checkpoint_mark.store(mark, Ordering::Relaxed);
+        drop(last);
+        self.wal.truncate_through(upto, false)?;
+        Ok(upto)
+    }
+
+    fn start_background(this: &Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
+        let sh = this.clone();
+        std::thread::Builder::new()
+            .name("tsdb-background".into())
+            .spawn(move || sh.background())
+            .map_err(|e| Error::Io(format!("cannot start the background thread: {e}")))
+    }
+
+    /// The background thread: syncs the log every interval (`SyncPolicy::Interval`) and
+    /// checkpoints once `checkpoint_bytes` of log have been written since the last one.
+    fn background(self: Arc<Self>) {
+        let tick = match self.opts.sync {
+            SyncPolicy::Interval(ms) => ms.min(100),
+            _ => 100,
+        };
+        let mut last_sync = Instant::now();
+        let mut stop = self.stop.lock();
+        while !*stop {
+            self.wake.wait_for(&mut stop, Duration::from_millis(u64::from(tick)));
+            if *stop {
+                break;
+            }
+            drop(stop);
+            if let SyncPolicy::Interval(ms) = self.opts.sync
+                && last_sync.elapsed() >= Duration::from_millis(u64::from(ms))
+            {
+                last_sync = Instant::now();
+                let _ = self.wal.sync_all(); // a failure is retried next time
+            }
+            let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
+            if due >= self.opts.checkpoint_bytes && !self.failed.load(Ordering::Relaxed) {
+                let _ = self.checkpoint(); // the log keeps everything; retried later
+            }
+            stop = self.stop.lock();
+        }
+    }
+}
+
+/// The elements of `xs` at positions `keep`.
+fn pick<T: Copy>(keep: &[usize], xs: &[T]) -> Vec<T> {
+    keep.iter().map(|&i| xs[i]).collect()
 }
 
 /// Marks the database failed if a structural change unwinds half way.
@@ -458,24 +811,26 @@ pub struct Cursor {
 impl Cursor {
     /// Fill up to `cap` points, where `cap` is the length of the given buffers (the shorter
     /// one if both are given; either may be `None` to skip that column). Returns how many
-    /// were written; 0 means the cursor is exhausted (and stays so).
-    pub fn next_batch(&mut self, mut ts: Option<&mut [i64]>, mut vals: Option<&mut [f64]>) -> usize {
+    /// were written; 0 means the cursor is exhausted (and stays so). A damaged block on
+    /// disk is [`Error::Corruption`] naming its file and offset; the points before it in
+    /// this call are lost to the caller, and the cursor should be dropped.
+    pub fn next_batch(&mut self, mut ts: Option<&mut [i64]>, mut vals: Option<&mut [f64]>) -> Result<usize> {
         let cap = match (&ts, &vals) {
             (Some(t), Some(v)) => t.len().min(v.len()),
             (Some(t), None) => t.len(),
             (None, Some(v)) => v.len(),
-            (None, None) => return 0,
+            (None, None) => return Ok(0),
         };
         let mut n = 0;
         while n < cap {
             if self.pos == self.end
                 && let (Some(t), Some(v)) = (ts.as_deref_mut(), vals.as_deref_mut())
-                && let Some(k) = self.decode_next_part_to(&mut t[n..cap], &mut v[n..cap])
+                && let Some(k) = self.decode_next_part_to(&mut t[n..cap], &mut v[n..cap])?
             {
                 n += k;
                 continue;
             }
-            if self.pos == self.end && !self.open_next_part() {
+            if self.pos == self.end && !self.open_next_part()? {
                 // Only head points remain.
                 let k = (self.head_ts.len() - self.hpos).min(cap - n);
                 if k == 0 {
@@ -513,39 +868,43 @@ impl Cursor {
                 n += 1;
             }
         }
-        n
+        Ok(n)
     }
 
     /// When the next part lies wholly in range, no head point comes before its end and the
     /// caller's buffers hold it all, decode it straight into them (no intermediate copy)
     /// and return its length.
-    fn decode_next_part_to(&mut self, ts: &mut [i64], vals: &mut [f64]) -> Option<usize> {
-        let data = &self.map.parts.get(self.next_part).filter(|_| self.next_part < self.parts_end)?.data;
+    fn decode_next_part_to(&mut self, ts: &mut [i64], vals: &mut [f64]) -> Result<Option<usize>> {
+        let Some(part) = self.map.parts.get(self.next_part).filter(|_| self.next_part < self.parts_end)
+        else {
+            return Ok(None);
+        };
+        let data = &part.data;
         let k = data.len();
         let clear_of_head = self.head_ts.get(self.hpos).is_none_or(|&h| h > data.max_ts());
         if data.min_ts() < self.from || data.max_ts() >= self.until || !clear_of_head || k > ts.len() {
-            return None;
+            return Ok(None);
         }
-        data.decode_to(&mut ts[..k], &mut vals[..k]);
+        data.decode_to(&mut ts[..k], &mut vals[..k])?;
         self.next_part += 1;
-        Some(k)
+        Ok(Some(k))
     }
 
     /// Open the next overlapping sealed part with points in range; false when none is left.
-    fn open_next_part(&mut self) -> bool {
+    fn open_next_part(&mut self) -> Result<bool> {
         while self.next_part < self.parts_end {
-            self.map.parts[self.next_part].data.decode_into(&mut self.part_ts, &mut self.part_vals);
+            self.map.parts[self.next_part].data.decode_into(&mut self.part_ts, &mut self.part_vals)?;
             self.next_part += 1;
             let ts = &self.part_ts;
             self.pos = ts.partition_point(|&t| t < self.from);
             self.end = ts.partition_point(|&t| t < self.until);
             if self.pos < self.end {
-                return true;
+                return Ok(true);
             }
         }
         self.pos = 0;
         self.end = 0;
-        false
+        Ok(false)
     }
 }
 
@@ -564,11 +923,16 @@ fn copy_out(
     }
 }
 
+/// One point at a time; an `Err` (a damaged block) ends the iteration.
 impl Iterator for Cursor {
-    type Item = (i64, f64);
-    fn next(&mut self) -> Option<(i64, f64)> {
+    type Item = Result<(i64, f64)>;
+    fn next(&mut self) -> Option<Result<(i64, f64)>> {
         let (mut t, mut v) = ([0i64], [0f64]);
-        (self.next_batch(Some(&mut t), Some(&mut v)) == 1).then_some((t[0], v[0]))
+        match self.next_batch(Some(&mut t), Some(&mut v)) {
+            Ok(1) => Some(Ok((t[0], v[0]))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

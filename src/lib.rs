@@ -11,6 +11,7 @@ mod db;
 mod error;
 mod options;
 mod partition;
+mod storage;
 mod txn;
 
 pub mod ffi;
@@ -18,7 +19,8 @@ pub mod ffi;
 pub use db::{Batch, Cursor, Database, Snapshot};
 pub use error::{Error, Result};
 pub use options::{
-    DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options,
+    DEFAULT_CHECKPOINT_BYTES, DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, DEFAULT_RAW_HEAD_BUDGET,
+    DEFAULT_SYNC_INTERVAL_MS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options, SyncPolicy,
 };
 
 /// A metric's stable id: assigned at creation, never reused.

@@ -20,6 +20,26 @@ pub struct Options {
     /// `head_run_points` have gathered. 0 compresses every head. The budget is kept in units
     /// of whole heads (`partition_points` x 24 bytes).
     pub raw_head_budget: u64,
+    /// When acknowledged writes reach the disk (default: [`SyncPolicy::Interval`] of 100 ms).
+    pub sync: SyncPolicy,
+    /// A checkpoint runs (in the background) once this many bytes of write-ahead log have
+    /// been written since the last one (default: 64 MiB). Open replays at most about this
+    /// much log; smaller values mean faster opens and more checkpoint work.
+    pub checkpoint_bytes: u64,
+}
+
+/// When the write-ahead log is forced to stable storage. Every acknowledged write is in the
+/// log (in the page cache) when its call returns, so a crash of the process loses nothing
+/// under any policy; the policy only decides what a power loss or OS crash may lose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync before each write returns (concurrent writers share one fsync): power-loss safe.
+    Always,
+    /// fsync at most every this many milliseconds, from a background thread: a power loss
+    /// loses at most about that much.
+    Interval(u32),
+    /// Never fsync explicitly (the OS writes back in its own time); `ts_close` still does.
+    None,
 }
 
 impl Default for Options {
@@ -29,6 +49,8 @@ impl Default for Options {
             partition_points: DEFAULT_PARTITION_POINTS,
             head_run_points: DEFAULT_HEAD_RUN_POINTS,
             raw_head_budget: DEFAULT_RAW_HEAD_BUDGET,
+            sync: SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL_MS),
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
         }
     }
 }
@@ -43,6 +65,10 @@ pub const MAX_PARTITION_POINTS: u32 = 1 << 19;
 
 /// Default of [`Options::head_run_points`].
 pub const DEFAULT_HEAD_RUN_POINTS: u32 = 64;
+/// Default interval of [`SyncPolicy::Interval`].
+pub const DEFAULT_SYNC_INTERVAL_MS: u32 = 100;
+/// Default of [`Options::checkpoint_bytes`].
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
 /// Default of [`Options::raw_head_budget`].
 pub const DEFAULT_RAW_HEAD_BUDGET: u64 = 64 << 20;
 /// Bytes one raw head point takes (timestamp, value and sequence number).

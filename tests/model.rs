@@ -47,13 +47,13 @@ fn check_scan(snap: &Arc<Snapshot>, model: &Model, id: u64, from: i64, until: i6
             let (mut ts, mut vs) = (vec![0i64; batch], vec![0f64; batch]);
             let mut out = Vec::new();
             loop {
-                let n = c.next_batch(Some(&mut ts), Some(&mut vs));
+                let n = c.next_batch(Some(&mut ts), Some(&mut vs)).unwrap();
                 if n == 0 {
                     break;
                 }
                 out.extend(ts[..n].iter().zip(&vs[..n]).map(|(t, v)| (*t, v.to_bits())));
             }
-            assert_eq!(c.next_batch(Some(&mut ts), None), 0, "done stays done");
+            assert_eq!(c.next_batch(Some(&mut ts), None), Ok(0), "done stays done");
             let want: Vec<(i64, u64)> = pts.range(from..until).map(|(t, v)| (*t, *v)).collect();
             assert_eq!(out, want, "scan of id {id} in [{from}, {until})");
         }

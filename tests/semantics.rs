@@ -20,7 +20,7 @@ fn open(tag: &str, partition_points: u32) -> Database {
 }
 
 fn all(s: &Arc<Snapshot>, id: MetricId) -> Vec<(i64, u64)> {
-    s.scan(id, i64::MIN, i64::MAX).unwrap().map(|(t, v)| (t, v.to_bits())).collect()
+    s.scan(id, i64::MIN, i64::MAX).unwrap().map(|p| p.map(|(t, v)| (t, v.to_bits())).unwrap()).collect()
 }
 
 fn bits(pts: &[(i64, f64)]) -> Vec<(i64, u64)> {
@@ -123,7 +123,7 @@ fn scan_bounds_are_inclusive_exclusive_including_extremes() {
     db.insert_batch(m, &ts, &[1.0; 7]).unwrap();
     db.insert(m, 5, 5.0).unwrap(); // a head point between sealed ones
     let s = db.begin();
-    let range = |a, b| s.scan(m, a, b).unwrap().map(|p| p.0).collect::<Vec<_>>();
+    let range = |a, b| s.scan(m, a, b).unwrap().map(|p| p.unwrap().0).collect::<Vec<_>>();
     assert_eq!(range(0, 11), vec![0, 1, 5, 10]);
     assert_eq!(range(i64::MIN, i64::MIN + 1), vec![i64::MIN]);
     assert_eq!(range(i64::MIN, i64::MAX), vec![i64::MIN, -1, 0, 1, 5, 10, 11, top], "every storable point");
@@ -151,7 +151,7 @@ fn a_second_open_of_an_open_database_is_busy() {
     let db = Database::open(&d, &Options::default()).unwrap();
     assert!(matches!(Database::open(&d, &Options::default()), Err(Error::Busy(_))));
     let s = db.begin();
-    let (db, _) = db.close().unwrap_err();
+    let db = db.close().unwrap_err().0.unwrap();
     assert!(matches!(Database::open(&d, &Options::default()), Err(Error::Busy(_))), "still open");
     drop(s);
     db.close().map_err(|(_, e)| e).unwrap();
@@ -208,8 +208,9 @@ fn cursor_keeps_its_snapshot_alive_and_close_waits_for_both() {
     drop(s);
     db.drop_metric(m).unwrap();
     db.insert(db.create_metric("other").unwrap(), 1, 1.0).unwrap();
-    assert_eq!(c.next(), Some((1, 1.0)));
+    assert_eq!(c.next(), Some(Ok((1, 1.0))));
     let (db, e) = db.close().unwrap_err();
+    let db = db.unwrap();
     assert!(matches!(e, Error::Busy(_)));
     assert_eq!(c.by_ref().count(), 4);
     assert_eq!(c.next(), None, "an exhausted cursor stays exhausted");

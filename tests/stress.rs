@@ -15,7 +15,7 @@ fn scan(s: &Arc<Snapshot>, id: MetricId) -> Vec<(i64, u64)> {
     let (mut ts, mut vs) = (vec![0i64; 100], vec![0f64; 100]);
     let mut out = Vec::new();
     loop {
-        let n = c.next_batch(Some(&mut ts), Some(&mut vs));
+        let n = c.next_batch(Some(&mut ts), Some(&mut vs)).unwrap();
         if n == 0 {
             return out;
         }

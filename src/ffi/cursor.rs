@@ -46,7 +46,8 @@ pub unsafe extern "C" fn ts_scan_range(
 ///
 /// Returns `TS_OK` with a point; `TS_DONE` when the cursor is exhausted (not an error; it
 /// keeps returning `TS_DONE`, and `*ts`/`*value` are not written); `TS_INVALID_ARGUMENT` if
-/// `c`, `ts` or `value` is NULL.
+/// `c`, `ts` or `value` is NULL; `TS_CORRUPTION` if a block on disk fails its checksum
+/// (the message names the file and offset).
 ///
 /// Threads: not concurrently with any other use of `c`.
 /// Prefer `ts_cursor_next_batch`: it crosses the boundary once per batch.
@@ -57,7 +58,7 @@ pub unsafe extern "C" fn ts_cursor_next(c: *mut ts_cursor, ts: *mut i64, value: 
         let c = unsafe { handle_mut(c, "c")? };
         let ts = out_ptr(ts, "ts")?;
         let value = out_ptr(value, "value")?;
-        match c.cursor.next() {
+        match c.cursor.next().transpose()? {
             Some((t, v)) => {
                 // SAFETY: both are non-NULL (checked) and point to writable storage.
                 unsafe {
@@ -79,7 +80,9 @@ pub unsafe extern "C" fn ts_cursor_next(c: *mut ts_cursor, ts: *mut i64, value: 
 ///
 /// Returns `TS_OK` with `*n_out >= 1`; `TS_DONE` with `*n_out = 0` when the cursor is
 /// exhausted (it keeps returning `TS_DONE`); `TS_INVALID_ARGUMENT` if `c` or `n_out` is
-/// NULL, both arrays are NULL, or `cap` is 0.
+/// NULL, both arrays are NULL, or `cap` is 0; `TS_CORRUPTION` (with `*n_out = 0`) if a
+/// block on disk fails its checksum: the message names the file and offset, and the
+/// cursor should be freed.
 ///
 /// Threads: not concurrently with any other use of `c`.
 /// This is the fast path for reading: one boundary crossing per batch. With buffers of at
@@ -111,8 +114,10 @@ pub unsafe extern "C" fn ts_cursor_next_batch(
         let ts = (!ts.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(ts, cap) });
         // SAFETY: as above.
         let values = (!values.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(values, cap) });
-        let n = c.cursor.next_batch(ts, values);
         // SAFETY: `n_out` is non-NULL (checked) and points to writable storage.
+        unsafe { n_out.write(0) };
+        let n = c.cursor.next_batch(ts, values)?;
+        // SAFETY: as above.
         unsafe { n_out.write(n) };
         Ok(if n == 0 { ts_status::TS_DONE } else { ts_status::TS_OK })
     })

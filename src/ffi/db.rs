@@ -26,10 +26,15 @@ pub struct ts_db {
 /// names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
 /// create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
 /// another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
-/// or its lock file cannot be created or read.
+/// or one of its files cannot be created or read; `TS_CORRUPTION` if the manifest or the
+/// log fails its checks.
+///
+/// Opening loads the last checkpoint and replays the write-ahead log after it (open time
+/// grows with the log, not with the database). A crash never leaves a database that fails
+/// to open: a torn last log record is cut off. Damaged files give `TS_CORRUPTION` naming
+/// the file and offset.
 ///
 /// The caller owns `*out` and must close it with `ts_close`.
-/// In this release data is kept in memory only; durability comes with the storage layer.
 ///
 /// Threads: safe from any thread.
 #[unsafe(no_mangle)]
@@ -56,14 +61,17 @@ pub unsafe extern "C" fn ts_open(
     })
 }
 
-/// Close a database and free its handle.
+/// Close a database and free its handle: stop the background work, write a final
+/// checkpoint and delete the write-ahead log, so the directory holds just the data.
 ///
 /// Fails with `TS_BUSY`, leaving the database open and usable, while snapshots are live:
 /// release every `ts_txn` and free every `ts_cursor` first (a cursor keeps its snapshot
-/// alive). After `TS_OK` the handle is gone: using it again is undefined behaviour.
-/// Calling with NULL is a harmless no-op returning `TS_OK`.
+/// alive). Otherwise the handle is gone when this returns, whatever the status: using it
+/// again is undefined behaviour. Calling with NULL is a harmless no-op returning `TS_OK`.
 ///
-/// Returns `TS_OK`; `TS_BUSY` with live snapshots.
+/// Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
+/// could not be written (the database is closed anyway and nothing is lost: the log is kept
+/// and the next `ts_open` replays it).
 ///
 /// Threads: no other thread may be using `db` during or after this call.
 #[unsafe(no_mangle)]
@@ -72,12 +80,34 @@ pub unsafe extern "C" fn ts_close(db: *mut ts_db) -> ts_status {
         if db.is_null() {
             return Ok(ts_status::TS_OK);
         }
-        // SAFETY: non-NULL `db` is a live handle from `ts_open`.
-        let handle = unsafe { handle_ref(db, "db")? };
-        handle.db.ensure_closable()?;
+        // SAFETY: non-NULL `db` is a live handle from `ts_open`; no other thread uses it.
+        let handle = unsafe { super::handle::handle_mut(db, "db")? };
+        let result = handle.db.close_in_place();
+        if let Err(e @ crate::Error::Busy(_)) = result {
+            return Err(e); // still open, same handle
+        }
         // SAFETY: `db` came from `ts_open` (Box::into_raw); no other thread uses it (contract),
         // and it is freed exactly once, here.
         drop(unsafe { Box::from_raw(db) });
+        result.map(|()| ts_status::TS_OK)
+    })
+}
+/// Write a checkpoint now: every acknowledged write is moved into the data files and the
+/// manifest, and the write-ahead log before it is deleted, so the next `ts_open` replays
+/// less. Writers and readers carry on meanwhile. Checkpoints also run in the background
+/// (see `ts_options_set_checkpoint_bytes`) and in `ts_close`; call this to bound recovery
+/// time at a moment of your choosing (e.g. after a bulk load).
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if a file cannot be
+/// written or synced (nothing is lost: the log is kept).
+///
+/// Threads: safe from any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_checkpoint(db: *mut ts_db) -> ts_status {
+    boundary("ts_checkpoint", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let handle = unsafe { handle_ref(db, "db")? };
+        handle.db.checkpoint()?;
         Ok(ts_status::TS_OK)
     })
 }

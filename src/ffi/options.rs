@@ -2,7 +2,7 @@
 use super::boundary::boundary;
 use super::handle::handle_mut;
 use super::status::ts_status;
-use crate::Options;
+use crate::{Options, SyncPolicy};
 
 /// Largest value `ts_options_set_partition_points` accepts.
 pub const TS_MAX_PARTITION_POINTS: u32 = 524_288;
@@ -17,7 +17,8 @@ pub struct ts_options {
 }
 
 /// Create an options object holding the defaults: create_if_missing = true,
-/// partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB.
+/// partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB,
+/// sync = TS_SYNC_INTERVAL every 100 ms, checkpoint_bytes = 64 MiB.
 ///
 /// The caller owns the result and must free it with `ts_options_free`. Returns NULL only if
 /// memory is exhausted.
@@ -110,6 +111,77 @@ pub unsafe extern "C" fn ts_options_set_raw_head_budget(opts: *mut ts_options, b
         // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
         let o = unsafe { handle_mut(opts, "opts")? };
         o.opts.raw_head_budget = bytes;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// When acknowledged writes are forced to stable storage (see `ts_options_set_sync`).
+/// Every acknowledged write is in the write-ahead log when its call returns, so a crash of
+/// the process loses nothing under any mode; the mode decides what a power loss may lose.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ts_sync {
+    /// Never fsync explicitly; the OS writes back in its own time (`ts_close` still syncs).
+    TS_SYNC_NONE = 0,
+    /// fsync from a background thread at most every `interval_ms`: a power loss loses at
+    /// most about that much. The default, with 100 ms.
+    TS_SYNC_INTERVAL = 1,
+    /// fsync before each write returns; concurrent writers share one fsync (group commit).
+    /// Power-loss safe, and the slowest.
+    TS_SYNC_ALWAYS = 2,
+}
+
+/// Set the sync mode; `interval_ms` (1 ..= 60000) is read only for `TS_SYNC_INTERVAL`.
+/// Default: `TS_SYNC_INTERVAL` with 100 ms.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL, `mode` is not a `ts_sync`
+/// value, or the interval is out of range.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_sync(
+    opts: *mut ts_options,
+    mode: u32,
+    interval_ms: u32,
+) -> ts_status {
+    boundary("ts_options_set_sync", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        o.opts.sync = match mode {
+            0 => SyncPolicy::None,
+            1 if (1..=60_000).contains(&interval_ms) => SyncPolicy::Interval(interval_ms),
+            1 => {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "interval_ms out of range (got {interval_ms}, allowed 1..=60000)"
+                )));
+            }
+            2 => SyncPolicy::Always,
+            m => {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "unknown sync mode {m} (TS_SYNC_NONE 0, TS_SYNC_INTERVAL 1, TS_SYNC_ALWAYS 2)"
+                )));
+            }
+        };
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Run a checkpoint (in the background) once this many bytes of write-ahead log have been
+/// written since the last one. Open replays about this much log at most: smaller values
+/// mean faster opens and more checkpoint work. Default: 67108864 (64 MiB); at least 4096.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `bytes` < 4096.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_checkpoint_bytes(opts: *mut ts_options, bytes: u64) -> ts_status {
+    boundary("ts_options_set_checkpoint_bytes", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        if bytes < 4096 {
+            return Err(crate::Error::InvalidArgument(format!("checkpoint_bytes below 4096 (got {bytes})")));
+        }
+        o.opts.checkpoint_bytes = bytes;
         Ok(ts_status::TS_OK)
     })
 }

@@ -2,6 +2,9 @@
 //! points compressed in runs.
 use parking_lot::{Mutex, MutexGuard};
 
+use std::sync::Arc;
+
+use super::Sealed;
 use crate::codec::run;
 
 /// One point in a head, with the sequence number of the write that stored it.
@@ -21,7 +24,8 @@ pub struct Head {
 /// The locked contents of a [`Head`]: compressed runs, then a raw tail, in append order.
 #[derive(Default)]
 pub struct HeadInner {
-    /// Boxed so that a head without runs (most of them, and every empty one) pays 8 bytes.
+    /// Boxed so that a head without runs or extents (most of them, and every empty one)
+    /// pays 8 bytes.
     runs: Option<Box<Runs>>,
     tail: Vec<HeadPoint>,
     /// Timestamps strictly ascend in append order (so no sort and no dedup is needed).
@@ -30,22 +34,29 @@ pub struct HeadInner {
     frozen: bool,
     /// The database's raw-head budget admitted this head: it stays raw until sealed.
     admitted: bool,
+    /// The highest sequence number of any point (0 when empty).
+    max_seq: u64,
 }
 
+#[derive(Default)]
 struct Runs {
-    blocks: Vec<Box<[u8]>>,
+    /// Each run and the highest sequence number in it.
+    blocks: Vec<(Box<[u8]>, u64)>,
     points: usize,
     /// The last timestamp appended to the last run.
     last_ts: i64,
+    /// Blocks on disk holding copies of this head's points as of past checkpoints (see
+    /// `Database::checkpoint`), oldest first; the manifest lists them.
+    extents: Vec<Arc<Sealed>>,
 }
 
 impl Head {
     /// A head holding `pts` (in append order).
     pub fn with_points(pts: Vec<HeadPoint>) -> Head {
         let sorted = pts.windows(2).all(|w| w[0].ts < w[1].ts);
-        Head {
-            inner: Mutex::new(HeadInner { runs: None, tail: pts, sorted, frozen: false, admitted: false }),
-        }
+        let max_seq = pts.iter().map(|p| p.seq).max().unwrap_or(0);
+        let inner = HeadInner { runs: None, tail: pts, sorted, frozen: false, admitted: false, max_seq };
+        Head { inner: Mutex::new(inner) }
     }
 
     /// Lock the head.
@@ -69,7 +80,7 @@ impl HeadInner {
     fn last_ts(&self) -> Option<i64> {
         match self.tail.last() {
             Some(p) => Some(p.ts),
-            None => self.runs.as_ref().map(|r| r.last_ts),
+            None => self.runs.as_ref().filter(|r| r.points > 0).map(|r| r.last_ts),
         }
     }
 
@@ -86,6 +97,7 @@ impl HeadInner {
             }
         };
         self.tail.push(HeadPoint { ts, val, seq });
+        self.max_seq = self.max_seq.max(seq);
     }
 
     /// Append `ts[i], vals[i]` for all `i`, written by `seq`.
@@ -102,6 +114,7 @@ impl HeadInner {
             self.tail.reserve_exact(ts.len()); // see `push`
         }
         self.tail.extend(ts.iter().zip(vals).map(|(&ts, &val)| HeadPoint { ts, val, seq }));
+        self.max_seq = self.max_seq.max(seq);
     }
 
     /// Call after appending: true when the head holds `part_points` or more (the caller
@@ -130,9 +143,8 @@ impl HeadInner {
         let seqs: Vec<u64> = tail.iter().map(|p| p.seq).collect();
         let mut block = Vec::new();
         run::encode(&ts, &vals, &seqs, &mut block);
-        let runs =
-            self.runs.get_or_insert_with(|| Box::new(Runs { blocks: Vec::new(), points: 0, last_ts: 0 }));
-        runs.blocks.push(block.into_boxed_slice());
+        let runs = self.runs.get_or_insert_with(Box::default);
+        runs.blocks.push((block.into_boxed_slice(), seqs.iter().copied().max().unwrap_or(0)));
         runs.points += tail.len();
         runs.last_ts = ts[ts.len() - 1];
     }
@@ -157,17 +169,37 @@ impl HeadInner {
         std::mem::take(&mut self.admitted)
     }
 
+    /// The blocks holding this head's points as of past checkpoints.
+    pub fn extents(&self) -> &[Arc<Sealed>] {
+        self.runs.as_ref().map_or(&[], |r| &r.extents)
+    }
+
+    /// Record a block holding a checkpoint's copy of some of this head's points.
+    pub fn add_extent(&mut self, e: Arc<Sealed>) {
+        self.runs.get_or_insert_with(Box::default).extents.push(e);
+    }
+
     /// Every point, in append order.
     pub fn points(&self) -> Vec<HeadPoint> {
-        let Some(runs) = &self.runs else { return self.tail.clone() };
-        let (mut ts, mut vals, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
-        for block in &runs.blocks {
-            // Runs never leave memory: a bad one is a bug in this crate, not bad input.
-            run::decode(block, &mut ts, &mut vals, &mut seqs).expect("head runs decode");
-        }
+        let Some(runs) = self.runs.as_ref().filter(|r| r.points > 0) else { return self.tail.clone() };
         let mut pts = Vec::with_capacity(self.len());
-        pts.extend((0..ts.len()).map(|i| HeadPoint { ts: ts[i], val: vals[i], seq: seqs[i] }));
+        decode_runs(runs.blocks.iter().map(|(b, _)| &**b), &mut pts);
         pts.extend_from_slice(&self.tail);
+        pts
+    }
+
+    /// The points with `lo < seq <= hi`, in append order; reads only the runs that may
+    /// hold some (a checkpoint asks for what arrived since the last one).
+    pub fn points_between(&self, lo: u64, hi: u64) -> Vec<HeadPoint> {
+        if self.max_seq <= lo {
+            return Vec::new();
+        }
+        let mut pts = Vec::new();
+        if let Some(runs) = &self.runs {
+            decode_runs(runs.blocks.iter().filter(|(_, m)| *m > lo).map(|(b, _)| &**b), &mut pts);
+        }
+        pts.extend_from_slice(&self.tail);
+        pts.retain(|p| p.seq > lo && p.seq <= hi);
         pts
     }
 
@@ -175,6 +207,16 @@ impl HeadInner {
     pub fn split_at_seq(&self, upto: u64) -> (Vec<HeadPoint>, Vec<HeadPoint>) {
         self.points().into_iter().partition(|p| p.seq <= upto)
     }
+}
+
+/// Append the points of `blocks` (runs) to `pts`.
+fn decode_runs<'a>(blocks: impl Iterator<Item = &'a [u8]>, pts: &mut Vec<HeadPoint>) {
+    let (mut ts, mut vals, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+    for block in blocks {
+        // Runs never leave memory: a bad one is a bug in this crate, not bad input.
+        run::decode(block, &mut ts, &mut vals, &mut seqs).expect("head runs decode");
+    }
+    pts.extend((0..ts.len()).map(|i| HeadPoint { ts: ts[i], val: vals[i], seq: seqs[i] }));
 }
 
 #[cfg(test)]

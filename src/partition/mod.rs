@@ -17,9 +17,11 @@ mod sealed;
 use std::sync::Arc;
 
 pub use head::{Head, HeadInner, HeadPoint};
-pub use sealed::Sealed;
+#[cfg(test)]
+pub use sealed::MemSink;
+pub use sealed::{BlockSink, Sealed};
 
-use crate::MetricId;
+use crate::{MetricId, Result};
 
 /// A sealed partition and the first timestamp of the range it owns.
 #[derive(Clone)]
@@ -53,21 +55,28 @@ impl PartitionMap {
     /// include them and whose new head carries the rest, then freeze this map's head so
     /// writers move on to the successor. `head` must be this map's head, locked. Returns
     /// the successor and what [`HeadInner::freeze`] returned, or `None` (leaving the head
-    /// as it is) when no point is old enough to seal.
-    pub fn seal(&self, head: &mut HeadInner, upto: u64, part_points: usize) -> Option<(PartitionMap, bool)> {
+    /// as it is) when no point is old enough to seal. New blocks go to `sink`; on an error
+    /// (a full disk, a damaged part to merge into) the head is left as it is.
+    pub fn seal(
+        &self,
+        head: &mut HeadInner,
+        upto: u64,
+        part_points: usize,
+        sink: &dyn BlockSink,
+    ) -> Result<Option<(PartitionMap, bool)>> {
         let (sealable, carry) = head.split_at_seq(upto);
         if sealable.is_empty() {
-            return None;
+            return Ok(None);
         }
         let (ts, vals) = sorted_unique(sealable, head.is_sorted());
-        let parts = merge_into_parts(&self.parts, &ts, &vals, part_points);
+        let parts = merge_into_parts(&self.parts, &ts, &vals, part_points, sink)?;
         let next = PartitionMap {
             id: self.id,
             name: self.name.clone(),
             parts: parts.into(),
             head: Head::with_points(carry),
         };
-        Some((next, head.freeze()))
+        Ok(Some((next, head.freeze())))
     }
 }
 
@@ -93,7 +102,13 @@ pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>
 /// New sealed parts after adding the sorted, unique points `(ts, vals)` to `parts`; the new
 /// points win over stored ones with the same timestamp. Parts that receive no point are
 /// shared, not copied.
-fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize) -> Vec<Part> {
+fn merge_into_parts(
+    parts: &[Part],
+    ts: &[i64],
+    vals: &[f64],
+    part_points: usize,
+    sink: &dyn BlockSink,
+) -> Result<Vec<Part>> {
     let mut out: Vec<Part> = Vec::with_capacity(parts.len() + ts.len() / part_points + 1);
     // Points up to the newest stored timestamp are late and merge into their owners; the
     // rest extend the series.
@@ -108,9 +123,9 @@ fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize
             out.push(part.clone());
             continue;
         }
-        let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end]);
+        let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end])?;
         let start = part.start.min(ts[k]);
-        push_chunks(&mut out, start, &mts, &mvals, part_points, 2 * part_points);
+        push_chunks(&mut out, start, &mts, &mvals, part_points, 2 * part_points, sink)?;
         k = owned_end;
     }
     debug_assert_eq!(k, late);
@@ -120,27 +135,37 @@ fn merge_into_parts(parts: &[Part], ts: &[i64], vals: &[f64], part_points: usize
         let mut start = ts[k];
         if let Some(last) = out.last().filter(|p| p.data.len() < part_points) {
             start = last.start;
-            last.data.decode_into(&mut fts, &mut fvals);
+            last.data.decode_into(&mut fts, &mut fvals)?;
             out.pop();
         }
         fts.extend_from_slice(&ts[k..]);
         fvals.extend_from_slice(&vals[k..]);
-        push_chunks(&mut out, start, &fts, &fvals, part_points, part_points);
+        push_chunks(&mut out, start, &fts, &fvals, part_points, part_points, sink)?;
     }
-    out
+    Ok(out)
 }
 
 /// Append `(ts, vals)` as one part, or as parts of `chunk` points when longer than `max`.
 /// The first part owns from `start`; the others from their first timestamp.
-fn push_chunks(out: &mut Vec<Part>, start: i64, ts: &[i64], vals: &[f64], chunk: usize, max: usize) {
+#[allow(clippy::too_many_arguments)]
+fn push_chunks(
+    out: &mut Vec<Part>,
+    start: i64,
+    ts: &[i64],
+    vals: &[f64],
+    chunk: usize,
+    max: usize,
+    sink: &dyn BlockSink,
+) -> Result<()> {
     if ts.len() <= max {
-        out.push(Part { start, data: Arc::new(Sealed::new(ts, vals)) });
-        return;
+        out.push(Part { start, data: Arc::new(Sealed::encode(ts, vals, sink)?) });
+        return Ok(());
     }
     for (n, (cts, cvals)) in ts.chunks(chunk).zip(vals.chunks(chunk)).enumerate() {
         let s = if n == 0 { start } else { cts[0] };
-        out.push(Part { start: s, data: Arc::new(Sealed::new(cts, cvals)) });
+        out.push(Part { start: s, data: Arc::new(Sealed::encode(cts, cvals, sink)?) });
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -150,7 +175,7 @@ mod tests {
 
     fn decoded(p: &Part) -> (Vec<i64>, Vec<f64>) {
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
-        p.data.decode_into(&mut ts, &mut vals);
+        p.data.decode_into(&mut ts, &mut vals).unwrap();
         (ts, vals)
     }
 
@@ -187,7 +212,7 @@ mod tests {
             }
             let next = {
                 let mut h = map.head.lock();
-                map.seal(&mut h, seq, 64).expect("points to seal").0
+                map.seal(&mut h, seq, 64, &MemSink).unwrap().expect("points to seal").0
             };
             assert!(map.head.lock().is_frozen());
             map = next;
@@ -209,7 +234,7 @@ mod tests {
         h.push(1, 1.0, 1);
         h.push(2, 2.0, 3);
         h.push(3, 3.0, 2);
-        let next = map.seal(&mut h, 2, 16).unwrap().0;
+        let next = map.seal(&mut h, 2, 16, &MemSink).unwrap().unwrap().0;
         assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
         let carried = next.head.lock().split_at_seq(u64::MAX).0;
         assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
@@ -223,7 +248,7 @@ mod tests {
             for t in 0..100 {
                 h.push(t * 10, 0.0, 1);
             }
-            empty.seal(&mut h, 1, 10).unwrap().0
+            empty.seal(&mut h, 1, 10, &MemSink).unwrap().unwrap().0
         };
         assert_eq!(map.parts.len(), 10);
         assert_eq!(map.parts_overlapping(i64::MIN, i64::MAX), 0..10);

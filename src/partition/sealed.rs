@@ -1,60 +1,154 @@
 //! Sealed partitions: immutable, sorted runs of points with unique timestamps, stored as
-//! one codec block (see docs/codec.md) with its summary at hand.
+//! one codec block (see docs/codec.md), in memory or in a data segment on disk.
 //!
 //! Immutable data needs no lock: readers share it through `Arc`.
-use crate::codec::{self, Summary};
+use std::sync::Arc;
+
+use crate::codec;
+use crate::storage::manifest::BlockRef;
+use crate::storage::segment::{DataSegment, DataWriter};
+use crate::{Error, Result};
 
 /// An immutable sorted run; never empty.
 pub struct Sealed {
-    block: Box<[u8]>,
-    summary: Summary,
+    loc: Loc,
+    count: u32,
+    first_ts: i64,
+    last_ts: i64,
+}
+
+enum Loc {
+    #[cfg(test)]
+    Mem(Box<[u8]>),
+    Disk {
+        seg: Arc<DataSegment>,
+        off: u64,
+        len: u32,
+    },
+}
+
+/// Where new sealed blocks go: memory (tests) or the database's data segments.
+pub trait BlockSink {
+    /// Store `block`, a codec block of `count` points from `first_ts` to `last_ts`.
+    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed>;
+}
+
+/// Keeps blocks in memory (for tests of the partition logic without a database).
+#[cfg(test)]
+pub struct MemSink;
+
+#[cfg(test)]
+impl BlockSink for MemSink {
+    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
+        Ok(Sealed { loc: Loc::Mem(block.into_boxed_slice()), count, first_ts, last_ts })
+    }
+}
+
+impl BlockSink for parking_lot::Mutex<DataWriter> {
+    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
+        let (seg, off) = self.lock().append(&block)?;
+        Ok(Sealed { loc: Loc::Disk { seg, off, len: block.len() as u32 }, count, first_ts, last_ts })
+    }
 }
 
 impl Sealed {
-    /// Encode the run: `ts` strictly ascending, non-empty, as long as `vals`.
-    pub fn new(ts: &[i64], vals: &[f64]) -> Sealed {
+    /// Encode the run (`ts` strictly ascending, non-empty, as long as `vals`) into `sink`.
+    pub fn encode(ts: &[i64], vals: &[f64], sink: &dyn BlockSink) -> Result<Sealed> {
         let mut block = Vec::new();
-        let summary = codec::encode(ts, vals, &mut block);
-        Sealed { block: block.into_boxed_slice(), summary }
+        let s = codec::encode(ts, vals, &mut block);
+        sink.put(block, s.count, s.first_ts, s.last_ts)
+    }
+
+    /// Encode the run in memory.
+    #[cfg(test)]
+    pub fn new(ts: &[i64], vals: &[f64]) -> Sealed {
+        Sealed::encode(ts, vals, &MemSink).expect("memory")
+    }
+
+    /// The block at `r` in `seg` (from the manifest).
+    pub fn on_disk(seg: Arc<DataSegment>, r: &BlockRef) -> Sealed {
+        Sealed {
+            loc: Loc::Disk { seg, off: r.off, len: r.len },
+            count: r.count,
+            first_ts: r.first_ts,
+            last_ts: r.last_ts,
+        }
+    }
+
+    /// Where the block is on disk, for the manifest (`None` in memory).
+    pub fn block_ref(&self) -> Option<BlockRef> {
+        match &self.loc {
+            #[cfg(test)]
+            Loc::Mem(_) => None,
+            Loc::Disk { seg, off, len } => Some(BlockRef {
+                seg: seg.no,
+                off: *off,
+                len: *len,
+                count: self.count,
+                first_ts: self.first_ts,
+                last_ts: self.last_ts,
+            }),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.summary.count as usize
+        self.count as usize
     }
 
     pub fn min_ts(&self) -> i64 {
-        self.summary.first_ts
+        self.first_ts
     }
 
     pub fn max_ts(&self) -> i64 {
-        self.summary.last_ts
+        self.last_ts
+    }
+
+    /// The encoded block.
+    pub fn block(&self) -> Result<&[u8]> {
+        match &self.loc {
+            #[cfg(test)]
+            Loc::Mem(b) => Ok(b),
+            Loc::Disk { seg, off, len } => seg.block(*off, *len),
+        }
     }
 
     /// Bytes the encoded run takes.
     #[cfg(test)]
     pub fn encoded_len(&self) -> usize {
-        self.block.len()
+        self.block().map_or(0, <[u8]>::len)
     }
 
     /// Replace `ts` and `vals` with the run's points.
-    pub fn decode_into(&self, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
+    pub fn decode_into(&self, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
         ts.resize(self.len(), 0);
         vals.resize(self.len(), 0.0);
-        self.decode_to(ts, vals);
+        self.decode_to(ts, vals)
     }
 
-    /// Write the run's points to `ts` and `vals`, each exactly [`Sealed::len`] long.
-    pub fn decode_to(&self, ts: &mut [i64], vals: &mut [f64]) {
-        // In memory the block cannot be damaged; a failure here is a bug, which the C
-        // boundary turns into TS_INTERNAL.
-        codec::decode_into(&self.block, ts, vals).expect("an in-memory block decodes");
+    /// Write the run's points to `ts` and `vals`, each exactly [`Sealed::len`] long. A
+    /// damaged block is a corruption error naming its file and offset.
+    pub fn decode_to(&self, ts: &mut [i64], vals: &mut [f64]) -> Result<()> {
+        let block = self.block()?;
+        let s = codec::decode_into(block, ts, vals).map_err(|e| self.corrupt(&e.to_string()))?;
+        if (s.first_ts, s.last_ts) != (self.first_ts, self.last_ts) {
+            return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, msg: &str) -> Error {
+        match &self.loc {
+            #[cfg(test)]
+            Loc::Mem(_) => Error::Internal(format!("in-memory block: {msg}")),
+            Loc::Disk { seg, off, .. } => Error::Corruption(format!("{} offset {off}: {msg}", seg.label())),
+        }
     }
 
     /// This run merged with the sorted unique `(ts, vals)`; on equal timestamps the new
     /// point wins.
-    pub fn merged_with(&self, ts: &[i64], vals: &[f64]) -> (Vec<i64>, Vec<f64>) {
+    pub fn merged_with(&self, ts: &[i64], vals: &[f64]) -> Result<(Vec<i64>, Vec<f64>)> {
         let (mut old_ts, mut old_vals) = (Vec::new(), Vec::new());
-        self.decode_into(&mut old_ts, &mut old_vals);
+        self.decode_into(&mut old_ts, &mut old_vals)?;
         let n = old_ts.len() + ts.len();
         let (mut ots, mut ovals) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (mut i, mut j) = (0, 0);
@@ -73,7 +167,7 @@ impl Sealed {
                 i += 1;
             }
         }
-        (ots, ovals)
+        Ok((ots, ovals))
     }
 }
 
@@ -84,7 +178,7 @@ mod tests {
     #[test]
     fn merge_prefers_new_points() {
         let s = Sealed::new(&[1, 3, 5], &[1.0, 3.0, 5.0]);
-        let (t, v) = s.merged_with(&[0, 3, 6], &[0.5, 30.0, 6.0]);
+        let (t, v) = s.merged_with(&[0, 3, 6], &[0.5, 30.0, 6.0]).unwrap();
         assert_eq!(t, vec![0, 1, 3, 5, 6]);
         assert_eq!(v, vec![0.5, 1.0, 30.0, 5.0, 6.0]);
     }
@@ -97,7 +191,7 @@ mod tests {
         assert!(s.encoded_len() < 4096 * 16 / 4, "at least 4x below raw: {} bytes", s.encoded_len());
         assert_eq!((s.len(), s.max_ts()), (4096, 4095 * 10_000));
         let (mut t, mut v) = (vec![1], vec![1.0]);
-        s.decode_into(&mut t, &mut v);
+        s.decode_into(&mut t, &mut v).unwrap();
         assert_eq!((t, v), (ts, vals));
     }
 }

@@ -91,6 +91,14 @@ impl Sequencer {
         Ticket { seq: self.next.fetch_add(1, Ordering::Relaxed) + 1, seqr: self }
     }
 
+    /// Make `seq` taken and published (`seq` at least the current). Only while no ticket is
+    /// outstanding: opening a database sets the numbers the log and manifest reached.
+    pub fn advance_to(&self, seq: u64) {
+        let seq = seq.max(self.next.load(Ordering::SeqCst));
+        self.next.store(seq, Ordering::SeqCst);
+        self.visible.store(seq, Ordering::SeqCst);
+    }
+
     /// The last published sequence number.
     pub fn visible(&self) -> u64 {
         self.visible.load(Ordering::SeqCst)

@@ -1,0 +1,93 @@
+//! Durable storage: the write-ahead log, data segment files and the manifest.
+//!
+//! A database directory holds (see docs/format.md for every layout):
+//!
+//! ```text
+//! DIR/LOCK              flock-ed while open
+//! DIR/MANIFEST          the last checkpoint: metrics, their sealed parts and head extents
+//! DIR/wal/NNNNNNNN.wal  write-ahead log segments, preallocated, written through a shared map
+//! DIR/data/NNNNNNNN.seg data segments: codec blocks appended, read through a shared map
+//! ```
+//!
+//! Every write is a WAL record before its call returns. Sealing a head appends its blocks
+//! to the current data segment. A checkpoint appends each head's points not yet persisted
+//! as a block (an *extent*), syncs the data segments, writes a new manifest (atomically:
+//! temporary file, fsync, rename, fsync of the directory) and deletes the log segments it
+//! made unnecessary. Opening loads the manifest and replays the log after it.
+pub mod manifest;
+pub mod segment;
+pub mod wal;
+
+use std::path::Path;
+
+use crate::Error;
+
+/// An I/O error naming what was being done and the path.
+pub(crate) fn io_err(what: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::Io(format!("{what}: {e} (path={})", path.display()))
+}
+
+/// fsync a directory, so that renames and creations in it are durable.
+pub(crate) fn sync_dir(path: &Path) -> crate::Result<()> {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("cannot sync directory", path, &e))
+}
+
+/// Numbered files `NNNNNNNN.ext` in `dir`, ascending; a missing `dir` has none.
+pub(crate) fn numbered_files(dir: &Path, ext: &str) -> crate::Result<Vec<u64>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("cannot list directory", dir, &e)),
+    };
+    let mut nos = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| io_err("cannot list directory", dir, &e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(no) =
+            name.strip_suffix(ext).and_then(|s| s.strip_suffix('.')).and_then(|s| s.parse().ok())
+        {
+            nos.push(no);
+        }
+    }
+    nos.sort_unstable();
+    Ok(nos)
+}
+
+/// The file name of segment `no`.
+pub(crate) fn file_name(no: u64, ext: &str) -> String {
+    format!("{no:08}.{ext}")
+}
+
+/// Little-endian readers over a byte slice that return a corruption error, naming `what`,
+/// instead of panicking when the slice is short.
+pub(crate) struct Reader<'a> {
+    pub buf: &'a [u8],
+    pub at: usize,
+    pub what: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn bytes(&mut self, n: usize) -> crate::Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+            Error::Corruption(format!("{} offset {}: truncated (needs {n} more bytes)", self.what, self.at))
+        })?;
+        let b = &self.buf[self.at..end];
+        self.at = end;
+        Ok(b)
+    }
+    pub fn u32(&mut self) -> crate::Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")))
+    }
+    pub fn u64(&mut self) -> crate::Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+    }
+    pub fn i64(&mut self) -> crate::Result<i64> {
+        Ok(self.u64()? as i64)
+    }
+    pub fn corrupt(&self, msg: impl std::fmt::Display) -> Error {
+        Error::Corruption(format!("{} offset {}: {msg}", self.what, self.at))
+    }
+}

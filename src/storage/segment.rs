@@ -1,0 +1,196 @@
+//! Data segments: large append-only files of codec blocks, read through a shared map.
+//!
+//! ```text
+//! │ magic "TSDBSEG1" │ format u32 │ 0 u32 │ segment no u64 │ 0 u32 │ crc u32 of the 28 before │
+//! │ block │ block │ ...   (each a codec block, see docs/codec.md; 8-byte aligned)
+//! ```
+//!
+//! Blocks are addressed by (segment, offset, length) from the manifest and carry their own
+//! checksums. A segment being written is a sparse file of its full capacity, mapped whole,
+//! so blocks appended later are readable through the same map; writes go through `pwrite`
+//! (a full disk is an error, never a signal). When the last reference goes, a segment is
+//! trimmed to the bytes it uses.
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::Mmap;
+
+use super::{file_name, io_err, sync_dir};
+use crate::{Error, Result};
+
+pub const MAGIC: [u8; 8] = *b"TSDBSEG1";
+pub const FORMAT: u32 = 1;
+pub const HEADER_LEN: u64 = 32;
+/// Extension of data segment files.
+pub const EXT: &str = "seg";
+/// Capacity of a new data segment (sparse until written).
+pub const SEGMENT_BYTES: u64 = 256 << 20;
+
+/// One data segment file, mapped for reading.
+pub struct DataSegment {
+    pub no: u64,
+    path: PathBuf,
+    /// Name relative to the database directory, for messages: `data/00000001.seg`.
+    label: String,
+    file: File,
+    map: Mmap,
+    /// Bytes in use (header and blocks). The file may be longer: room to grow.
+    used: AtomicU64,
+}
+
+impl DataSegment {
+    /// Create segment `no` in `dir` with room for `cap` bytes.
+    fn create(dir: &Path, no: u64, cap: u64) -> Result<DataSegment> {
+        let path = dir.join(file_name(no, EXT));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_err("cannot create data segment", &path, &e))?;
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..8].copy_from_slice(&MAGIC);
+        header[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+        header[16..24].copy_from_slice(&no.to_le_bytes());
+        let crc = crc32fast::hash(&header[..28]);
+        header[28..].copy_from_slice(&crc.to_le_bytes());
+        file.write_all_at(&header, 0).map_err(|e| io_err("cannot write data segment", &path, &e))?;
+        file.set_len(cap).map_err(|e| io_err("cannot size data segment", &path, &e))?;
+        sync_dir(dir)?;
+        let map = map(&file, &path)?;
+        Ok(DataSegment { no, label: label(no), path, file, map, used: AtomicU64::new(HEADER_LEN) })
+    }
+
+    /// Open existing segment `no` in `dir` for reading.
+    pub fn open(dir: &Path, no: u64) -> Result<DataSegment> {
+        let path = dir.join(file_name(no, EXT));
+        let file = File::open(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
+        let map = map(&file, &path)?;
+        let lbl = label(no);
+        let h = map.get(..HEADER_LEN as usize).ok_or_else(|| {
+            Error::Corruption(format!("{lbl} offset 0: shorter than its {HEADER_LEN}-byte header"))
+        })?;
+        let crc = u32::from_le_bytes(h[28..32].try_into().expect("4 bytes"));
+        if h[..8] != MAGIC || crc != crc32fast::hash(&h[..28]) {
+            return Err(Error::Corruption(format!("{lbl} offset 0: bad segment header (magic or checksum)")));
+        }
+        let format = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
+        let stored_no = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+        if format != FORMAT || stored_no != no {
+            return Err(Error::Corruption(format!(
+                "{lbl} offset 0: segment header says format {format}, number {stored_no}"
+            )));
+        }
+        let used = map.len() as u64;
+        Ok(DataSegment { no, label: lbl, path, file, map, used: AtomicU64::new(used) })
+    }
+
+    /// The block at `off`, `len` bytes long; a reference outside the written part of the
+    /// segment is a corruption error.
+    pub fn block(&self, off: u64, len: u32) -> Result<&[u8]> {
+        let end = off.checked_add(u64::from(len)).filter(|&e| off >= HEADER_LEN && e <= self.used());
+        match end {
+            Some(end) => Ok(&self.map[off as usize..end as usize]),
+            None => Err(Error::Corruption(format!(
+                "{}: block reference (offset {off}, length {len}) outside the segment's {} bytes",
+                self.label,
+                self.used()
+            ))),
+        }
+    }
+
+    /// `data/NNNNNNNN.seg`, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| io_err("cannot sync data segment", &self.path, &e))
+    }
+}
+
+impl Drop for DataSegment {
+    fn drop(&mut self) {
+        // Give back the sparse room of a segment that was being written (best effort: a
+        // longer file reads the same).
+        let used = self.used();
+        if (self.map.len() as u64) > used {
+            let _ = self.file.set_len(used);
+        }
+    }
+}
+
+fn label(no: u64) -> String {
+    format!("data/{}", file_name(no, EXT))
+}
+
+#[allow(unsafe_code)]
+fn map(file: &File, path: &Path) -> Result<Mmap> {
+    // SAFETY: the mapping is read-only and covers the file's length at the time of the
+    // call. libtsdb never truncates a segment below what it maps while it is mapped
+    // (trimming happens in `Drop`, when nothing reads it), and a second process cannot
+    // open the database (DIR/LOCK). Readers only touch bytes `block` checked against
+    // `used`, which pwrite has already written.
+    unsafe { Mmap::map(file) }.map_err(|e| io_err("cannot map data segment", path, &e))
+}
+
+/// Appends blocks to the current data segment, starting a new one when it is full, and
+/// remembers which segments have unsynced writes.
+pub struct DataWriter {
+    dir: PathBuf,
+    cur: Option<Arc<DataSegment>>,
+    next_no: u64,
+    unsynced: Vec<Arc<DataSegment>>,
+}
+
+impl DataWriter {
+    /// A writer whose first segment (created on the first append) is number `next_no`.
+    pub fn new(dir: PathBuf, next_no: u64) -> DataWriter {
+        DataWriter { dir, cur: None, next_no, unsynced: Vec::new() }
+    }
+
+    /// Append `block`; returns its segment and offset.
+    pub fn append(&mut self, block: &[u8]) -> Result<(Arc<DataSegment>, u64)> {
+        let len = block.len() as u64;
+        let padded = len.next_multiple_of(8);
+        let fits = self.cur.as_ref().is_some_and(|s| s.used() + padded <= s.map.len() as u64);
+        if !fits {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| io_err("cannot create directory", &self.dir, &e))?;
+            let cap = SEGMENT_BYTES.max(HEADER_LEN + padded);
+            let seg = Arc::new(DataSegment::create(&self.dir, self.next_no, cap)?);
+            self.next_no += 1;
+            self.unsynced.push(seg.clone());
+            self.cur = Some(seg);
+        }
+        let seg = self.cur.as_ref().expect("a current segment");
+        let off = seg.used();
+        seg.file.write_all_at(block, off).map_err(|e| io_err("cannot write data segment", &seg.path, &e))?;
+        seg.used.store(off + padded, Ordering::Release);
+        if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, seg)) {
+            self.unsynced.push(seg.clone());
+        }
+        Ok((seg.clone(), off))
+    }
+
+    /// fsync every segment written since the last sync.
+    pub fn sync(&mut self) -> Result<()> {
+        for seg in &self.unsynced {
+            seg.sync()?;
+        }
+        self.unsynced.clear();
+        Ok(())
+    }
+
+    /// The number the next new segment will get.
+    pub fn next_no(&self) -> u64 {
+        self.next_no
+    }
+}

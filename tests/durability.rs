@@ -1,0 +1,252 @@
+//! Durability: what was written is there after close and reopen, after a checkpoint with
+//! more log behind it, and damaged files are reported as corruption naming the file and
+//! offset, never returned as data. (Process kills are in tests/crash.rs.)
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tsdb::codec::shapes::Rng;
+use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot, SyncPolicy};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tsdb-dur-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn opts(pp: u32) -> Options {
+    let mut o = Options::default();
+    o.set_partition_points(pp).unwrap();
+    o
+}
+
+fn all(s: &Arc<Snapshot>, id: MetricId) -> tsdb::Result<Vec<(i64, u64)>> {
+    s.scan(id, i64::MIN, tsdb::MAX_TIMESTAMP + 1)?.map(|p| p.map(|(t, v)| (t, v.to_bits()))).collect()
+}
+
+type Model = BTreeMap<String, BTreeMap<i64, u64>>;
+
+/// Every metric of the model, by name, with exactly its points; no other metric.
+fn check(db: &Database, model: &Model) {
+    let s = db.begin();
+    assert_eq!(s.metric_count(), model.len() as u64, "metric count");
+    for (name, pts) in model {
+        let id = s.lookup(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want: Vec<(i64, u64)> = pts.iter().map(|(t, v)| (*t, *v)).collect();
+        assert_eq!(all(&s, id).unwrap(), want, "points of {name}");
+    }
+}
+
+/// Random writes (out of order, overwrites, drops, batches) with checkpoints and reopens
+/// in between; after each reopen the database equals the model.
+#[test]
+fn reopen_keeps_every_write_through_checkpoints_and_log_replay() {
+    let d = tmpdir("reopen");
+    let mut rng = Rng::new(3, 0);
+    let mut model: Model = BTreeMap::new();
+    let mut o = opts(64);
+    o.checkpoint_bytes = 64 << 10;
+    o.head_run_points = 8;
+    o.raw_head_budget = 64 * 24 * 2;
+    let mut max_id = 0;
+    for round in 0..12 {
+        let db = Database::open(&d, &o).unwrap();
+        check(&db, &model);
+        for step in 0..400 {
+            let k = rng.below(10);
+            let name = format!("m{k}");
+            let id = match db.create_metric(&name) {
+                Ok(id) => {
+                    assert!(id.0 > max_id, "ids are never reused, also across reopens");
+                    max_id = id.0;
+                    model.insert(name.clone(), BTreeMap::new());
+                    id
+                }
+                Err(Error::Exists { id, .. }) => id,
+                Err(e) => panic!("{e}"),
+            };
+            match rng.below(20) {
+                0 => {
+                    db.drop_metric(id).unwrap();
+                    model.remove(&name);
+                }
+                1 => {
+                    let mut b = Batch::new();
+                    let names: Vec<String> = model.keys().take(3).cloned().collect();
+                    for n in &names {
+                        let mid = db.begin().lookup(n).unwrap();
+                        let t = rng.below(5000) as i64;
+                        b.add(mid, t, t as f64 + 0.5);
+                        model.get_mut(n).unwrap().insert(t, (t as f64 + 0.5).to_bits());
+                    }
+                    if !b.is_empty() {
+                        db.commit(&mut b).unwrap();
+                    }
+                }
+                2 if step % 7 == 0 => db.checkpoint().unwrap(),
+                _ => {
+                    let n = 1 + rng.below(100) as usize;
+                    let base = (round * 400 + step) as i64 * 10;
+                    let ts: Vec<i64> = (0..n)
+                        .map(|_| {
+                            if rng.below(4) == 0 {
+                                rng.below(5000) as i64
+                            } else {
+                                base + rng.below(1000) as i64
+                            }
+                        })
+                        .collect();
+                    let vals: Vec<f64> = (0..n).map(|_| f64::from_bits(rng.next_u64())).collect();
+                    db.insert_batch(id, &ts, &vals).unwrap();
+                    let m = model.get_mut(&name).unwrap();
+                    for (t, v) in ts.iter().zip(&vals) {
+                        m.insert(*t, v.to_bits());
+                    }
+                }
+            }
+        }
+        check(&db, &model);
+        if round % 3 == 2 {
+            drop(db); // without close: Drop still checkpoints
+        } else {
+            db.close().map_err(|(_, e)| e).unwrap();
+        }
+    }
+    let db = Database::open(&d, &o).unwrap();
+    check(&db, &model);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn files(d: &Path, sub: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(d.join(sub)).map_or(Vec::new(), |rd| rd.map(|e| e.unwrap().path()).collect());
+    v.sort();
+    v
+}
+
+#[test]
+fn close_leaves_no_log_and_every_sync_policy_reopens() {
+    for (k, sync) in [SyncPolicy::Always, SyncPolicy::Interval(5), SyncPolicy::None].into_iter().enumerate() {
+        let d = tmpdir(&format!("sync{k}"));
+        let o = Options { sync, ..opts(100) };
+        let db = Database::open(&d, &o).unwrap();
+        let id = db.create_metric("cpu").unwrap();
+        for t in 0..1000 {
+            db.insert(id, t, t as f64).unwrap();
+        }
+        assert!(!files(&d, "wal").is_empty(), "writes are logged");
+        db.close().map_err(|(_, e)| e).unwrap();
+        assert!(files(&d, "wal").is_empty(), "close checkpoints and deletes the log");
+        let db = Database::open(&d, &o).unwrap();
+        let s = db.begin();
+        assert_eq!(all(&s, id).unwrap().len(), 1000);
+        drop(s);
+        db.close().map_err(|(_, e)| e).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+/// A closed database of regular data takes about what its blocks take: no preallocated log,
+/// no sparse room counted.
+#[test]
+fn bytes_on_disk_after_close_are_the_blocks() {
+    let d = tmpdir("du");
+    let db = Database::open(&d, &Options::default()).unwrap();
+    let id = db.create_metric("gauge").unwrap();
+    let n = 1_000_000;
+    let ts: Vec<i64> = (0..n).map(|i| 1_700_000_000_000 + i * 10_000).collect();
+    let vals: Vec<f64> = (0..n).map(|i| ((i * 7) % 1000) as f64 / 100.0).collect();
+    for (t, v) in ts.chunks(1000).zip(vals.chunks(1000)) {
+        db.insert_batch(id, t, v).unwrap();
+    }
+    db.close().map_err(|(_, e)| e).unwrap();
+    let mut allocated = 0u64;
+    for sub in ["data", "wal"] {
+        for f in files(&d, sub) {
+            use std::os::unix::fs::MetadataExt;
+            allocated += std::fs::metadata(&f).unwrap().blocks() * 512;
+        }
+    }
+    allocated += std::fs::metadata(d.join("MANIFEST")).unwrap().len();
+    // Regular timestamps and short decimals: well under 2 bytes a point in blocks.
+    assert!(allocated < 2 * n as u64, "{allocated} bytes on disk for {n} points");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn flip(path: &Path, at: u64) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at as usize] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn damaged_files_are_corruption_naming_file_and_offset() {
+    let d = tmpdir("flip");
+    let o = opts(256);
+    let fill = |d: &Path| {
+        let _ = std::fs::remove_dir_all(d);
+        let db = Database::open(d, &o).unwrap();
+        let id = db.create_metric("m").unwrap();
+        let ts: Vec<i64> = (0..2000).collect();
+        db.insert_batch(id, &ts, &vec![1.25; 2000]).unwrap();
+        db.close().map_err(|(_, e)| e).unwrap();
+        id
+    };
+    // Manifest: open refuses.
+    fill(&d);
+    flip(&d.join("MANIFEST"), 70);
+    match Database::open(&d, &o) {
+        Err(Error::Corruption(m)) => assert!(m.starts_with("MANIFEST offset"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // A data block: open works (blocks are checked when read); the scan says where.
+    let id = fill(&d);
+    let seg = files(&d, "data")[0].clone();
+    flip(&seg, 200);
+    let db = Database::open(&d, &o).unwrap();
+    let s = db.begin();
+    match all(&s, id) {
+        Err(Error::Corruption(m)) => assert!(m.starts_with("data/00000001.seg offset"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    drop(s);
+    drop(db);
+    // The log: damage before the last record is corruption; the last one is a torn write.
+    let _ = std::fs::remove_dir_all(&d);
+    {
+        let db = Database::open(&d, &o).unwrap();
+        let id = db.create_metric("m").unwrap();
+        for t in 0..10 {
+            db.insert(id, t, 1.0).unwrap();
+        }
+        std::mem::forget(db.begin()); // keep the log: no close
+        let w = files(&d, "wal")[0].clone();
+        let copy = d.with_extension("wal-copy");
+        std::fs::copy(&w, &copy).unwrap();
+        drop(db);
+        std::fs::copy(&copy, &w).unwrap();
+        std::fs::remove_file(copy).unwrap();
+        std::fs::remove_file(d.join("MANIFEST")).unwrap();
+        for f in files(&d, "data") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let w = files(&d, "wal")[0].clone();
+    let pristine = std::fs::read(&w).unwrap();
+    flip(&w, 32 + 8); // the first record's sequence number
+    match Database::open(&d, &o) {
+        Err(Error::Corruption(m)) => assert!(m.starts_with("wal/00000001.wal offset 32"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    std::fs::write(&w, &pristine).unwrap();
+    let last = pristine.iter().rposition(|&b| b != 0).unwrap();
+    flip(&w, last as u64);
+    let db = Database::open(&d, &o).unwrap();
+    let s = db.begin();
+    let id = s.lookup("m").unwrap();
+    assert_eq!(all(&s, id).unwrap().len(), 9, "the torn last insert is cut, the rest replayed");
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
