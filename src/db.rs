@@ -6,7 +6,7 @@
 //! A snapshot is `(version, seq)` taken so that the version was current when `seq` was read;
 //! it sees sealed partitions of that version and head points with `seq <=` its own.
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::partition::{Head, HeadInner, Part, PartitionMap, Sealed, sorted_unique};
 use crate::storage::manifest::{self, BlockRef};
-use crate::storage::segment::{self, DataSegment, DataWriter};
+use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{self, Record, Replayed, Wal};
 use crate::storage::{io_err, numbered_files};
 use crate::txn::{Sequencer, Version};
@@ -49,6 +49,8 @@ struct Shared {
     wal: Wal,
     /// Where sealed blocks and checkpoint extents go.
     data: Mutex<DataWriter>,
+    /// Deletes data segments once nothing refers to them.
+    reclaim: Arc<Reclaim>,
     /// Serialises checkpoints; holds the sequence number the last one covered.
     checkpointed: Mutex<u64>,
     /// `wal.written()` when the last checkpoint started.
@@ -60,6 +62,12 @@ struct Shared {
     /// or another, fails with `Busy`. Released when the last reference goes.
     _lock: std::fs::File,
 }
+
+/// A checkpoint compacts data segments with more than this share of dead bytes ...
+const MAX_DEAD_PERCENT: u64 = 50;
+/// ... and the one at close those with more than this: a closed database is about the size
+/// of its live blocks.
+const CLOSE_MAX_DEAD_PERCENT: u64 = 5;
 
 /// Name of the lock file inside the database directory.
 const LOCK_FILE: &str = "LOCK";
@@ -121,6 +129,10 @@ impl Database {
         let wal_dir = path.join(WAL_DIR);
         let data_files = numbered_files(&data_dir, segment::EXT)?;
         let next_data = data_files.last().map_or(1, |n| n + 1);
+        let reclaim = Arc::new(Reclaim::default());
+        // Under SyncPolicy::None nothing is fsynced before close (a process crash is still
+        // safe: the page cache keeps every write).
+        let fsync = opts.sync != SyncPolicy::None;
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(Version::empty()),
             writer: Mutex::new(WriterState { next_id: 1 }),
@@ -131,8 +143,9 @@ impl Database {
             failed: AtomicBool::new(false),
             path: path.to_owned(),
             // Replaced below, once replay has said where the log goes on.
-            wal: Wal::new(wal_dir.clone(), u64::MAX, 0, Vec::new()),
-            data: Mutex::new(DataWriter::new(data_dir.clone(), next_data)),
+            wal: Wal::new(wal_dir.clone(), u64::MAX, 0, Vec::new(), false),
+            data: Mutex::new(DataWriter::new(data_dir.clone(), next_data, reclaim.clone(), fsync)),
+            reclaim: reclaim.clone(),
             checkpointed: Mutex::new(0),
             checkpoint_mark: AtomicU64::new(0),
             stop: Mutex::new(false),
@@ -142,6 +155,9 @@ impl Database {
         let mut shared = shared;
         let sh = Arc::get_mut(&mut shared).expect("not shared yet");
         let used = sh.load_manifest(&data_dir)?;
+        // Before replay, which may replace parts: a segment the manifest names must outlive
+        // the next checkpoint even when nothing refers to it any more.
+        sh.reclaim.manifest_written(used.iter().copied().collect())?;
         // Segments the manifest does not name hold only blocks written after the last
         // checkpoint, whose points the log still has: replay writes them again.
         for no in data_files.iter().filter(|n| !used.contains(n)) {
@@ -152,7 +168,7 @@ impl Database {
         let (scans, max_seq, next_wal) = wal::replay(&wal_dir, after, |seq, rec| sh.replay(seq, rec))?;
         sh.seqr.advance_to(max_seq);
         let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
-        sh.wal = Wal::new(wal_dir, next_wal, wal_segment_bytes(opts), old);
+        sh.wal = Wal::new(wal_dir, next_wal, wal_segment_bytes(opts), old, fsync);
         let bg = Shared::start_background(&shared)?;
         Ok(Database { shared, background: Some(bg), closed: false })
     }
@@ -188,7 +204,7 @@ impl Database {
         if sh.failed.load(Ordering::SeqCst) {
             return sh.wal.sync_all(); // keep the log as it is; the next open replays it
         }
-        let upto = sh.checkpoint()?;
+        let upto = sh.checkpoint(CLOSE_MAX_DEAD_PERCENT, true)?;
         sh.wal.truncate_through(upto, true)
     }
 
@@ -222,7 +238,7 @@ impl Database {
     /// writers and readers; checkpoints also run in the background (see
     /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
     pub fn checkpoint(&self) -> Result<()> {
-        self.shared.checkpoint().map(|_| ())
+        self.shared.checkpoint(MAX_DEAD_PERCENT, false).map(|_| ())
     }
 
     /// The directory this database lives in.
@@ -350,7 +366,7 @@ impl Drop for Database {
         self.stop_background();
         if !self.closed && !self.shared.failed.load(Ordering::SeqCst) {
             self.closed = true;
-            if let Ok(upto) = self.shared.checkpoint() {
+            if let Ok(upto) = self.shared.checkpoint(CLOSE_MAX_DEAD_PERCENT, true) {
                 let _ = self.shared.wal.truncate_through(upto, true);
             }
         }
@@ -492,12 +508,13 @@ impl Shared {
     /// data segments it names.
     fn load_manifest(&mut self, data_dir: &Path) -> Result<Vec<u64>> {
         let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
+        let reclaim = self.reclaim.clone();
         let mut version = Version::empty();
         let mut seg = |no: u64| -> Result<Arc<DataSegment>> {
             if let Some(s) = segs.get(&no) {
                 return Ok(s.clone());
             }
-            let s = Arc::new(DataSegment::open(data_dir, no)?);
+            let s = Arc::new(DataSegment::open(data_dir, no, reclaim.clone())?);
             segs.insert(no, s.clone());
             Ok(s)
         };
@@ -601,44 +618,114 @@ impl Shared {
         Ok(())
     }
 
-    /// Write a checkpoint; returns the sequence number it covers. See docs/architecture.md.
-    fn checkpoint(&self) -> Result<u64> {
+    /// Write a checkpoint; returns the sequence number it covers. See docs/format.md.
+    /// Blocks in data segments with more than `max_dead_percent` dead bytes are copied to
+    /// the current segment on the way (compaction), so that the old segment dies once no
+    /// snapshot reads it.
+    fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
         let mut last = self.checkpointed.lock();
         let prev = *last;
         let mark = self.wal.written();
         let snap = self.begin();
         let upto = snap.seq;
         let next_id = self.writer.lock().next_id;
+        // Segments numbered below `limit` may be compacted: not the one being written,
+        // unless it is mostly dead itself (then a new one is started).
+        let limit = {
+            let mut d = self.data.lock();
+            if d.current().is_some_and(|c| c.mostly_dead(max_dead_percent)) {
+                d.rotate();
+            }
+            d.current().map_or(d.next_no(), |c| c.no)
+        };
+        let movable =
+            |d: &Sealed| d.segment().is_some_and(|s| s.no < limit && s.mostly_dead(max_dead_percent));
         let mut b = manifest::Builder::new(&self.path)?;
+        let mut segs = HashSet::new();
         let mut parts: Vec<(i64, BlockRef)> = Vec::new();
         let mut extents: Vec<BlockRef> = Vec::new();
         for (id, map) in snap.version.ids.range_from(0) {
-            {
-                let mut head = map.head.lock();
-                let fresh = head.points_between(prev, upto);
-                if !fresh.is_empty() {
-                    let (ts, vals) = sorted_unique(fresh, head.is_sorted());
-                    let e = Sealed::encode(&ts, &vals, &self.data)?;
-                    head.add_extent(Arc::new(e));
-                }
-                extents.clear();
-                extents.extend(head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")));
+            let mut head = map.head.lock();
+            let fresh = head.points_between(prev, upto);
+            if !fresh.is_empty() {
+                let (ts, vals) = sorted_unique(fresh, head.is_sorted());
+                let e = Sealed::encode(&ts, &vals, &self.data)?;
+                head.add_extent(Arc::new(e));
             }
+            let moved = if !head.is_frozen()
+                && (map.parts.iter().any(|p| movable(&p.data)) || head.extents().iter().any(|e| movable(e)))
+            {
+                self.compact_map(map, &mut head, &movable)
+            } else {
+                None
+            };
+            let map = moved.as_deref().unwrap_or(map);
+            extents.clear();
+            let head_extents = match &moved {
+                Some(m) => m.head.lock().extents().to_vec(),
+                None => head.extents().to_vec(),
+            };
+            drop(head);
+            extents.extend(head_extents.iter().map(|e| e.block_ref().expect("extents are on disk")));
             parts.clear();
             parts.extend(map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))));
+            segs.extend(parts.iter().map(|p| p.1.seg).chain(extents.iter().map(|e| e.seg)));
             b.metric(id, &map.name, &parts, &extents)?;
         }
+        let fsync = closing || self.opts.sync != SyncPolicy::None;
         let next_data = {
             let mut d = self.data.lock();
-            d.sync()?;
+            d.sync(fsync)?;
             d.next_no()
         };
-        b.commit(upto, next_id, next_data)?;
+        b.commit(upto, next_id, next_data, fsync)?;
         *last = upto;
         self.checkpoint_mark.store(mark, Ordering::Relaxed);
         drop(last);
+        self.reclaim.manifest_written(segs)?;
         self.wal.truncate_through(upto, false)?;
         Ok(upto)
+    }
+
+    /// Publish a copy of `map` (whose head, locked, is `head` and not frozen) with its
+    /// movable blocks copied to the current data segment. `None` (nothing changed) when a
+    /// copy fails: the block stays where it is, and a damaged one is reported when read.
+    fn compact_map(
+        &self,
+        map: &PartitionMap,
+        head: &mut HeadInner,
+        movable: &dyn Fn(&Sealed) -> bool,
+    ) -> Option<Arc<PartitionMap>> {
+        let copy = |d: &Arc<Sealed>| -> Result<Arc<Sealed>> {
+            if movable(d) { Ok(Arc::new(d.copy_to(&self.data)?)) } else { Ok(d.clone()) }
+        };
+        let parts: Vec<Part> = map
+            .parts
+            .iter()
+            .map(|p| copy(&p.data).map(|data| Part { start: p.start, data }))
+            .collect::<Result<_>>()
+            .ok()?;
+        let extents: Vec<Arc<Sealed>> = head.extents().iter().map(copy).collect::<Result<_>>().ok()?;
+        let new_head = Head::with_points(head.points());
+        {
+            let mut h = new_head.lock();
+            for e in extents {
+                h.add_extent(e);
+            }
+            h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
+        }
+        let next = Arc::new(PartitionMap {
+            id: map.id,
+            name: map.name.clone(),
+            parts: parts.into(),
+            head: new_head,
+        });
+        self.release_raw_head(head.freeze());
+        let _w = self.writer.lock();
+        // `map` is current: replacing it would have frozen the head we hold.
+        let cur = self.current.load_full();
+        self.current.store(Arc::new(cur.with_map(next.clone())));
+        Some(next)
     }
 
     fn start_background(this: &Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
@@ -672,7 +759,7 @@ impl Shared {
             }
             let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
             if due >= self.opts.checkpoint_bytes && !self.failed.load(Ordering::Relaxed) {
-                let _ = self.checkpoint(); // the log keeps everything; retried later
+                let _ = self.checkpoint(MAX_DEAD_PERCENT, false); // the log keeps everything; retried later
             }
             stop = self.stop.lock();
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot};
+use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot, SyncPolicy};
 
 /// name -> (id, points ts -> value bits)
 type Model = BTreeMap<String, (u64, BTreeMap<i64, u64>)>;
@@ -67,8 +67,14 @@ fn run(seed: u64, steps: usize) {
     opts.set_head_run_points(1 + rng.below(8) as u32).unwrap();
     // No raw heads, room for two (some metrics compress, some don't), or every head raw.
     opts.raw_head_budget = [0, 2 * 24 * u64::from(opts.partition_points), u64::MAX][rng.below(3) as usize];
+    // Background checkpoints every few KiB of log, or practically never.
+    opts.checkpoint_bytes = [4096, 64 << 10, 16 << 20][rng.below(3) as usize];
+    // fsync costs milliseconds and proves nothing about a process's view (tests/crash.rs
+    // and tests/durability.rs cover the sync policies).
+    opts.sync = SyncPolicy::None;
     let dir = std::env::temp_dir().join(format!("tsdb-model-{}-{seed}", std::process::id()));
-    let db = Database::open(&dir, &opts).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut db = Database::open(&dir, &opts).unwrap();
     let mut model: Model = BTreeMap::new();
     let mut snaps: Vec<(Arc<Snapshot>, Model)> = Vec::new();
     let mut clock: i64 = 0;
@@ -184,6 +190,18 @@ fn run(seed: u64, steps: usize) {
                 }
                 assert_eq!(snap.metric_count(), m.len() as u64);
             }
+            85..=86 => db.checkpoint().unwrap(),
+            87 => {
+                // Close (or drop) and reopen: the database equals the model, ids go on.
+                snaps.clear();
+                if rng.below(2) == 0 {
+                    db.close().map_err(|(_, e)| e).unwrap();
+                } else {
+                    drop(db);
+                }
+                db = Database::open(&dir, &opts).unwrap();
+                check_all(&db.begin(), &model);
+            }
             _ => {
                 let (snap, m) = match snaps.len() {
                     0 => (db.begin(), &model),
@@ -209,7 +227,19 @@ fn run(seed: u64, steps: usize) {
     }
     drop(snaps);
     db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(&dir, &opts).unwrap();
+    check_all(&db.begin(), &model);
+    db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The snapshot holds exactly the model's metrics, each with exactly its points.
+fn check_all(snap: &Arc<Snapshot>, model: &Model) {
+    assert_eq!(snap.metric_count(), model.len() as u64, "metric count after reopen");
+    for (name, (id, _)) in model {
+        assert_eq!(snap.lookup(name).unwrap().0, *id, "{name} keeps its id");
+        check_scan(snap, model, *id, i64::MIN, i64::MAX, 33);
+    }
 }
 
 #[test]

@@ -300,6 +300,18 @@ pub fn decode(block: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<Su
     result.map(|()| h.summary)
 }
 
+/// Check a block's header and both checksums without decoding its points.
+pub fn verify(block: &[u8]) -> Result<Summary, CodecError> {
+    let h = header(block)?;
+    let (want, got) = (u32_at(block, BODY_CRC_AT), crc32fast::hash(&block[HEADER_LEN..]));
+    if want != got {
+        return Err(CodecError::new(format!(
+            "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
+        )));
+    }
+    Ok(h.summary)
+}
+
 /// Decode a whole block into `ts` and `vals`, which must hold exactly its point count
 /// (from [`header`]); checks both checksums. On error the slices hold garbage.
 pub fn decode_into(block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<Summary, CodecError> {

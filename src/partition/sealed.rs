@@ -47,7 +47,17 @@ impl BlockSink for MemSink {
 impl BlockSink for parking_lot::Mutex<DataWriter> {
     fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
         let (seg, off) = self.lock().append(&block)?;
+        seg.set_live(block.len() as u32, true);
         Ok(Sealed { loc: Loc::Disk { seg, off, len: block.len() as u32 }, count, first_ts, last_ts })
+    }
+}
+
+impl Drop for Sealed {
+    #[allow(irrefutable_let_patterns)] // outside tests every block is on disk
+    fn drop(&mut self) {
+        if let Loc::Disk { seg, len, .. } = &self.loc {
+            seg.set_live(*len, false);
+        }
     }
 }
 
@@ -67,11 +77,29 @@ impl Sealed {
 
     /// The block at `r` in `seg` (from the manifest).
     pub fn on_disk(seg: Arc<DataSegment>, r: &BlockRef) -> Sealed {
+        seg.set_live(r.len, true);
         Sealed {
             loc: Loc::Disk { seg, off: r.off, len: r.len },
             count: r.count,
             first_ts: r.first_ts,
             last_ts: r.last_ts,
+        }
+    }
+
+    /// A copy of this block in `sink` (compaction moves live blocks out of mostly dead
+    /// segments); the block's checksums are verified first, so damage is not copied.
+    pub fn copy_to(&self, sink: &dyn BlockSink) -> Result<Sealed> {
+        let block = self.block()?;
+        codec::verify(block).map_err(|e| self.corrupt(&e.to_string()))?;
+        sink.put(block.to_vec(), self.count, self.first_ts, self.last_ts)
+    }
+
+    /// The segment holding the block, if on disk.
+    pub fn segment(&self) -> Option<&Arc<DataSegment>> {
+        match &self.loc {
+            #[cfg(test)]
+            Loc::Mem(_) => None,
+            Loc::Disk { seg, .. } => Some(seg),
         }
     }
 

@@ -117,8 +117,9 @@ impl Builder {
         self.put(&e)
     }
 
-    /// Finish the file and make it the current manifest, durably.
-    pub fn commit(self, checkpoint_seq: u64, next_id: u64, next_data_seg: u64) -> Result<()> {
+    /// Finish the file and make it the current manifest (durably with `fsync`; without, a
+    /// crash of the process is still safe, a power loss may not be).
+    pub fn commit(self, checkpoint_seq: u64, next_id: u64, next_data_seg: u64, fsync: bool) -> Result<()> {
         let tmp = self.dir.join(TMP);
         let mut h = [0u8; HEADER_LEN];
         h[..8].copy_from_slice(&MAGIC);
@@ -134,12 +135,12 @@ impl Builder {
         let file = self.file.into_inner().map_err(|e| io_err("cannot write manifest", &tmp, e.error()))?;
         use std::os::unix::fs::FileExt;
         file.write_all_at(&h, 0)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| if fsync { file.sync_all() } else { Ok(()) })
             .map_err(|e| io_err("cannot write manifest", &tmp, &e))?;
         drop(file);
         let dst = self.dir.join(FILE);
         std::fs::rename(&tmp, &dst).map_err(|e| io_err("cannot rename manifest", &dst, &e))?;
-        sync_dir(&self.dir)
+        if fsync { sync_dir(&self.dir) } else { Ok(()) }
     }
 }
 

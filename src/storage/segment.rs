@@ -10,6 +10,7 @@
 //! so blocks appended later are readable through the same map; writes go through `pwrite`
 //! (a full disk is an error, never a signal). When the last reference goes, a segment is
 //! trimmed to the bytes it uses.
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
+use parking_lot::Mutex;
 
 use super::{file_name, io_err, sync_dir};
 use crate::{Error, Result};
@@ -39,11 +41,62 @@ pub struct DataSegment {
     map: Mmap,
     /// Bytes in use (header and blocks). The file may be longer: room to grow.
     used: AtomicU64,
+    /// Bytes of blocks some live `Sealed` refers to (see `Sealed::drop`).
+    live: AtomicU64,
+    reclaim: Arc<Reclaim>,
+}
+
+/// Space reclamation shared by a database's segments. A segment dies when nothing refers
+/// to it any more (no snapshot, no version, not being written): its file is deleted at
+/// once, or — if the manifest on disk still names it — after the next checkpoint.
+#[derive(Default)]
+pub struct Reclaim {
+    inner: Mutex<ReclaimInner>,
+}
+
+#[derive(Default)]
+struct ReclaimInner {
+    /// Segments the manifest on disk refers to.
+    in_manifest: HashSet<u64>,
+    /// Dead segments waiting for a manifest that no longer names them.
+    dead: Vec<(u64, PathBuf)>,
+}
+
+impl Reclaim {
+    /// A new manifest naming `segs` is durable: delete the dead segments it does not name.
+    pub fn manifest_written(&self, segs: HashSet<u64>) -> Result<()> {
+        let dead = {
+            let mut g = self.inner.lock();
+            g.in_manifest = segs;
+            let (gone, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut g.dead).into_iter().partition(|(no, _)| !g.in_manifest.contains(no));
+            g.dead = keep;
+            gone
+        };
+        for (_, path) in dead {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("cannot delete dead data segment", &path, &e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn died(&self, no: u64, path: &Path) {
+        let mut g = self.inner.lock();
+        if g.in_manifest.contains(&no) {
+            g.dead.push((no, path.to_owned()));
+        } else {
+            drop(g);
+            let _ = std::fs::remove_file(path); // best effort: a leftover is deleted at next open
+        }
+    }
 }
 
 impl DataSegment {
     /// Create segment `no` in `dir` with room for `cap` bytes.
-    fn create(dir: &Path, no: u64, cap: u64) -> Result<DataSegment> {
+    fn create(dir: &Path, no: u64, cap: u64, reclaim: Arc<Reclaim>, fsync: bool) -> Result<DataSegment> {
         let path = dir.join(file_name(no, EXT));
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -59,13 +112,16 @@ impl DataSegment {
         header[28..].copy_from_slice(&crc.to_le_bytes());
         file.write_all_at(&header, 0).map_err(|e| io_err("cannot write data segment", &path, &e))?;
         file.set_len(cap).map_err(|e| io_err("cannot size data segment", &path, &e))?;
-        sync_dir(dir)?;
+        if fsync {
+            sync_dir(dir)?;
+        }
         let map = map(&file, &path)?;
-        Ok(DataSegment { no, label: label(no), path, file, map, used: AtomicU64::new(HEADER_LEN) })
+        let used = AtomicU64::new(HEADER_LEN);
+        Ok(DataSegment { no, label: label(no), path, file, map, used, live: AtomicU64::new(0), reclaim })
     }
 
     /// Open existing segment `no` in `dir` for reading.
-    pub fn open(dir: &Path, no: u64) -> Result<DataSegment> {
+    pub fn open(dir: &Path, no: u64, reclaim: Arc<Reclaim>) -> Result<DataSegment> {
         let path = dir.join(file_name(no, EXT));
         let file = File::open(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
         let map = map(&file, &path)?;
@@ -85,7 +141,8 @@ impl DataSegment {
             )));
         }
         let used = map.len() as u64;
-        Ok(DataSegment { no, label: lbl, path, file, map, used: AtomicU64::new(used) })
+        let (used, live) = (AtomicU64::new(used), AtomicU64::new(0));
+        Ok(DataSegment { no, label: lbl, path, file, map, used, live, reclaim })
     }
 
     /// The block at `off`, `len` bytes long; a reference outside the written part of the
@@ -111,6 +168,22 @@ impl DataSegment {
         self.used.load(Ordering::Acquire)
     }
 
+    /// Count `len` bytes of blocks as referred to (`add`) or no longer (`!add`).
+    pub fn set_live(&self, len: u32, add: bool) {
+        if add {
+            self.live.fetch_add(u64::from(len), Ordering::Relaxed);
+        } else {
+            self.live.fetch_sub(u64::from(len), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether more than `max_dead_percent` of the segment's blocks are dead.
+    pub fn mostly_dead(&self, max_dead_percent: u64) -> bool {
+        let blocks = self.used().saturating_sub(HEADER_LEN);
+        let live = self.live.load(Ordering::Relaxed);
+        blocks > 0 && (blocks - live.min(blocks)) * 100 > blocks * max_dead_percent
+    }
+
     fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|e| io_err("cannot sync data segment", &self.path, &e))
     }
@@ -118,6 +191,10 @@ impl DataSegment {
 
 impl Drop for DataSegment {
     fn drop(&mut self) {
+        if self.live.load(Ordering::Relaxed) == 0 {
+            self.reclaim.died(self.no, &self.path);
+            return;
+        }
         // Give back the sparse room of a segment that was being written (best effort: a
         // longer file reads the same).
         let used = self.used();
@@ -145,6 +222,9 @@ fn map(file: &File, path: &Path) -> Result<Mmap> {
 /// remembers which segments have unsynced writes.
 pub struct DataWriter {
     dir: PathBuf,
+    /// Sync at checkpoints (off under `SyncPolicy::None`, except when forced at close).
+    fsync: bool,
+    reclaim: Arc<Reclaim>,
     cur: Option<Arc<DataSegment>>,
     next_no: u64,
     unsynced: Vec<Arc<DataSegment>>,
@@ -152,8 +232,19 @@ pub struct DataWriter {
 
 impl DataWriter {
     /// A writer whose first segment (created on the first append) is number `next_no`.
-    pub fn new(dir: PathBuf, next_no: u64) -> DataWriter {
-        DataWriter { dir, cur: None, next_no, unsynced: Vec::new() }
+    pub fn new(dir: PathBuf, next_no: u64, reclaim: Arc<Reclaim>, fsync: bool) -> DataWriter {
+        DataWriter { dir, fsync, reclaim, cur: None, next_no, unsynced: Vec::new() }
+    }
+
+    /// Finish the current segment: the next block starts a new one (so the finished one
+    /// can be compacted).
+    pub fn rotate(&mut self) {
+        self.cur = None;
+    }
+
+    /// The segment being written, if any.
+    pub fn current(&self) -> Option<&Arc<DataSegment>> {
+        self.cur.as_ref()
     }
 
     /// Append `block`; returns its segment and offset.
@@ -165,7 +256,13 @@ impl DataWriter {
             std::fs::create_dir_all(&self.dir)
                 .map_err(|e| io_err("cannot create directory", &self.dir, &e))?;
             let cap = SEGMENT_BYTES.max(HEADER_LEN + padded);
-            let seg = Arc::new(DataSegment::create(&self.dir, self.next_no, cap)?);
+            let seg = Arc::new(DataSegment::create(
+                &self.dir,
+                self.next_no,
+                cap,
+                self.reclaim.clone(),
+                self.fsync,
+            )?);
             self.next_no += 1;
             self.unsynced.push(seg.clone());
             self.cur = Some(seg);
@@ -180,10 +277,13 @@ impl DataWriter {
         Ok((seg.clone(), off))
     }
 
-    /// fsync every segment written since the last sync.
-    pub fn sync(&mut self) -> Result<()> {
-        for seg in &self.unsynced {
-            seg.sync()?;
+    /// fsync every segment written since the last sync (unless syncing is off and not
+    /// `forced`).
+    pub fn sync(&mut self, forced: bool) -> Result<()> {
+        if self.fsync || forced {
+            for seg in &self.unsynced {
+                seg.sync()?;
+            }
         }
         self.unsynced.clear();
         Ok(())

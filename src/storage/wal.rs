@@ -162,6 +162,8 @@ struct Inner {
 /// The write-ahead log of one database.
 pub struct Wal {
     dir: PathBuf,
+    /// Sync the directory when segments come and go (off under `SyncPolicy::None`).
+    fsync: bool,
     seg_bytes: usize,
     inner: Mutex<Inner>,
     /// Held by the one writer doing an fsync; the others wait and usually find their
@@ -174,10 +176,11 @@ pub struct Wal {
 impl Wal {
     /// A log in `dir` whose first new segment (created on the first append) is `next_no`;
     /// `old` are the segments replay read, deletable once checkpointed.
-    pub fn new(dir: PathBuf, next_no: u64, seg_bytes: usize, old: Vec<(PathBuf, u64)>) -> Wal {
+    pub fn new(dir: PathBuf, next_no: u64, seg_bytes: usize, old: Vec<(PathBuf, u64)>, fsync: bool) -> Wal {
         let closed = old.into_iter().map(|(path, last_seq)| Closed { path, last_seq }).collect();
         Wal {
             dir,
+            fsync,
             seg_bytes,
             inner: Mutex::new(Inner { cur: None, next_no, lsn: 0, closed, unsynced: Vec::new() }),
             sync_lock: Mutex::new(()),
@@ -235,7 +238,9 @@ impl Wal {
             map[16..24].copy_from_slice(&no.to_le_bytes());
             let crc = crc32fast::hash(&map[..28]);
             map[28..32].copy_from_slice(&crc.to_le_bytes());
-            sync_dir(&self.dir)?;
+            if self.fsync {
+                sync_dir(&self.dir)?;
+            }
             Ok(map)
         })();
         let map = match created {
@@ -314,7 +319,7 @@ impl Wal {
             removed = true;
         }
         drop(g);
-        if removed { sync_dir(&self.dir) } else { Ok(()) }
+        if removed && self.fsync { sync_dir(&self.dir) } else { Ok(()) }
     }
 }
 
@@ -335,6 +340,13 @@ fn allocate(file: &File, len: u64) -> std::io::Result<()> {
         0 => Ok(()),
         err => Err(std::io::Error::from_raw_os_error(err)),
     }
+}
+
+#[allow(unsafe_code)]
+fn map_read(file: &File, path: &Path) -> Result<memmap2::Mmap> {
+    // SAFETY: replay maps a segment read-only before any writer of this database exists
+    // (DIR/LOCK keeps other processes out), and drops the map before cutting a torn tail.
+    unsafe { memmap2::Mmap::map(file) }.map_err(|e| io_err("cannot map log segment", path, &e))
 }
 
 #[allow(unsafe_code)]
@@ -369,7 +381,12 @@ pub fn replay(
         let last = k + 1 == nos.len();
         let path = dir.join(file_name(no, EXT));
         let label = format!("wal/{}", file_name(no, EXT));
-        let buf = std::fs::read(&path).map_err(|e| io_err("cannot read log segment", &path, &e))?;
+        // Mapped, not read: a preallocated segment is mostly zeros that replay never touches.
+        let file = File::open(&path).map_err(|e| io_err("cannot open log segment", &path, &e))?;
+        let len = file.metadata().map_err(|e| io_err("cannot stat log segment", &path, &e))?.len();
+        let map = if len == 0 { None } else { Some(map_read(&file, &path)?) };
+        let buf: &[u8] = map.as_deref().unwrap_or(&[]);
+        let mut torn_at = None;
         let mut scan = SegmentScan { path: path.clone(), last_seq: 0, records: 0 };
         if buf.len() < HEADER_LEN || buf[..HEADER_LEN].iter().all(|&b| b == 0) {
             // Created but never written (a crash right after creation).
@@ -387,7 +404,7 @@ pub fn replay(
         }
         let mut at = HEADER_LEN;
         loop {
-            match parse_record(&buf, at, &label) {
+            match parse_record(buf, at, &label) {
                 Ok(None) => break,
                 Ok(Some((seq, rec, next))) => {
                     if seq <= scan.last_seq && scan.records > 0 {
@@ -405,13 +422,17 @@ pub fn replay(
                     at = next;
                 }
                 Err(e) => {
-                    if last && !any_valid_record_after(&buf, at + 8, &label) {
-                        cut(&path, at)?;
+                    if last && !any_valid_record_after(buf, at + 8, &label) {
+                        torn_at = Some(at);
                         break;
                     }
                     return Err(e);
                 }
             }
+        }
+        drop(map);
+        if let Some(at) = torn_at {
+            cut(&path, at)?;
         }
         scans.push(scan);
     }
@@ -534,7 +555,7 @@ mod tests {
     fn records_round_trip_across_segments() {
         let d = dir("rt");
         let seqr = Sequencer::default();
-        let wal = Wal::new(d.clone(), 1, 4096, Vec::new());
+        let wal = Wal::new(d.clone(), 1, 4096, Vec::new(), true);
         let mut want = Vec::new();
         for i in 0..300u64 {
             let ts: Vec<i64> = (0..(i % 7) as i64 + 1).map(|k| k * 10 + i as i64).collect();
@@ -594,7 +615,7 @@ mod tests {
         let d = dir("torn");
         let seqr = Sequencer::default();
         {
-            let wal = Wal::new(d.clone(), 1, 1 << 16, Vec::new());
+            let wal = Wal::new(d.clone(), 1, 1 << 16, Vec::new(), false);
             for i in 0..10 {
                 wal.append(&Record::Insert { id: 1, ts: &[i], vals: &[i as f64] }, &seqr).unwrap();
             }
