@@ -24,6 +24,17 @@ use crate::storage::{io_err, numbered_files};
 use crate::txn::{Sequencer, Version};
 use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
 
+/// Counters from [`Database::storage_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Bytes appended to the write-ahead log since open.
+    pub wal_bytes: u64,
+    /// fsync rounds of the log since open (group commit: one round covers many writes).
+    pub wal_syncs: u64,
+    /// Sequence number the last checkpoint covers.
+    pub checkpoint_seq: u64,
+}
+
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
 pub struct Database {
@@ -239,6 +250,17 @@ impl Database {
     /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
     pub fn checkpoint(&self) -> Result<()> {
         self.shared.checkpoint(MAX_DEAD_PERCENT, false).map(|_| ())
+    }
+
+    /// Counters of the storage layer since open (for benchmarks and tools; the full
+    /// statistics call comes with issue 6).
+    pub fn storage_stats(&self) -> StorageStats {
+        let sh = &self.shared;
+        StorageStats {
+            wal_bytes: sh.wal.written(),
+            wal_syncs: sh.wal.syncs(),
+            checkpoint_seq: *sh.checkpointed.lock(),
+        }
     }
 
     /// The directory this database lives in.

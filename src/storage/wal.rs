@@ -171,6 +171,8 @@ pub struct Wal {
     sync_lock: Mutex<()>,
     synced: AtomicU64,
     written: AtomicU64,
+    /// fsync rounds done (each covers every record written before it).
+    syncs: AtomicU64,
 }
 
 impl Wal {
@@ -186,6 +188,7 @@ impl Wal {
             sync_lock: Mutex::new(()),
             synced: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
         }
     }
 
@@ -283,6 +286,7 @@ impl Wal {
             }
         }
         self.synced.fetch_max(target, Ordering::AcqRel);
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -294,6 +298,11 @@ impl Wal {
     /// Bytes appended since the log was opened.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Acquire)
+    }
+
+    /// fsync rounds since the log was opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Delete the finished segments whose records all have `seq <= upto` (a checkpoint
