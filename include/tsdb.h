@@ -38,12 +38,17 @@
  *   ts_cursor, ts_batch, ts_options: one thread at a time (they may move between threads).
  *
  * DURABILITY
- *   This release keeps data in memory only: everything is lost at ts_close or process exit.
- *   The write-ahead log, on-disk partitions and crash recovery come with the storage layer.
+ *   Every write is in the write-ahead log (DIR/wal) when its call returns, so a crash of the
+ *   process, even SIGKILL, loses nothing acknowledged, and the database always reopens (a
+ *   torn last log record is cut off). What a power loss may lose is ts_options_set_sync's
+ *   choice: TS_SYNC_ALWAYS (nothing), TS_SYNC_INTERVAL (default: at most ~100 ms) or
+ *   TS_SYNC_NONE. Checkpoints move data into segment files (DIR/data) and a manifest, in
+ *   the background, on ts_checkpoint and in ts_close (which leaves no log behind). Every
+ *   record and block carries a crc32: damage is TS_CORRUPTION naming file and offset.
  *
  * CAVEATS
  *   - Avoid long-lived snapshots: a live ts_txn (or a cursor on it) keeps every partition
- *     it can see alive. ts_close returns TS_BUSY while any snapshot or cursor is alive.
+ *     it can see alive, in memory and on disk, until released. ts_close returns TS_BUSY while any snapshot or cursor is alive.
  *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
  *     ts_open of the same directory, from this process or another, return TS_BUSY.
  */
