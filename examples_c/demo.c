@@ -4,9 +4,11 @@
  * Creates METRICS metrics and writes POINTS points into each through ts_insert_batch, BATCH
  * points per call, round-robin over the metrics as a collector would (one point per second
  * per series). Then prints the ingest rate, the cost of a snapshot, a full scan of every
- * metric (checking every count and a checksum of the values), and the resident memory per
- * point. Sealed partitions are compressed; each metric's newest points (up to
- * partition_points, 4096 by default) wait uncompressed in its head, 24 bytes each.
+ * metric (checking every count and a checksum of the values), the memory per point, then
+ * closes the database (a final checkpoint), prints its size on disk per point, reopens it
+ * and checks the count again. Sealed partitions are compressed and live in data files read
+ * through memory maps; each metric's newest points (up to partition_points, 4096 by
+ * default) wait in its head in memory.
  *
  * Usage: demo [METRICS [POINTS [BATCH]]]      defaults: 1000 10000 1000 (10 million points)
  */
@@ -21,16 +23,31 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Resident memory of this process in bytes (/proc/self/statm, second field, in pages). */
-static double rss_bytes(void) {
-    unsigned long size = 0, resident = 0;
+/* Resident memory of this process in bytes that no file backs: the heap, where heads and
+ * partition maps live (/proc/self/statm: resident minus shared, in pages). Mapped pages of
+ * the log and data files are page cache, which the kernel reclaims and rereads at will. */
+static double anon_bytes(void) {
+    unsigned long size = 0, resident = 0, shared = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f == NULL)
         return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-        resident = 0;
+    if (fscanf(f, "%lu %lu %lu", &size, &resident, &shared) != 3)
+        resident = shared = 0;
     fclose(f);
-    return (double)resident * (double)sysconf(_SC_PAGESIZE);
+    return (double)(resident - shared) * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* Bytes allocated on disk under a directory, as du counts them. */
+static double disk_total;
+static int add_blocks(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)path, (void)flag, (void)ftw;
+    disk_total += (double)st->st_blocks * 512.0;
+    return 0;
+}
+static double disk_bytes(const char *dir) {
+    disk_total = 0;
+    CHECK(nftw(dir, add_blocks, 16, FTW_PHYS) == 0);
+    return disk_total;
 }
 
 /* The value of point `i` of metric `m`: whole numbers, so the checksum is exact. */
@@ -65,7 +82,7 @@ int main(int argc, char **argv) {
     CHECK(mkdtemp(dir) != NULL);
     ts_db *db;
     E(ts_open(dir, NULL, &db));
-    double rss0 = rss_bytes();
+    double rss0 = anon_bytes();
 
     uint64_t *ids = malloc(metrics * sizeof *ids);
     int64_t *ts = malloc(batch * sizeof *ts);
@@ -103,7 +120,7 @@ int main(int argc, char **argv) {
         }
     }
     double ingest_s = now_s() - start;
-    double rss1 = rss_bytes();
+    double rss1 = anon_bytes();
 
     /* A snapshot costs the same whatever the database holds: begin + release. */
     enum { SNAPS = 100000 };
@@ -154,9 +171,33 @@ int main(int argc, char **argv) {
     printf("scan     %" PRIu64 " points of %" PRIu64 " metrics in %.3f s: %.2f M points/s "
            "(counts and checksum match)\n",
            read, metrics, scan_s, (double)read / scan_s / 1e6);
-    printf("memory   %.1f MiB resident for the data: %.1f bytes per point (raw: 16; sealed partitions\n"
-           "         are compressed, the newest <= 4096 points of each metric wait in its head at 24)\n",
+    printf("memory   %.1f MiB of heap for the data: %.1f bytes per point (raw: 16; the newest <= 4096\n"
+           "         points of each metric wait in its head, the rest is in data files)\n",
            (rss1 - rss0) / 1048576.0, (rss1 - rss0) / (double)total);
+
+    start = now_s();
+    E(ts_close(db)); /* a final checkpoint; the write-ahead log is deleted */
+    double close_s = now_s() - start;
+    double disk = disk_bytes(dir);
+    printf("close    %.3f s (final checkpoint); on disk %.1f MiB: %.2f bytes per point\n", close_s,
+           disk / 1048576.0, disk / (double)total);
+
+    start = now_s();
+    E(ts_open(dir, NULL, &db));
+    double open_s = now_s() - start;
+    E(ts_txn_begin(db, &txn));
+    E(ts_txn_metric_count(txn, &count));
+    CHECK(count == metrics);
+    ts_cursor *c;
+    E(ts_scan_range(txn, ids[metrics - 1], INT64_MIN, INT64_MAX, &c));
+    uint64_t again = 0;
+    size_t n;
+    while (ts_cursor_next_batch(c, rts, rvals, CAP, &n) == TS_OK)
+        again += n;
+    CHECK(again == points);
+    ts_cursor_free(c);
+    ts_txn_release(txn);
+    printf("reopen   %.3f s; %" PRIu64 " metrics, every point of the last one read back\n", open_s, count);
 
     free(rts);
     free(rvals);
