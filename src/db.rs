@@ -6,7 +6,7 @@
 //! A snapshot is `(version, seq)` taken so that the version was current when `seq` was read;
 //! it sees sealed partitions of that version and head points with `seq <=` its own.
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::partition::{Head, HeadInner, Part, PartitionMap, Sealed, sorted_unique};
-use crate::storage::manifest::{self, BlockRef};
+use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
 use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{self, Record, Replayed, Wal};
 use crate::storage::{io_err, numbered_files};
@@ -33,6 +33,9 @@ pub struct StorageStats {
     pub wal_syncs: u64,
     /// Sequence number the last checkpoint covers.
     pub checkpoint_seq: u64,
+    /// Bytes of the manifest file, and how many of them its current tree uses.
+    pub manifest_bytes: u64,
+    pub manifest_live_bytes: u64,
 }
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
@@ -62,8 +65,12 @@ struct Shared {
     data: Mutex<DataWriter>,
     /// Deletes data segments once nothing refers to them.
     reclaim: Arc<Reclaim>,
-    /// Serialises checkpoints; holds the sequence number the last one covered.
-    checkpointed: Mutex<u64>,
+    /// Serialises checkpoints; holds the manifest and the sequence number the last
+    /// checkpoint covered.
+    checkpointed: Mutex<Checkpointer>,
+    /// Metrics changed since the last checkpoint took this list (a head got points, a map
+    /// was replaced, a metric was created or dropped); each change adds its id.
+    dirty: Mutex<Vec<u64>>,
     /// `wal.written()` when the last checkpoint started.
     checkpoint_mark: AtomicU64,
     /// Tells the background thread to stop (under the mutex) or to look for work.
@@ -87,6 +94,11 @@ const DATA_DIR: &str = "data";
 /// Size of a write-ahead log segment: half the checkpoint interval, within 1..=64 MiB.
 fn wal_segment_bytes(opts: &Options) -> usize {
     (opts.checkpoint_bytes / 2).clamp(1 << 20, 64 << 20) as usize
+}
+
+struct Checkpointer {
+    seq: u64,
+    manifest: Manifest,
 }
 
 struct WriterState {
@@ -139,11 +151,12 @@ impl Database {
         let data_dir = path.join(DATA_DIR);
         let wal_dir = path.join(WAL_DIR);
         let data_files = numbered_files(&data_dir, segment::EXT)?;
-        let next_data = data_files.last().map_or(1, |n| n + 1);
-        let reclaim = Arc::new(Reclaim::default());
         // Under SyncPolicy::None nothing is fsynced before close (a process crash is still
         // safe: the page cache keeps every write).
         let fsync = opts.sync != SyncPolicy::None;
+        let (manifest, header) = Manifest::open(path, fsync)?;
+        let next_data = data_files.last().map_or(1, |n| n + 1).max(header.map_or(1, |h| h.next_data_seg));
+        let reclaim = Arc::new(Reclaim::default());
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(Version::empty()),
             writer: Mutex::new(WriterState { next_id: 1 }),
@@ -157,7 +170,8 @@ impl Database {
             wal: Wal::new(wal_dir.clone(), u64::MAX, 0, Vec::new(), false),
             data: Mutex::new(DataWriter::new(data_dir.clone(), next_data, reclaim.clone(), fsync)),
             reclaim: reclaim.clone(),
-            checkpointed: Mutex::new(0),
+            checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
+            dirty: Mutex::new(Vec::new()),
             checkpoint_mark: AtomicU64::new(0),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -165,17 +179,14 @@ impl Database {
         });
         let mut shared = shared;
         let sh = Arc::get_mut(&mut shared).expect("not shared yet");
-        let used = sh.load_manifest(&data_dir)?;
-        // Before replay, which may replace parts: a segment the manifest names must outlive
-        // the next checkpoint even when nothing refers to it any more.
-        sh.reclaim.manifest_written(used.iter().copied().collect())?;
+        let used = sh.load_manifest(&data_dir, header)?;
         // Segments the manifest does not name hold only blocks written after the last
         // checkpoint, whose points the log still has: replay writes them again.
         for no in data_files.iter().filter(|n| !used.contains(n)) {
             let p = data_dir.join(crate::storage::file_name(*no, segment::EXT));
             std::fs::remove_file(&p).map_err(|e| io_err("cannot delete unused data segment", &p, &e))?;
         }
-        let after = *sh.checkpointed.get_mut();
+        let after = sh.checkpointed.get_mut().seq;
         let (scans, max_seq, next_wal) = wal::replay(&wal_dir, after, |seq, rec| sh.replay(seq, rec))?;
         sh.seqr.advance_to(max_seq);
         let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
@@ -216,7 +227,10 @@ impl Database {
             return sh.wal.sync_all(); // keep the log as it is; the next open replays it
         }
         let upto = sh.checkpoint(CLOSE_MAX_DEAD_PERCENT, true)?;
-        sh.wal.truncate_through(upto, true)
+        sh.wal.truncate_through(upto, true)?;
+        // Nothing runs any more, and the final checkpoint wrote every metric whose blocks
+        // moved: segments that died meanwhile are named by no manifest.
+        sh.reclaim.committed(u64::MAX)
     }
 
     fn stop_background(&mut self) {
@@ -256,10 +270,13 @@ impl Database {
     /// statistics call comes with issue 6).
     pub fn storage_stats(&self) -> StorageStats {
         let sh = &self.shared;
+        let cp = sh.checkpointed.lock();
         StorageStats {
             wal_bytes: sh.wal.written(),
             wal_syncs: sh.wal.syncs(),
-            checkpoint_seq: *sh.checkpointed.lock(),
+            checkpoint_seq: cp.seq,
+            manifest_bytes: cp.manifest.sizes().0,
+            manifest_live_bytes: cp.manifest.sizes().1,
         }
     }
 
@@ -283,6 +300,7 @@ impl Database {
             let (_ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
             w.next_id += 1;
             sh.current.store(Arc::new(next));
+            sh.mark_dirty(id);
             (id, lsn)
         };
         sh.after_write(lsn)?;
@@ -307,6 +325,9 @@ impl Database {
             let (_ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
             sh.release_raw_head(head.freeze());
             sh.current.store(Arc::new(cur.drop_metric(&map)));
+            // After publishing, before `map` (which keeps its segments alive) goes: see
+            // `Reclaim` for why this order lets checkpoints delete dead segments.
+            sh.mark_dirty(id);
             break lsn;
         };
         sh.after_write(lsn)
@@ -390,6 +411,7 @@ impl Drop for Database {
             self.closed = true;
             if let Ok(upto) = self.shared.checkpoint(CLOSE_MAX_DEAD_PERCENT, true) {
                 let _ = self.shared.wal.truncate_through(upto, true);
+                let _ = self.shared.reclaim.committed(u64::MAX);
             }
         }
     }
@@ -438,6 +460,9 @@ impl Shared {
                 continue;
             }
             head.push_all(ts, values, seq);
+            if head.mark_written() {
+                self.mark_dirty(id);
+            }
             return Ok(
                 head.settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
             );
@@ -476,6 +501,9 @@ impl Shared {
             for ((id, range), head) in groups.iter().zip(heads.iter_mut()) {
                 for &i in &order[range.clone()] {
                     head.push(ts[i], vals[i], seq);
+                }
+                if head.mark_written() {
+                    self.mark_dirty(*id);
                 }
                 if head
                     .settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
@@ -522,13 +550,14 @@ impl Shared {
             // `map` is still current: replacing it would have frozen the head we hold.
             let cur = self.current.load_full();
             self.current.store(Arc::new(cur.with_map(Arc::new(next))));
+            self.mark_dirty(id); // after publishing, while `map` is alive (see `Reclaim`)
         }
         std::mem::forget(guard);
     }
 
-    /// Load the manifest (if any) into the (still private) current version; returns the
-    /// data segments it names.
-    fn load_manifest(&mut self, data_dir: &Path) -> Result<Vec<u64>> {
+    /// Load the manifest into the (still private) current version; returns the data
+    /// segments it names.
+    fn load_manifest(&mut self, data_dir: &Path, header: Option<Header>) -> Result<Vec<u64>> {
         let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
         let reclaim = self.reclaim.clone();
         let mut version = Version::empty();
@@ -536,14 +565,14 @@ impl Shared {
             if let Some(s) = segs.get(&no) {
                 return Ok(s.clone());
             }
-            let s = Arc::new(DataSegment::open(data_dir, no, reclaim.clone())?);
+            let s = DataSegment::open(data_dir, no, reclaim.clone())?;
             segs.insert(no, s.clone());
             Ok(s)
         };
         let opts = self.opts.clone();
         let raw_heads = &self.raw_heads;
         let max_raw = self.max_raw_heads;
-        let header = manifest::load(&self.path, |m| {
+        self.checkpointed.get_mut().manifest.load(|m| {
             let mut parts = Vec::with_capacity(m.parts.len());
             for (start, r) in &m.parts {
                 parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
@@ -582,7 +611,7 @@ impl Shared {
             Ok(())
         })?;
         if let Some(h) = header {
-            *self.checkpointed.get_mut() = h.checkpoint_seq;
+            self.checkpointed.get_mut().seq = h.checkpoint_seq;
             self.writer.get_mut().next_id = h.next_id;
             self.seqr.advance_to(h.checkpoint_seq);
         }
@@ -608,6 +637,7 @@ impl Shared {
                         },
                     )?;
                     self.current.store(Arc::new(next));
+                    self.mark_dirty(mid);
                 }
                 w.next_id = w.next_id.max(id + 1);
             }
@@ -616,6 +646,7 @@ impl Shared {
                 if let Some(map) = cur.ids.get(id) {
                     self.release_raw_head(map.head.lock().freeze());
                     self.current.store(Arc::new(cur.drop_metric(map)));
+                    self.mark_dirty(MetricId(id));
                 }
             }
             Replayed::Insert { id, ts, vals } => match self.push_points(MetricId(id), &ts, &vals, seq) {
@@ -640,73 +671,145 @@ impl Shared {
         Ok(())
     }
 
+    /// Put metric `id` on the list the next checkpoint writes.
+    fn mark_dirty(&self, id: MetricId) {
+        self.dirty.lock().push(id.0);
+    }
+
     /// Write a checkpoint; returns the sequence number it covers. See docs/format.md.
-    /// Blocks in data segments with more than `max_dead_percent` dead bytes are copied to
-    /// the current segment on the way (compaction), so that the old segment dies once no
-    /// snapshot reads it.
+    /// Only the metrics changed since the last one are written (their head's new points as
+    /// an extent, their entry in the manifest's tree). First, if some data segment has more
+    /// than `max_dead_percent` dead bytes, its live blocks are copied to the current
+    /// segment (compaction), so that it dies once no snapshot reads it.
     fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
-        let mut last = self.checkpointed.lock();
-        let prev = *last;
+        let mut cp = self.checkpointed.lock();
+        let prev = cp.seq;
         let mark = self.wal.written();
+        self.compact_segments(max_dead_percent);
+        // The snapshot first, then the list: every write the snapshot sees marked its metric
+        // before it was published, so the list holds every metric with points up to the
+        // snapshot's sequence number (which the log may then forget).
         let snap = self.begin();
+        let (ids, epoch) = {
+            let mut d = self.dirty.lock();
+            (std::mem::take(&mut *d), self.reclaim.next_epoch())
+        };
+        let result = self.write_checkpoint(&mut cp, &snap, &ids, prev, closing);
+        drop(snap);
+        match result {
+            Ok((upto, redirty)) => {
+                cp.seq = upto;
+                self.checkpoint_mark.store(mark, Ordering::Relaxed);
+                drop(cp);
+                self.dirty.lock().extend(redirty);
+                self.reclaim.committed(epoch)?;
+                self.wal.truncate_through(upto, false)?;
+                Ok(upto)
+            }
+            Err(e) => {
+                self.dirty.lock().extend(ids); // nothing is lost: the next one writes them
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Shared::checkpoint`]: returns the sequence number covered and the ids
+    /// that must stay on the dirty list.
+    fn write_checkpoint(
+        &self,
+        cp: &mut Checkpointer,
+        snap: &Snapshot,
+        ids: &[u64],
+        prev: u64,
+        closing: bool,
+    ) -> Result<(u64, Vec<u64>)> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let upto = snap.seq;
+        let current = self.current.load_full();
         let next_id = self.writer.lock().next_id;
-        // Segments numbered below `limit` may be compacted: not the one being written,
-        // unless it is mostly dead itself (then a new one is started).
+        let mut redirty = Vec::new();
+        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>);
+        let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(map) = snap.version.ids.get(id) else {
+                // Dropped (the tree forgets it), or created after the snapshot (later).
+                if current.ids.get(id).is_some() {
+                    redirty.push(id);
+                } else {
+                    pending.push((id, None));
+                }
+                continue;
+            };
+            // Changed since the snapshot (sealed, compacted, dropped): its state as of the
+            // snapshot goes in now, the newer one next time.
+            if !current.ids.get(id).is_some_and(|m| Arc::ptr_eq(m, map)) {
+                redirty.push(id);
+            }
+            let extents = {
+                let mut head = map.head.lock();
+                let fresh = head.points_between(prev, upto);
+                if !fresh.is_empty() {
+                    let (ts, vals) = sorted_unique(fresh, head.is_sorted());
+                    let e = Sealed::encode(&ts, &vals, &self.data)?;
+                    head.add_extent(Arc::new(e));
+                }
+                if head.checkpointed(upto) {
+                    redirty.push(id);
+                }
+                head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")).collect()
+            };
+            let parts =
+                map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))).collect();
+            pending.push((id, Some((map.name.clone(), parts, extents))));
+        }
+        let fsync = closing || self.opts.sync != SyncPolicy::None;
+        let next_data_seg = {
+            let mut d = self.data.lock();
+            d.sync(fsync)?;
+            d.next_no()
+        };
+        let changes: Vec<Change<'_>> = pending
+            .iter()
+            .map(|(id, e)| Change {
+                id: *id,
+                entry: e.as_ref().map(|(n, p, x)| (&**n, p.as_slice(), x.as_slice())),
+            })
+            .collect();
+        cp.manifest.commit(
+            &changes,
+            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0 },
+            fsync,
+        )?;
+        Ok((upto, redirty))
+    }
+
+    /// Copy the live blocks of mostly dead data segments into the current one, publishing
+    /// the moved maps (a pass over every metric, run only when some segment qualifies).
+    fn compact_segments(&self, max_dead_percent: u64) {
         let limit = {
             let mut d = self.data.lock();
             if d.current().is_some_and(|c| c.mostly_dead(max_dead_percent)) {
                 d.rotate();
             }
-            d.current().map_or(d.next_no(), |c| c.no)
+            let cur = d.current().map(|c| c.no);
+            if !self.reclaim.any_mostly_dead(max_dead_percent, cur) {
+                return;
+            }
+            cur.unwrap_or(d.next_no())
         };
         let movable =
             |d: &Sealed| d.segment().is_some_and(|s| s.no < limit && s.mostly_dead(max_dead_percent));
-        let mut b = manifest::Builder::new(&self.path)?;
-        let mut segs = HashSet::new();
-        let mut parts: Vec<(i64, BlockRef)> = Vec::new();
-        let mut extents: Vec<BlockRef> = Vec::new();
-        for (id, map) in snap.version.ids.range_from(0) {
+        let version = self.current.load_full();
+        for (_, map) in version.ids.range_from(0) {
             let mut head = map.head.lock();
-            let fresh = head.points_between(prev, upto);
-            if !fresh.is_empty() {
-                let (ts, vals) = sorted_unique(fresh, head.is_sorted());
-                let e = Sealed::encode(&ts, &vals, &self.data)?;
-                head.add_extent(Arc::new(e));
-            }
-            let moved = if !head.is_frozen()
+            if !head.is_frozen()
                 && (map.parts.iter().any(|p| movable(&p.data)) || head.extents().iter().any(|e| movable(e)))
             {
-                self.compact_map(map, &mut head, &movable)
-            } else {
-                None
-            };
-            let map = moved.as_deref().unwrap_or(map);
-            extents.clear();
-            let head_extents = match &moved {
-                Some(m) => m.head.lock().extents().to_vec(),
-                None => head.extents().to_vec(),
-            };
-            drop(head);
-            extents.extend(head_extents.iter().map(|e| e.block_ref().expect("extents are on disk")));
-            parts.clear();
-            parts.extend(map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))));
-            segs.extend(parts.iter().map(|p| p.1.seg).chain(extents.iter().map(|e| e.seg)));
-            b.metric(id, &map.name, &parts, &extents)?;
+                self.compact_map(map, &mut head, &movable);
+            }
         }
-        let fsync = closing || self.opts.sync != SyncPolicy::None;
-        let next_data = {
-            let mut d = self.data.lock();
-            d.sync(fsync)?;
-            d.next_no()
-        };
-        b.commit(upto, next_id, next_data, fsync)?;
-        *last = upto;
-        self.checkpoint_mark.store(mark, Ordering::Relaxed);
-        drop(last);
-        self.reclaim.manifest_written(segs)?;
-        self.wal.truncate_through(upto, false)?;
-        Ok(upto)
     }
 
     /// Publish a copy of `map` (whose head, locked, is `head` and not frozen) with its
@@ -747,6 +850,8 @@ impl Shared {
         // `map` is current: replacing it would have frozen the head we hold.
         let cur = self.current.load_full();
         self.current.store(Arc::new(cur.with_map(next.clone())));
+        drop(_w);
+        self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)
         Some(next)
     }
 
@@ -780,7 +885,9 @@ impl Shared {
                 let _ = self.wal.sync_all(); // a failure is retried next time
             }
             let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
-            if due >= self.opts.checkpoint_bytes && !self.failed.load(Ordering::Relaxed) {
+            if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())
+                && !self.failed.load(Ordering::Relaxed)
+            {
                 let _ = self.checkpoint(MAX_DEAD_PERCENT, false); // the log keeps everything; retried later
             }
             stop = self.stop.lock();

@@ -245,7 +245,13 @@ fn check_all(snap: &Arc<Snapshot>, model: &Model) {
 #[test]
 fn engine_matches_reference_model_over_random_operations() {
     let seeds: u64 = std::env::var("TSDB_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
-    for seed in 0..seeds {
-        run(seed, 3000);
+    let first: u64 = std::env::var("TSDB_MODEL_FIRST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    for seed in first..first + seeds {
+        if let Err(e) = std::panic::catch_unwind(|| run(seed, 3000)) {
+            eprintln!(
+                "model test failed with seed {seed} (rerun: TSDB_MODEL_FIRST_SEED={seed} TSDB_MODEL_SEEDS=1)"
+            );
+            std::panic::resume_unwind(e);
+        }
     }
 }

@@ -36,6 +36,8 @@ pub struct HeadInner {
     admitted: bool,
     /// The highest sequence number of any point (0 when empty).
     max_seq: u64,
+    /// Points arrived since the last checkpoint wrote this head (see `Database::checkpoint`).
+    dirty: bool,
 }
 
 #[derive(Default)]
@@ -55,7 +57,15 @@ impl Head {
     pub fn with_points(pts: Vec<HeadPoint>) -> Head {
         let sorted = pts.windows(2).all(|w| w[0].ts < w[1].ts);
         let max_seq = pts.iter().map(|p| p.seq).max().unwrap_or(0);
-        let inner = HeadInner { runs: None, tail: pts, sorted, frozen: false, admitted: false, max_seq };
+        let inner = HeadInner {
+            runs: None,
+            tail: pts,
+            sorted,
+            frozen: false,
+            admitted: false,
+            max_seq,
+            dirty: false,
+        };
         Head { inner: Mutex::new(inner) }
     }
 
@@ -159,6 +169,20 @@ impl HeadInner {
 
     pub fn is_frozen(&self) -> bool {
         self.frozen
+    }
+
+    /// Note that points were appended; true when the head was clean until now (the caller
+    /// then puts its metric on the list the next checkpoint writes).
+    #[inline]
+    pub fn mark_written(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+
+    /// A checkpoint covering sequence numbers up to `upto` wrote this head: it is clean
+    /// unless it holds later points (then true: the caller keeps the metric on the list).
+    pub fn checkpointed(&mut self, upto: u64) -> bool {
+        self.dirty = self.max_seq > upto;
+        self.dirty
     }
 
     /// Mark the head replaced (sealed or dropped). Returns whether it was admitted to the

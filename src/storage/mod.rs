@@ -78,14 +78,8 @@ impl<'a> Reader<'a> {
         self.at = end;
         Ok(b)
     }
-    pub fn u32(&mut self) -> crate::Result<u32> {
-        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")))
-    }
     pub fn u64(&mut self) -> crate::Result<u64> {
         Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
-    }
-    pub fn i64(&mut self) -> crate::Result<i64> {
-        Ok(self.u64()? as i64)
     }
     pub fn corrupt(&self, msg: impl std::fmt::Display) -> Error {
         Error::Corruption(format!("{} offset {}: {msg}", self.what, self.at))

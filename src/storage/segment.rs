@@ -10,7 +10,6 @@
 //! so blocks appended later are readable through the same map; writes go through `pwrite`
 //! (a full disk is an error, never a signal). When the last reference goes, a segment is
 //! trimmed to the bytes it uses.
-use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -47,8 +46,11 @@ pub struct DataSegment {
 }
 
 /// Space reclamation shared by a database's segments. A segment dies when nothing refers
-/// to it any more (no snapshot, no version, not being written): its file is deleted at
-/// once, or — if the manifest on disk still names it — after the next checkpoint.
+/// to it any more (no snapshot, no version, not being written). The manifest on disk may
+/// still name it, until a checkpoint rewrites the metrics that referred to it: every change
+/// of a partition map marks its metric dirty before the old map can go, so a checkpoint
+/// whose dirty list was taken after the death (a later *epoch*) no longer names the
+/// segment, and deletes its file once committed.
 #[derive(Default)]
 pub struct Reclaim {
     inner: Mutex<ReclaimInner>,
@@ -56,24 +58,32 @@ pub struct Reclaim {
 
 #[derive(Default)]
 struct ReclaimInner {
-    /// Segments the manifest on disk refers to.
-    in_manifest: HashSet<u64>,
-    /// Dead segments waiting for a manifest that no longer names them.
+    /// Advanced by each checkpoint when it takes the dirty list.
+    epoch: u64,
+    /// Dead segments and the epoch they died in.
     dead: Vec<(u64, PathBuf)>,
+    /// Every segment, for compaction to find the mostly dead ones.
+    all: Vec<std::sync::Weak<DataSegment>>,
 }
 
 impl Reclaim {
-    /// A new manifest naming `segs` is durable: delete the dead segments it does not name.
-    pub fn manifest_written(&self, segs: HashSet<u64>) -> Result<()> {
-        let dead = {
+    /// A checkpoint takes its dirty list: a new epoch begins. Returns it.
+    pub fn next_epoch(&self) -> u64 {
+        let mut g = self.inner.lock();
+        g.epoch += 1;
+        g.epoch
+    }
+
+    /// The checkpoint of `epoch` committed: delete the segments that died before it began.
+    pub fn committed(&self, epoch: u64) -> Result<()> {
+        let gone: Vec<PathBuf> = {
             let mut g = self.inner.lock();
-            g.in_manifest = segs;
             let (gone, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut g.dead).into_iter().partition(|(no, _)| !g.in_manifest.contains(no));
+                std::mem::take(&mut g.dead).into_iter().partition(|(e, _)| *e < epoch);
             g.dead = keep;
-            gone
+            gone.into_iter().map(|(_, p)| p).collect()
         };
-        for (_, path) in dead {
+        for path in gone {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -83,14 +93,29 @@ impl Reclaim {
         Ok(())
     }
 
-    fn died(&self, no: u64, path: &Path) {
+    /// Whether dead segments wait for a checkpoint to be deleted.
+    pub fn pending(&self) -> bool {
+        !self.inner.lock().dead.is_empty()
+    }
+
+    /// Whether some segment other than `except` has more than `max_dead_percent` dead bytes.
+    pub fn any_mostly_dead(&self, max_dead_percent: u64, except: Option<u64>) -> bool {
         let mut g = self.inner.lock();
-        if g.in_manifest.contains(&no) {
-            g.dead.push((no, path.to_owned()));
-        } else {
-            drop(g);
-            let _ = std::fs::remove_file(path); // best effort: a leftover is deleted at next open
-        }
+        g.all.retain(|w| w.strong_count() > 0);
+        g.all
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .any(|s| Some(s.no) != except && s.mostly_dead(max_dead_percent))
+    }
+
+    fn register(&self, seg: &Arc<DataSegment>) {
+        self.inner.lock().all.push(Arc::downgrade(seg));
+    }
+
+    fn died(&self, path: &Path) {
+        let mut g = self.inner.lock();
+        let epoch = g.epoch;
+        g.dead.push((epoch, path.to_owned()));
     }
 }
 
@@ -121,7 +146,7 @@ impl DataSegment {
     }
 
     /// Open existing segment `no` in `dir` for reading.
-    pub fn open(dir: &Path, no: u64, reclaim: Arc<Reclaim>) -> Result<DataSegment> {
+    pub fn open(dir: &Path, no: u64, reclaim: Arc<Reclaim>) -> Result<Arc<DataSegment>> {
         let path = dir.join(file_name(no, EXT));
         let file = File::open(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
         let map = map(&file, &path)?;
@@ -142,7 +167,10 @@ impl DataSegment {
         }
         let used = map.len() as u64;
         let (used, live) = (AtomicU64::new(used), AtomicU64::new(0));
-        Ok(DataSegment { no, label: lbl, path, file, map, used, live, reclaim })
+        let seg =
+            Arc::new(DataSegment { no, label: lbl, path, file, map, used, live, reclaim: reclaim.clone() });
+        reclaim.register(&seg);
+        Ok(seg)
     }
 
     /// The block at `off`, `len` bytes long; a reference outside the written part of the
@@ -192,7 +220,7 @@ impl DataSegment {
 impl Drop for DataSegment {
     fn drop(&mut self) {
         if self.live.load(Ordering::Relaxed) == 0 {
-            self.reclaim.died(self.no, &self.path);
+            self.reclaim.died(&self.path);
             return;
         }
         // Give back the sparse room of a segment that was being written (best effort: a
@@ -263,6 +291,7 @@ impl DataWriter {
                 self.reclaim.clone(),
                 self.fsync,
             )?);
+            self.reclaim.register(&seg);
             self.next_no += 1;
             self.unsynced.push(seg.clone());
             self.cur = Some(seg);

@@ -398,12 +398,15 @@ pub fn replay(
         let mut torn_at = None;
         let mut scan = SegmentScan { path: path.clone(), last_seq: 0, records: 0 };
         if buf.len() < HEADER_LEN || buf[..HEADER_LEN].iter().all(|&b| b == 0) {
-            // Created but never written (a crash right after creation).
-            if last {
-                scans.push(scan);
+            // Created but never written: a crash between creating the file and its header
+            // (a later session went on with the next number). It holds no record.
+            if buf.iter().all(|&b| b == 0) {
+                drop(map);
+                std::fs::remove_file(&path)
+                    .map_err(|e| io_err("cannot delete empty log segment", &path, &e))?;
                 continue;
             }
-            return Err(Error::Corruption(format!("{label} offset 0: empty segment before later segments")));
+            return Err(Error::Corruption(format!("{label} offset 0: bad segment header")));
         }
         let h = &buf[..HEADER_LEN];
         let crc = u32::from_le_bytes(h[28..32].try_into().expect("4 bytes"));
