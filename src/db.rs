@@ -414,6 +414,8 @@ impl Drop for Database {
                 let _ = self.shared.reclaim.committed(u64::MAX);
             }
         }
+        // Segments that drop from now on (with the versions) are closed, not dead.
+        self.shared.reclaim.close();
     }
 }
 

@@ -319,3 +319,30 @@ fn space_returns_when_the_last_old_snapshot_is_released() {
     db.close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Reopening and closing without writes rewrites nothing: the same data files, trimmed to
+/// what they hold (a segment left at its full sparse size must not look mostly dead).
+#[test]
+fn reopen_and_close_without_writes_moves_no_data() {
+    let d = tmpdir("idle");
+    let o = opts(128);
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    let ts: Vec<i64> = (0..100_000).collect();
+    let vals: Vec<f64> = ts.iter().map(|&t| (t % 977) as f64 * 0.25).collect();
+    db.insert_batch(id, &ts, &vals).unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let before = files(&d, "data");
+    let sizes: Vec<u64> = before.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
+    assert!(sizes.iter().all(|&s| s < 8 << 20), "segments are trimmed at close: {sizes:?}");
+    for _ in 0..3 {
+        let db = Database::open(&d, &o).unwrap();
+        db.checkpoint().unwrap();
+        db.close().map_err(|(_, e)| e).unwrap();
+        assert_eq!(files(&d, "data"), before, "no data moved");
+    }
+    let db = Database::open(&d, &o).unwrap();
+    assert_eq!(all(&db.begin(), id).unwrap().len(), 100_000);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}

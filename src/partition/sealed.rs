@@ -77,6 +77,7 @@ impl Sealed {
 
     /// The block at `r` in `seg` (from the manifest).
     pub fn on_disk(seg: Arc<DataSegment>, r: &BlockRef) -> Sealed {
+        seg.note_block(r.off, r.len);
         seg.set_live(r.len, true);
         Sealed {
             loc: Loc::Disk { seg, off: r.off, len: r.len },

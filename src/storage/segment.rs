@@ -58,6 +58,8 @@ pub struct Reclaim {
 
 #[derive(Default)]
 struct ReclaimInner {
+    /// The database is closing: segments that drop now are not dead, just closed.
+    closing: bool,
     /// Advanced by each checkpoint when it takes the dirty list.
     epoch: u64,
     /// Dead segments and the epoch they died in.
@@ -108,14 +110,24 @@ impl Reclaim {
             .any(|s| Some(s.no) != except && s.mostly_dead(max_dead_percent))
     }
 
+    /// The database is closing: from now on a segment that drops is closed, not dead.
+    pub fn close(&self) {
+        self.inner.lock().closing = true;
+    }
+
     fn register(&self, seg: &Arc<DataSegment>) {
         self.inner.lock().all.push(Arc::downgrade(seg));
     }
 
-    fn died(&self, path: &Path) {
+    /// Record a segment's death; false when the database is closing (nothing died).
+    fn died(&self, path: &Path) -> bool {
         let mut g = self.inner.lock();
+        if g.closing {
+            return false;
+        }
         let epoch = g.epoch;
         g.dead.push((epoch, path.to_owned()));
+        true
     }
 }
 
@@ -165,8 +177,9 @@ impl DataSegment {
                 "{lbl} offset 0: segment header says format {format}, number {stored_no}"
             )));
         }
-        let used = map.len() as u64;
-        let (used, live) = (AtomicU64::new(used), AtomicU64::new(0));
+        // What is used is what the manifest names (see `note_block`): a segment left at its
+        // full sparse size by a crash must not look mostly dead.
+        let (used, live) = (AtomicU64::new(HEADER_LEN), AtomicU64::new(0));
         let seg =
             Arc::new(DataSegment { no, label: lbl, path, file, map, used, live, reclaim: reclaim.clone() });
         reclaim.register(&seg);
@@ -196,6 +209,12 @@ impl DataSegment {
         self.used.load(Ordering::Acquire)
     }
 
+    /// A block the manifest names, at `off`, `len` bytes long (opening a database).
+    pub fn note_block(&self, off: u64, len: u32) {
+        let end = off.saturating_add(u64::from(len)).next_multiple_of(8).min(self.map.len() as u64);
+        self.used.fetch_max(end, Ordering::AcqRel);
+    }
+
     /// Count `len` bytes of blocks as referred to (`add`) or no longer (`!add`).
     pub fn set_live(&self, len: u32, add: bool) {
         if add {
@@ -219,8 +238,7 @@ impl DataSegment {
 
 impl Drop for DataSegment {
     fn drop(&mut self) {
-        if self.live.load(Ordering::Relaxed) == 0 {
-            self.reclaim.died(&self.path);
+        if self.live.load(Ordering::Relaxed) == 0 && self.reclaim.died(&self.path) {
             return;
         }
         // Give back the sparse room of a segment that was being written (best effort: a

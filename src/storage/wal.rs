@@ -166,9 +166,10 @@ pub struct Wal {
     fsync: bool,
     seg_bytes: usize,
     inner: Mutex<Inner>,
-    /// Held by the one writer doing an fsync; the others wait and usually find their
-    /// record covered (group commit).
-    sync_lock: Mutex<()>,
+    /// Whether a writer is doing an fsync; the others wait on `synced_cv` and, woken all
+    /// at once when it ends, usually find their record covered (group commit).
+    sync_busy: Mutex<bool>,
+    synced_cv: parking_lot::Condvar,
     synced: AtomicU64,
     written: AtomicU64,
     /// fsync rounds done (each covers every record written before it).
@@ -185,7 +186,8 @@ impl Wal {
             fsync,
             seg_bytes,
             inner: Mutex::new(Inner { cur: None, next_no, lsn: 0, closed, unsynced: Vec::new() }),
-            sync_lock: Mutex::new(()),
+            sync_busy: Mutex::new(false),
+            synced_cv: parking_lot::Condvar::new(),
             synced: AtomicU64::new(0),
             written: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
@@ -268,9 +270,18 @@ impl Wal {
         if self.synced.load(Ordering::Acquire) >= lsn {
             return Ok(());
         }
-        let _s = self.sync_lock.lock();
-        if self.synced.load(Ordering::Acquire) >= lsn {
-            return Ok(());
+        {
+            let mut busy = self.sync_busy.lock();
+            loop {
+                if self.synced.load(Ordering::Acquire) >= lsn {
+                    return Ok(());
+                }
+                if !*busy {
+                    break;
+                }
+                self.synced_cv.wait(&mut busy);
+            }
+            *busy = true; // this writer syncs for everyone who wrote so far
         }
         let (target, files) = {
             let mut g = self.inner.lock();
@@ -278,16 +289,22 @@ impl Wal {
             files.extend(g.cur.as_ref().map(|c| c.file.clone()));
             (g.lsn, files)
         };
+        let mut result = Ok(());
         for f in &files {
             // fdatasync writes back the pages the shared map dirtied (one page cache).
             if let Err(e) = f.sync_data() {
                 self.inner.lock().unsynced.extend(files.iter().cloned());
-                return Err(io_err("cannot sync the write-ahead log", &self.dir, &e));
+                result = Err(io_err("cannot sync the write-ahead log", &self.dir, &e));
+                break;
             }
         }
-        self.synced.fetch_max(target, Ordering::AcqRel);
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        if result.is_ok() {
+            self.synced.fetch_max(target, Ordering::AcqRel);
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        *self.sync_busy.lock() = false;
+        self.synced_cv.notify_all();
+        result
     }
 
     /// fsync everything written so far.
