@@ -50,7 +50,10 @@
  *   - Avoid long-lived snapshots: a live ts_txn (or a cursor on it) keeps every partition
  *     it can see alive, in memory and on disk, until released. ts_close returns TS_BUSY while any snapshot or cursor is alive.
  *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
- *     ts_open of the same directory, from this process or another, return TS_BUSY.
+ *     ts_open of the same directory, from this process or another, return TS_BUSY. The lock
+ *     is an flock on an open file, so a child forked by another thread holds it too until it
+ *     execs (the file is close-on-exec): a ts_open right after ts_close can see TS_BUSY
+ *     while such a child is starting; retry.
  */
 
 #ifndef TSDB_H
