@@ -346,3 +346,84 @@ fn reopen_and_close_without_writes_moves_no_data() {
     db.close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A full disk (simulated by RLIMIT_FSIZE in a child process: files cannot grow past the
+/// limit, as on a full file system) fails the write that needs space with an I/O error;
+/// the database stays readable, takes writes again once space returns, and reopens with
+/// every acknowledged point.
+#[test]
+fn a_full_disk_fails_writes_cleanly_and_recovers() {
+    if let Ok(dir) = std::env::var("TSDB_DISK_FULL_CHILD") {
+        disk_full_child(Path::new(&dir));
+        return;
+    }
+    let d = tmpdir("full");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_full_disk_fails_writes_cleanly_and_recovers", "--nocapture", "--test-threads=1"])
+        .env("TSDB_DISK_FULL_CHILD", &d)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("disk-full child: ok"), "child failed:\n{text}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[allow(unsafe_code)]
+fn set_file_size_limit(bytes: u64) {
+    let lim = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain system calls; this child process runs one test on one thread.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+}
+
+fn disk_full_child(d: &Path) {
+    let mut o = opts(4096);
+    o.checkpoint_bytes = 4 << 20; // 2 MiB log segments
+    let db = Database::open(d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    let mut acked: Vec<i64> = Vec::new();
+    let batch = |t0: i64| -> Vec<i64> { (t0..t0 + 1000).collect() };
+    for k in 0..50 {
+        let ts = batch(k * 1000);
+        db.insert_batch(id, &ts, &vec![1.5; ts.len()]).unwrap();
+        acked.extend(ts);
+    }
+    // No file may grow past 1 MiB: the log fills its segment, then cannot start the next.
+    set_file_size_limit(1 << 20);
+    let mut k = 50;
+    let err = loop {
+        let ts = batch(k * 1000);
+        match db.insert_batch(id, &ts, &vec![1.5; ts.len()]) {
+            Ok(()) => acked.extend(ts),
+            Err(e) => break e,
+        }
+        k += 1;
+        assert!(k < 10_000, "writes never failed");
+    };
+    assert!(matches!(&err, Error::Io(m) if m.contains("log segment")), "{err:?}");
+    // A small write may still fit in the current segment's room; a batch that does not fits
+    // nowhere.
+    if db.insert(id, -1, 1.5).is_ok() {
+        acked.insert(0, -1);
+    }
+    let ts = batch(k * 1000);
+    assert!(matches!(db.insert_batch(id, &ts, &vec![1.5; ts.len()]), Err(Error::Io(_))), "still full");
+    let got = all(&db.begin(), id).unwrap();
+    assert_eq!(got.iter().map(|p| p.0).collect::<Vec<_>>(), acked, "readable, every acknowledged point");
+    // Space returns: writes go on, and everything survives close and reopen.
+    set_file_size_limit(libc::RLIM_INFINITY);
+    for _ in 0..20 {
+        k += 1;
+        let ts = batch(k * 1000);
+        db.insert_batch(id, &ts, &vec![1.5; ts.len()]).unwrap();
+        acked.extend(ts);
+    }
+    db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(d, &o).unwrap();
+    let got = all(&db.begin(), id).unwrap();
+    assert_eq!(got.iter().map(|p| p.0).collect::<Vec<_>>(), acked, "after reopen");
+    db.close().map_err(|(_, e)| e).unwrap();
+    println!("disk-full child: ok ({} points acknowledged)", acked.len());
+}
