@@ -1024,10 +1024,12 @@ fn bench_txn_with_writer(cfg: &Cfg, r: &mut Report) {
 // Memory (child process)
 // ---------------------------------------------------------------------------------------
 
-/// Resident set size of this process, in bytes (VmRSS of /proc/self/status).
+/// Resident anonymous memory of this process, in bytes (RssAnon of /proc/self/status): the
+/// heap, where metrics, maps and heads live. Mapped pages of the log and data files are
+/// page cache (RssFile), which the kernel reclaims and rereads at will, so not counted.
 fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -1039,18 +1041,18 @@ fn mem_child(n: usize) {
     nb.name(n); // the buffer's final size
     let t = TempDb::open();
     let db = t.db;
-    let rss0 = rss_bytes().expect("VmRSS");
+    let rss0 = rss_bytes().expect("RssAnon");
     let t0 = Instant::now();
     for (i, id) in ids.iter_mut().enumerate() {
         *id = create(db, nb.name(i));
     }
     let secs = t0.elapsed().as_secs_f64();
-    let rss1 = rss_bytes().expect("VmRSS");
+    let rss1 = rss_bytes().expect("RssAnon");
     for &id in &ids {
         // SAFETY: live db.
         check(unsafe { ts_insert(db.0, id, 1_700_000_000_000, 1.0) }, "ts_insert");
     }
-    let rss2 = rss_bytes().expect("VmRSS");
+    let rss2 = rss_bytes().expect("RssAnon");
     // Scrape order: one point per metric per round, a tenth of the metrics, so that every
     // head holds HEAD_POINTS points (compressed runs plus a raw tail).
     let mut walk = vec![5000i64; n / 10];
@@ -1065,9 +1067,9 @@ fn mem_child(n: usize) {
         }
     }
     let head_secs = t1.elapsed().as_secs_f64();
-    let rss4 = rss_bytes().expect("VmRSS");
+    let rss4 = rss_bytes().expect("RssAnon");
     drop(t);
-    let rss3 = rss_bytes().expect("VmRSS");
+    let rss3 = rss_bytes().expect("RssAnon");
     println!(
         "n={n}\nrss0={rss0}\nrss1={rss1}\nrss2={rss2}\nrss3={rss3}\nrss4={rss4}\nsecs={secs}\nhead_secs={head_secs}"
     );
@@ -1084,7 +1086,7 @@ fn bench_memory(cfg: &Cfg, r: &mut Report) {
         human(n)
     ));
     println!(
-        "  (measured in a fresh child process, this binary run with {MEM_CHILD_ARG}: VmRSS after ts_open,\n   \
+        "  (measured in a fresh child process, this binary run with {MEM_CHILD_ARG}: RssAnon after ts_open,\n   \
          after the creates and after one ts_insert per metric; the difference / {}.)",
         human(n)
     );
@@ -1127,7 +1129,7 @@ fn bench_memory(cfg: &Cfg, r: &mut Report) {
         &format!("+{} bytes/metric for the first point", fmt_num((rss2 - rss1) / nf)),
     );
     r.info(
-        "  (baseline VmRSS after ts_open)",
+        "  (baseline RssAnon after ts_open)",
         rss0 / 1048576.0,
         "MiB",
         &format!(

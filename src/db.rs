@@ -753,9 +753,34 @@ impl Shared {
                 let mut head = map.head.lock();
                 let fresh = head.points_between(prev, upto);
                 if !fresh.is_empty() {
-                    let (ts, vals) = sorted_unique(fresh, head.is_sorted());
-                    let e = Sealed::encode(&ts, &vals, &self.data)?;
-                    head.add_extent(Arc::new(e));
+                    let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
+                    // Like a binary counter: the new extent absorbs the newest ones while
+                    // they are no larger than twice it, so a head that gets a few points per
+                    // checkpoint keeps O(log n) extents and each point is rewritten O(log n)
+                    // times before the head seals.
+                    let mut merged = Vec::new();
+                    while let Some(old) = head.pop_extent_up_to(2 * ts.len()) {
+                        match old.merged_with(&ts, &vals) {
+                            Ok(m) => (ts, vals) = m,
+                            Err(e) => {
+                                merged.push(old);
+                                for x in merged.into_iter().rev() {
+                                    head.add_extent(x); // keep what the manifest names
+                                }
+                                return Err(e);
+                            }
+                        }
+                        merged.push(old);
+                    }
+                    match Sealed::encode(&ts, &vals, &self.data) {
+                        Ok(e) => head.add_extent(Arc::new(e)),
+                        Err(e) => {
+                            for x in merged.into_iter().rev() {
+                                head.add_extent(x);
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
                 if head.checkpointed(upto) {
                     redirty.push(id);

@@ -427,3 +427,29 @@ fn disk_full_child(d: &Path) {
     db.close().map_err(|(_, e)| e).unwrap();
     println!("disk-full child: ok ({} points acknowledged)", acked.len());
 }
+
+/// A head that gets a few points per checkpoint keeps few extents (they merge like a binary
+/// counter) and every point survives reopen.
+#[test]
+fn extents_of_a_slow_head_stay_few() {
+    let d = tmpdir("slow");
+    let o = opts(1 << 16);
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("slow").unwrap();
+    for t in 0..300 {
+        db.insert(id, t, t as f64).unwrap();
+        db.checkpoint().unwrap();
+    }
+    let files_now = std::fs::metadata(d.join("MANIFEST")).unwrap().len();
+    drop(db); // Drop checkpoints and closes
+    let db = Database::open(&d, &o).unwrap();
+    let got = all(&db.begin(), id).unwrap();
+    assert_eq!(got.len(), 300);
+    let stats = db.storage_stats();
+    // 8 KiB of superblocks, a 4 KiB leaf, the name and about log2(300) extents of 40 bytes
+    // (300 unmerged ones would add 12 KiB).
+    assert!(stats.manifest_live_bytes < 16 << 10, "manifest live bytes {}", stats.manifest_live_bytes);
+    assert!(files_now < 4 << 20, "manifest file {files_now}");
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}

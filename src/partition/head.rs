@@ -203,6 +203,13 @@ impl HeadInner {
         self.runs.get_or_insert_with(Box::default).extents.push(e);
     }
 
+    /// Remove and return the newest extent if it holds at most `max_points` points (a
+    /// checkpoint merges small extents into its new one, so a head keeps O(log n) of them).
+    pub fn pop_extent_up_to(&mut self, max_points: usize) -> Option<Arc<Sealed>> {
+        let ext = &mut self.runs.as_mut()?.extents;
+        if ext.last()?.len() <= max_points { ext.pop() } else { None }
+    }
+
     /// Every point, in append order.
     pub fn points(&self) -> Vec<HeadPoint> {
         let Some(runs) = self.runs.as_ref().filter(|r| r.points > 0) else { return self.tail.clone() };

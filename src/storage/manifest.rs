@@ -197,7 +197,9 @@ impl Manifest {
     }
 
     fn commit_inner(&mut self, changes: &[Change<'_>], header: Header) -> Result<()> {
-        let mut w = Appender { at: self.sb.end, buf: Vec::new() };
+        let file =
+            self.file.try_clone().map_err(|e| io_err("cannot write manifest", &self.dir.join(FILE), &e))?;
+        let mut w = Appender::new(&file, self.sb.end);
         let mut sb = self.sb;
         // Grow the tree until it spans every id (a new root above the old one).
         let max_id = changes.iter().map(|c| c.id).max().unwrap_or(0).max(header.next_id);
@@ -208,7 +210,7 @@ impl Manifest {
             if sb.root != 0 {
                 let mut node = [0u8; FAN * 8];
                 node[..8].copy_from_slice(&sb.root.to_le_bytes());
-                sb.root = w.blob(NODE, &node);
+                sb.root = w.pinned_blob(NODE, &node);
                 sb.live += blob_size(FAN * 8);
             }
             sb.height += 1;
@@ -237,10 +239,9 @@ impl Manifest {
         }
         sb.header = Header { metrics: metrics as u64, ..header };
         sb.live = live as u64;
-        sb.end = w.at + w.buf.len() as u64;
-        sb.generation += 1;
         let path = self.dir.join(FILE);
-        self.file.write_all_at(&w.buf, w.at).map_err(|e| io_err("cannot write manifest", &path, &e))?;
+        sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
+        sb.generation += 1;
         if self.fsync {
             self.file.sync_data().map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }
@@ -446,7 +447,7 @@ impl Manifest {
     #[allow(clippy::too_many_arguments)]
     fn write_metric(
         &self,
-        w: &mut Appender,
+        w: &mut Appender<'_>,
         live: &mut i64,
         id: u64,
         old: Option<&[u8; ENTRY]>,
@@ -555,7 +556,7 @@ impl Manifest {
     /// `level`, 0 = leaf); returns the new subtree's offset (0 when it became empty).
     fn update(
         &self,
-        w: &mut Appender,
+        w: &mut Appender<'_>,
         live: &mut i64,
         node: u64,
         level: u32,
@@ -590,19 +591,17 @@ impl Manifest {
 
     /// The body of blob `off`, in the file or among the blobs `w` is about to append (a new
     /// root made when the tree grows).
-    fn body(&self, w: &Appender, off: u64, kind: u8) -> Result<Vec<u8>> {
+    fn body(&self, w: &Appender<'_>, off: u64, kind: u8) -> Result<Vec<u8>> {
         if off < w.at {
             return Ok(self.blob(off, kind)?.to_vec());
         }
-        let at = (off - w.at) as usize;
-        let len = u32_at(&w.buf, at + 8) as usize;
-        debug_assert_eq!(w.buf[at + 4], kind);
-        Ok(w.buf[at + BLOB_HEADER..at + BLOB_HEADER + len].to_vec())
+        let pinned = w.pinned.iter().find(|(o, _)| *o == off).expect("only pinned new blobs are read back");
+        Ok(pinned.1.clone())
     }
 
     /// Write `body` as the new version of blob `old` (0 if new); an all-zero body is no
     /// blob at all.
-    fn replace(&self, w: &mut Appender, live: &mut i64, old: u64, kind: u8, body: &[u8]) -> u64 {
+    fn replace(&self, w: &mut Appender<'_>, live: &mut i64, old: u64, kind: u8, body: &[u8]) -> u64 {
         if old != 0 {
             *live -= blob_size(body.len()) as i64; // nodes and leaves have fixed sizes
         }
@@ -614,15 +613,64 @@ impl Manifest {
     }
 }
 
-/// New blobs, appended after the file's end.
-struct Appender {
+/// New blobs, appended after the file's end, written out in pieces of a few MiB (a commit of
+/// a million metrics must not build its whole output in memory).
+struct Appender<'f> {
+    file: &'f File,
+    /// Where the first new blob goes (the committed end of the file).
     at: u64,
+    /// Bytes already written out, after `at`.
+    flushed: u64,
     buf: Vec<u8>,
+    /// Copies of the blobs this commit reads back (new roots made when the tree grows).
+    pinned: Vec<(u64, Vec<u8>)>,
+    err: Option<std::io::Error>,
 }
 
-impl Appender {
+// Small under test, so that commits there write out in many pieces.
+const FLUSH_BYTES: usize = if cfg!(test) { 4096 } else { 4 << 20 };
+
+impl<'f> Appender<'f> {
+    fn new(file: &'f File, at: u64) -> Appender<'f> {
+        Appender { file, at, flushed: 0, buf: Vec::new(), pinned: Vec::new(), err: None }
+    }
+
+    /// The offset just past the last blob.
+    fn end(&self) -> u64 {
+        self.at + self.flushed + self.buf.len() as u64
+    }
+
+    /// Write out what is buffered; the first error sticks and is returned by `finish`.
+    fn flush(&mut self) {
+        if self.err.is_none()
+            && let Err(e) = self.file.write_all_at(&self.buf, self.at + self.flushed)
+        {
+            self.err = Some(e);
+        }
+        self.flushed += self.buf.len() as u64;
+        self.buf.clear();
+    }
+
+    fn finish(mut self) -> std::io::Result<u64> {
+        self.flush();
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(self.at + self.flushed),
+        }
+    }
+
+    /// Append a blob that this commit will read back.
+    fn pinned_blob(&mut self, kind: u8, body: &[u8]) -> u64 {
+        let off = self.blob(kind, body);
+        self.pinned.push((off, body.to_vec()));
+        off
+    }
+
     fn blob(&mut self, kind: u8, body: &[u8]) -> u64 {
-        let off = self.at + self.buf.len() as u64;
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush();
+        }
+        let off = self.end();
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; BLOB_HEADER]);
         self.buf[start + 4] = kind;
