@@ -706,6 +706,7 @@ impl Shared {
                 self.dirty.lock().extend(redirty);
                 self.reclaim.committed(epoch)?;
                 self.wal.truncate_through(upto, false)?;
+                trim_heap();
                 Ok(upto)
             }
             Err(e) => {
@@ -919,6 +920,18 @@ impl Shared {
             }
             stop = self.stop.lock();
         }
+    }
+}
+
+/// Give the pages of freed memory back to the OS. A checkpoint's transient buffers sit
+/// among long-lived heads; glibc's malloc keeps such freed pages resident (measured: 27 vs
+/// 4 bytes of resident heap per head point in 100K slowly written heads).
+#[allow(unsafe_code)]
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
