@@ -809,6 +809,7 @@ impl Shared {
             &changes,
             Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0 },
             fsync,
+            closing,
         )?;
         Ok((upto, redirty))
     }

@@ -189,9 +189,22 @@ impl Manifest {
 
     /// Append the changed metrics and make a new superblock current: the checkpoint's
     /// commit. `changes` must be sorted by id, each id once.
-    pub fn commit(&mut self, changes: &[Change<'_>], header: Header, fsync: bool) -> Result<()> {
+    /// With `closing`, a file carrying more than 5% of dead blobs is rewritten (a closed
+    /// database is about the size of what it holds); otherwise only past twice its live size.
+    pub fn commit(
+        &mut self,
+        changes: &[Change<'_>],
+        header: Header,
+        fsync: bool,
+        closing: bool,
+    ) -> Result<()> {
         let saved = std::mem::replace(&mut self.fsync, fsync);
-        let result = self.commit_inner(changes, header);
+        let mut result = self.commit_inner(changes, header);
+        let (end, live) = self.sizes();
+        let bloated = if closing { end > live + live / 20 + 4096 } else { end > 2 * live + (1 << 20) };
+        if result.is_ok() && bloated {
+            result = self.rewrite();
+        }
         self.fsync = saved;
         result
     }
@@ -247,11 +260,7 @@ impl Manifest {
         }
         self.sb = sb;
         self.write_super()?;
-        self.remap()?;
-        if self.sb.end > 2 * (self.sb.live + FIRST_BLOB) + (1 << 20) {
-            self.rewrite()?;
-        }
-        Ok(())
+        self.remap()
     }
 
     /// Bytes of the file, and how many of them the current tree uses.
@@ -833,7 +842,7 @@ mod tests {
                 .collect();
             let before = m.sizes().0;
             let header = Header { checkpoint_seq: round, next_id, next_data_seg: 3, metrics: 0 };
-            m.commit(&changes, header, false).unwrap();
+            m.commit(&changes, header, false, false).unwrap();
             let written = m.sizes().0.saturating_sub(before);
             // A commit writes about what changed (a leaf and a path per metric, plus its
             // changed chunks), not the whole manifest.
@@ -863,10 +872,10 @@ mod tests {
         let (mut m, _) = Manifest::open(&d, false).unwrap();
         let parts = vec![(0, r(1, 64))];
         let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0 };
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[])) }], h(1), false).unwrap();
+        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[])) }], h(1), false, false).unwrap();
         let path = d.join(FILE);
         let first = std::fs::read(&path).unwrap();
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[r(1, 500)])) }], h(2), false).unwrap();
+        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[r(1, 500)])) }], h(2), false, false).unwrap();
         drop(m);
         let good = std::fs::read(&path).unwrap();
         let seq_of = |bytes: &[u8]| {
