@@ -20,6 +20,9 @@
 //! those sections, e.g. under `perf record`.
 //!
 //! See docs/benchmarks.md for the machine, the latest output and which targets are met.
+mod common;
+use common::{CpuTimes, fmt_num, human, median, thread_sched_ns};
+
 use std::ffi::{CStr, CString, c_char};
 use std::hint::black_box;
 use std::io::Write as _;
@@ -266,44 +269,6 @@ impl Sample {
     }
 }
 
-/// CPU time counters, to tell how busy the machine was with other processes.
-#[derive(Clone, Copy)]
-struct CpuTimes {
-    /// All CPUs: total and busy (non-idle) ticks, from /proc/stat.
-    total: u64,
-    busy: u64,
-    /// This process (all threads, plus waited-for children), from /proc/self/stat.
-    own: u64,
-}
-
-impl CpuTimes {
-    fn now() -> Option<CpuTimes> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let f: Vec<u64> =
-            stat.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-        // user nice system idle iowait irq softirq steal [guest guest_nice, included in user]
-        let total: u64 = f.iter().take(8).sum();
-        let idle = f.get(3)? + f.get(4)?;
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let after = &me[me.rfind(')')? + 2..];
-        let g: Vec<u64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-        // Fields 14..=17 of proc(5): utime stime cutime cstime; `after` starts at field 3.
-        let own = g.get(11)? + g.get(12)? + g.get(13)? + g.get(14)?;
-        Some(CpuTimes { total, busy: total - idle, own })
-    }
-
-    /// Share of the machine's CPU time used by other processes since `self` (0..1).
-    fn others_since(&self) -> Option<f64> {
-        let now = CpuTimes::now()?;
-        let total = now.total.checked_sub(self.total)?;
-        if total == 0 {
-            return None;
-        }
-        let others = (now.busy - self.busy).saturating_sub(now.own - self.own);
-        Some(others as f64 / total as f64)
-    }
-}
-
 /// Result of [`threads`].
 struct Par {
     /// Summed operations per second, and each thread's.
@@ -342,13 +307,6 @@ impl Par {
 
 /// (on-CPU ns, runnable-but-waiting ns) of a thread, when known.
 type SchedNs = Option<(u64, u64)>;
-
-/// [`SchedNs`] of the calling thread, from /proc/thread-self/schedstat.
-fn thread_sched_ns() -> SchedNs {
-    let st = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let mut f = st.split_whitespace().map(|x| x.parse::<u64>().ok());
-    Some((f.next()??, f.next()??))
-}
 
 /// One thread's work for [`threads`]: does a chunk of operations and returns how many.
 type Work = Box<dyn FnMut() -> u64 + Send>;
@@ -440,30 +398,6 @@ impl Report {
         };
         println!("  {name:<56} {:>10} {unit:<14} target {target:<18} {verdict}", fmt_num(value));
         self.verdicts.push(Verdict { target: summary.to_string(), met: (!self.quick).then_some(met) });
-    }
-}
-
-/// Three significant digits, no exponent.
-fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-fn human(n: usize) -> String {
-    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
-        format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n.is_multiple_of(1_000) {
-        format!("{}K", n / 1_000)
-    } else {
-        n.to_string()
     }
 }
 
@@ -792,11 +726,6 @@ fn create_rounds(cfg: &Cfg, db: Db, from: usize, rounds: usize) -> (Vec<f64>, us
         next += per;
     }
     (us, next - from)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn bench_population(cfg: &Cfg, r: &mut Report) {

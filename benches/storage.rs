@@ -27,6 +27,9 @@
 //!
 //! Temporary databases live under `std::env::temp_dir()` (names with the process id) and
 //! are removed at the end.
+mod common;
+use common::{CpuTimes, fmt_num, human, median, thread_sched_ns};
+
 use std::hint::black_box;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
@@ -335,13 +338,6 @@ fn process_sched_ns() -> Option<(u64, u64)> {
     Some(sum)
 }
 
-/// (on-CPU ns, runnable-but-waiting ns) of the calling thread, from /proc/thread-self/schedstat.
-fn thread_sched_ns() -> Option<(u64, u64)> {
-    let st = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let mut f = st.split_whitespace().map(|x| x.parse::<u64>().ok());
-    Some((f.next()??, f.next()??))
-}
-
 /// Run `chunk` (which writes some points and returns how many) during the warm-up, then
 /// for `cfg.meas` (and at least 3 chunks), timing each chunk and the whole window.
 fn measure(cfg: &Cfg, db: &Database, mut chunk: impl FnMut() -> u64) -> Measured {
@@ -377,44 +373,6 @@ fn measure(cfg: &Cfg, db: &Database, mut chunk: impl FnMut() -> u64) -> Measured
         syncs_per_s: (s1.wal_syncs - s0.wal_syncs) as f64 / secs,
         sched,
         others_on_cpu,
-    }
-}
-
-/// CPU time counters, to tell how busy the machine was with other processes.
-#[derive(Clone, Copy)]
-struct CpuTimes {
-    /// All CPUs: total and busy (non-idle) ticks, from /proc/stat.
-    total: u64,
-    busy: u64,
-    /// This process (all threads, plus waited-for children), from /proc/self/stat.
-    own: u64,
-}
-
-impl CpuTimes {
-    fn now() -> Option<CpuTimes> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let f: Vec<u64> =
-            stat.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-        // user nice system idle iowait irq softirq steal [guest guest_nice, included in user]
-        let total: u64 = f.iter().take(8).sum();
-        let idle = f.get(3)? + f.get(4)?;
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let after = &me[me.rfind(')')? + 2..];
-        let g: Vec<u64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-        // Fields 14..=17 of proc(5): utime stime cutime cstime; `after` starts at field 3.
-        let own = g.get(11)? + g.get(12)? + g.get(13)? + g.get(14)?;
-        Some(CpuTimes { total, busy: total - idle, own })
-    }
-
-    /// Share of the machine's CPU time used by other processes since `self` (0..1).
-    fn others_since(&self) -> Option<f64> {
-        let now = CpuTimes::now()?;
-        let total = now.total.checked_sub(self.total)?;
-        if total == 0 {
-            return None;
-        }
-        let others = (now.busy - self.busy).saturating_sub(now.own - self.own);
-        Some(others as f64 / total as f64)
     }
 }
 
@@ -463,30 +421,6 @@ impl Report {
     }
 }
 
-/// Three significant digits, no exponent.
-fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-fn human(n: usize) -> String {
-    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
-        format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n.is_multiple_of(1_000) {
-        format!("{}K", n / 1_000)
-    } else {
-        n.to_string()
-    }
-}
-
 /// Bytes as MiB or GiB.
 fn bytes(b: u64) -> String {
     if b >= 1 << 30 {
@@ -509,11 +443,6 @@ fn rate(points_per_s: f64) -> (f64, &'static str) {
 
 fn spread(s: &Sample) -> String {
     format!("chunks {}..{} ns/point, n={}", fmt_num(s.min_ns), fmt_num(s.max_ns), s.chunks)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn policy_name(p: SyncPolicy) -> String {
