@@ -290,19 +290,22 @@ impl Database {
         check_name(name)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        let (id, lsn) = {
+        let (id, ticket, lsn) = {
             let mut w = sh.writer.lock();
             let cur = sh.current.load_full();
             let id = MetricId(w.next_id);
             let next = cur
                 .add_metric(id, name, || PartitionMap::new(id, name.into()))
                 .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
-            let (_ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
+            let (ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
             w.next_id += 1;
             sh.current.store(Arc::new(next));
             sh.mark_dirty(id);
-            (id, lsn)
+            (id, ticket, lsn)
         };
+        // Published only now, with no lock held: publishing waits for every earlier write,
+        // and one of those may wait for the writer lock (a seal).
+        drop(ticket);
         sh.after_write(lsn)?;
         Ok(id)
     }
@@ -312,7 +315,7 @@ impl Database {
     pub fn drop_metric(&self, id: MetricId) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
-        let lsn = loop {
+        let (ticket, lsn) = loop {
             let map = sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
             // Lock order everywhere: head(s), then the writer lock, then the log.
             let mut head = map.head.lock();
@@ -322,14 +325,15 @@ impl Database {
             let _w = sh.writer.lock();
             // The map is still current: replacing it would have frozen the head we hold.
             let cur = sh.current.load_full();
-            let (_ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
+            let (ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
             sh.release_raw_head(head.freeze());
             sh.current.store(Arc::new(cur.drop_metric(&map)));
             // After publishing, before `map` (which keeps its segments alive) goes: see
             // `Reclaim` for why this order lets checkpoints delete dead segments.
             sh.mark_dirty(id);
-            break lsn;
+            break (ticket, lsn);
         };
+        drop(ticket); // with no lock held (see `create_metric`)
         sh.after_write(lsn)
     }
 
