@@ -706,10 +706,13 @@ impl Shared {
             Ok((upto, redirty)) => {
                 cp.seq = upto;
                 self.checkpoint_mark.store(mark, Ordering::Relaxed);
-                drop(cp);
+                // Back on the list before the next checkpoint can take it: one taking the
+                // list without them would let the log forget their newer points (found by
+                // the model test, with explicit and background checkpoints racing).
                 self.dirty.lock().extend(redirty);
                 self.reclaim.committed(epoch)?;
                 self.wal.truncate_through(upto, false)?;
+                drop(cp);
                 trim_heap();
                 Ok(upto)
             }
@@ -739,7 +742,7 @@ impl Shared {
         let mut redirty = Vec::new();
         type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
                 // Dropped (the tree forgets it), or created after the snapshot (later).
                 if current.ids.get(id).is_some() {

@@ -26,7 +26,8 @@ fn scan(s: &Arc<Snapshot>, id: MetricId) -> Vec<(i64, u64)> {
 #[test]
 fn concurrent_writers_readers_seals_and_drops_keep_every_rule() {
     let iters: i64 = std::env::var("TSDB_STRESS_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(6000);
-    let mut opts = Options::default();
+    // Background checkpoints every 16 KiB of log race ours.
+    let mut opts = Options { checkpoint_bytes: 16 << 10, ..Options::default() };
     opts.set_partition_points(32).unwrap();
     opts.set_head_run_points(5).unwrap();
     opts.raw_head_budget = 24 * 32; // one head stays raw, the others compress
@@ -92,6 +93,19 @@ fn concurrent_writers_readers_seals_and_drops_keep_every_rule() {
         })
     };
 
+    // Checkpoints from a thread of ours race the background ones (and the writers).
+    let checkpointer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 3 {
+                db.checkpoint().unwrap();
+                n += 1;
+                thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (db, stop, solo, pairs) = (db.clone(), stop.clone(), solo.clone(), pairs.clone());
@@ -128,6 +142,7 @@ fn concurrent_writers_readers_seals_and_drops_keep_every_rule() {
     let models: Vec<BTreeMap<i64, u64>> = writers.into_iter().map(|h| h.join().unwrap()).collect();
     stop.store(true, Ordering::Relaxed);
     churner.join().unwrap();
+    checkpointer.join().unwrap();
     let checks: u64 = readers.into_iter().map(|h| h.join().unwrap()).sum();
     assert!(checks >= 6);
 
@@ -141,6 +156,18 @@ fn concurrent_writers_readers_seals_and_drops_keep_every_rule() {
     }
     drop(s);
     let db = Arc::try_unwrap(db).ok().expect("all threads joined");
+    db.close().map_err(|(_, e)| e).unwrap();
+    // Everything acknowledged is there after reopening.
+    let db = Database::open(&dir, &opts).unwrap();
+    let s = db.begin();
+    for (w, model) in models.iter().enumerate() {
+        let want: Vec<(i64, u64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+        assert_eq!(scan(&s, solo[w]), want, "writer {w}'s writes after reopen");
+        let (a, b) = pairs[w];
+        assert_eq!(scan(&s, a).len() as i64, iters, "pair {w} after reopen");
+        assert_eq!(scan(&s, a), scan(&s, b));
+    }
+    drop(s);
     db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
