@@ -866,7 +866,9 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
     let copies = (cfg.disk_metrics * cfg.disk_points / rec_points.max(1)).max(1);
     println!(
         "  (synthetic shapes: {} metrics x {} points, metric m = shapes::synthetic({}, m); recorded (/proc):\n   \
-         the {} series of data/node_metrics.csv ({} points) written {copies} times as distinct metrics;\n   \
+         the {} series of data/node_metrics.csv ({} points) written {copies} times as distinct metrics
+   (many short series), and each series continued {copies} times in time (long series: the recording
+   replayed with shifted timestamps);\n   \
          insert_batch of {} points in ascending order, default options, then close)",
         cfg.disk_metrics,
         human(cfg.disk_points),
@@ -878,7 +880,8 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
     let mut dbs: Vec<ShapeDb> = shapes::synthetic(1, 0)
         .iter()
         .map(|s| ShapeDb::new(s.name, cfg.disk_metrics))
-        .chain(std::iter::once(ShapeDb::new("recorded (/proc)", recorded.len() * copies)))
+        .chain(std::iter::once(ShapeDb::new("recorded, short", recorded.len() * copies)))
+        .chain(std::iter::once(ShapeDb::new("recorded, long", recorded.len())))
         .collect();
     let mut out = Vec::with_capacity(CODEC_BLOCK * 16);
     let t0 = Instant::now();
@@ -887,11 +890,20 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
             dbs[k].write(m, s, cfg.batch, &mut out);
         }
     }
-    let rec = dbs.last_mut().expect("recorded");
+    let n = dbs.len();
+    let short = &mut dbs[n - 2];
     for c in 0..copies {
         for (k, s) in recorded.iter().enumerate() {
-            rec.write(c * recorded.len() + k, s, cfg.batch, &mut out);
+            short.write(c * recorded.len() + k, s, cfg.batch, &mut out);
         }
+    }
+    let long = &mut dbs[n - 1];
+    for (k, s) in recorded.iter().enumerate() {
+        // The recording again and again, each time after the last: one long series.
+        let span = s.ts.last().expect("non-empty") - s.ts[0] + 1_000;
+        let ts: Vec<i64> = (0..copies as i64).flat_map(|c| s.ts.iter().map(move |t| t + c * span)).collect();
+        let vals: Vec<f64> = (0..copies).flat_map(|_| s.vals.iter().copied()).collect();
+        long.write(k, &shapes::Series { name: s.name, ts, vals }, cfg.batch, &mut out);
     }
     for d in &mut dbs {
         close(d.db.take().expect("open"));
