@@ -16,7 +16,8 @@
 //!   INDEX  n x chunk offset u64                         a metric's part list, in chunks
 //!   CHUNK  up to 84 x part (start i64, block ref)       48 bytes each
 //!   EXTENTS n x block ref                               the head's persisted extents
-//! entry: │ id u64 (0 = none) │ name u64 │ index u64 │ extents u64 │ parts u32 │ extents u32 │ 0 [24] │
+//! entry: │ id u64 (0 = none) │ name u64 │ index u64 │ extents u64 │ parts u32 │ extents u32 │ inline name [24] │
+//!   (name: a NAME blob's offset, or 1 << 63 | length when the name, at most 24 bytes, is inline)
 //! block ref (40 bytes): │ segment u64 │ offset u64 │ length u32 │ count u32 │ first_ts i64 │ last_ts i64 │
 //! ```
 //!
@@ -44,6 +45,10 @@ const BLOB_HEADER: usize = 16;
 const FAN_BITS: u32 = 6;
 const FAN: usize = 1 << FAN_BITS;
 const ENTRY: usize = 64;
+/// In an entry's name field: the name is in the entry itself, from byte `INLINE_AT` (at most
+/// 24 bytes); the field's low bits are its length.
+const INLINE_NAME: u64 = 1 << 63;
+const INLINE_AT: usize = 40;
 const PART: usize = 48;
 const REF: usize = 40;
 /// Parts per chunk: a chunk blob fits in a 4 KiB page.
@@ -422,8 +427,14 @@ impl Manifest {
 
     fn entry(&self, id: u64, e: &[u8; ENTRY]) -> Result<MetricEntry> {
         let bad = |msg: &str| Error::Corruption(format!("MANIFEST: metric {id}: {msg}"));
-        let name =
-            std::str::from_utf8(self.blob(u64_at(e, 8), NAME)?).map_err(|_| bad("name is not UTF-8"))?;
+        let name_field = u64_at(e, 8);
+        let name_bytes = if name_field & INLINE_NAME != 0 {
+            let len = (name_field & !INLINE_NAME) as usize;
+            e.get(INLINE_AT..INLINE_AT + len).ok_or_else(|| bad("inline name longer than its room"))?
+        } else {
+            self.blob(name_field, NAME)?
+        };
+        let name = std::str::from_utf8(name_bytes).map_err(|_| bad("name is not UTF-8"))?;
         let (n_parts, n_ext) = (u32_at(e, 32) as usize, u32_at(e, 36) as usize);
         let mut parts = Vec::with_capacity(n_parts);
         if u64_at(e, 16) != 0 {
@@ -464,8 +475,17 @@ impl Manifest {
         parts: &[(i64, BlockRef)],
         extents: &[BlockRef],
     ) -> Result<[u8; ENTRY]> {
-        let name_off = match old {
-            Some(o) => u64_at(o, 8),
+        let mut e = [0u8; ENTRY];
+        // Names never change: an existing entry keeps its name (inline or blob).
+        let name_field = match old {
+            Some(o) => {
+                e[INLINE_AT..].copy_from_slice(&o[INLINE_AT..]);
+                u64_at(o, 8)
+            }
+            None if name.len() <= ENTRY - INLINE_AT => {
+                e[INLINE_AT..INLINE_AT + name.len()].copy_from_slice(name.as_bytes());
+                INLINE_NAME | name.len() as u64
+            }
             None => {
                 *live += blob_size(name.len()) as i64;
                 w.blob(NAME, name.as_bytes())
@@ -536,9 +556,8 @@ impl Manifest {
                 w.blob(EXTENTS, &ext)
             }
         };
-        let mut e = [0u8; ENTRY];
         e[..8].copy_from_slice(&id.to_le_bytes());
-        e[8..16].copy_from_slice(&name_off.to_le_bytes());
+        e[8..16].copy_from_slice(&name_field.to_le_bytes());
         e[16..24].copy_from_slice(&index_off.to_le_bytes());
         e[24..32].copy_from_slice(&ext_off.to_le_bytes());
         e[32..36].copy_from_slice(&(parts.len() as u32).to_le_bytes());
@@ -548,7 +567,9 @@ impl Manifest {
 
     /// Count a removed metric's blobs as no longer live.
     fn release_metric(&self, o: &[u8; ENTRY], live: &mut i64) -> Result<()> {
-        *live -= self.blob_len(u64_at(o, 8), NAME)? as i64;
+        if u64_at(o, 8) & INLINE_NAME == 0 {
+            *live -= self.blob_len(u64_at(o, 8), NAME)? as i64;
+        }
         if u64_at(o, 16) != 0 {
             for c in self.blob(u64_at(o, 16), INDEX)?.chunks_exact(8) {
                 *live -= self.blob_len(u64_at(c, 0), CHUNK)? as i64;
@@ -804,7 +825,13 @@ mod tests {
                     0 if next_id < 20_000 => {
                         let id = next_id;
                         next_id += 1 + rng.below(3000); // sparse ids: the tree grows higher
-                        state.insert(id, (format!("metric.{id}"), Vec::new(), Vec::new()));
+                        // Short names live in the entry, long ones in a blob of their own.
+                        let name = if id % 3 == 0 {
+                            format!("host-{id:08}.a.rather.long.metric.name")
+                        } else {
+                            format!("m.{id}")
+                        };
+                        state.insert(id, (name, Vec::new(), Vec::new()));
                         touched.insert(id);
                     }
                     1 => {
