@@ -73,6 +73,9 @@ struct Shared {
     dirty: Mutex<Vec<u64>>,
     /// `wal.written()` when the last checkpoint started.
     checkpoint_mark: AtomicU64,
+    /// The manifest's size, live size and sequence number after the last checkpoint, for
+    /// `storage_stats` (which must not wait for a checkpoint in progress).
+    last_checkpoint: Mutex<(u64, u64, u64)>,
     /// Tells the background thread to stop (under the mutex) or to look for work.
     stop: Mutex<bool>,
     wake: Condvar,
@@ -173,6 +176,7 @@ impl Database {
             checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
             dirty: Mutex::new(Vec::new()),
             checkpoint_mark: AtomicU64::new(0),
+            last_checkpoint: Mutex::new((0, 0, 0)),
             stop: Mutex::new(false),
             wake: Condvar::new(),
             _lock: lock,
@@ -270,13 +274,13 @@ impl Database {
     /// statistics call comes with issue 6).
     pub fn storage_stats(&self) -> StorageStats {
         let sh = &self.shared;
-        let cp = sh.checkpointed.lock();
+        let (manifest_bytes, manifest_live_bytes, checkpoint_seq) = *sh.last_checkpoint.lock();
         StorageStats {
             wal_bytes: sh.wal.written(),
             wal_syncs: sh.wal.syncs(),
-            checkpoint_seq: cp.seq,
-            manifest_bytes: cp.manifest.sizes().0,
-            manifest_live_bytes: cp.manifest.sizes().1,
+            checkpoint_seq,
+            manifest_bytes,
+            manifest_live_bytes,
         }
     }
 
@@ -618,6 +622,8 @@ impl Shared {
         })?;
         if let Some(h) = header {
             self.checkpointed.get_mut().seq = h.checkpoint_seq;
+            let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
+            *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
             self.writer.get_mut().next_id = h.next_id;
             self.seqr.advance_to(h.checkpoint_seq);
         }
@@ -705,6 +711,8 @@ impl Shared {
         match result {
             Ok((upto, redirty)) => {
                 cp.seq = upto;
+                let (bytes, live) = cp.manifest.sizes();
+                *self.last_checkpoint.lock() = (bytes, live, upto);
                 self.checkpoint_mark.store(mark, Ordering::Relaxed);
                 // Back on the list before the next checkpoint can take it: one taking the
                 // list without them would let the log forget their newer points (found by
