@@ -363,12 +363,13 @@ impl Database {
         check_timestamps(ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        if sh.current.load().ids.get(id.0).is_none() {
-            return Err(not_found(id)); // checked before logging, so the log holds no junk
-        }
         let (full, lsn) = {
+            // Looked up before logging, so the log holds no junk; the map found is the
+            // first one tried (one trie walk per insert).
+            let v = sh.current.load();
+            let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
             let (ticket, lsn) = sh.wal.append(&Record::Insert { id: id.0, ts, vals: values }, &sh.seqr)?;
-            (sh.push_points(id, ts, values, ticket.seq)?, lsn)
+            (sh.push_points(id, Some(map), ts, values, ticket.seq)?, lsn)
         };
         if full {
             sh.seal(id);
@@ -456,12 +457,26 @@ impl Shared {
         }
     }
 
-    /// Append points to metric `id`'s head with sequence number `seq`; true when the head
-    /// is full (the caller seals it).
-    fn push_points(&self, id: MetricId, ts: &[i64], values: &[f64], seq: u64) -> Result<bool> {
+    /// Append points to metric `id`'s head with sequence number `seq`, trying `first` (the
+    /// metric's map as the caller found it) before looking the current one up; true when the
+    /// head is full (the caller seals it).
+    fn push_points(
+        &self,
+        id: MetricId,
+        mut first: Option<&PartitionMap>,
+        ts: &[i64],
+        values: &[f64],
+        seq: u64,
+    ) -> Result<bool> {
         loop {
-            let v = self.current.load();
-            let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            let v;
+            let map = match first.take() {
+                Some(m) => m,
+                None => {
+                    v = self.current.load();
+                    v.ids.get(id.0).ok_or_else(|| not_found(id))?
+                }
+            };
             let mut head = map.head.lock();
             if head.is_frozen() {
                 // A seal or drop published a successor before unlocking: reload.
@@ -661,11 +676,13 @@ impl Shared {
                     self.mark_dirty(MetricId(id));
                 }
             }
-            Replayed::Insert { id, ts, vals } => match self.push_points(MetricId(id), &ts, &vals, seq) {
-                Ok(true) => self.seal(MetricId(id)),
-                Ok(false) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            },
+            Replayed::Insert { id, ts, vals } => {
+                match self.push_points(MetricId(id), None, &ts, &vals, seq) {
+                    Ok(true) => self.seal(MetricId(id)),
+                    Ok(false) | Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             Replayed::Batch { ids, ts, vals } => {
                 // The live commit checked every id; one missing now was dropped later.
                 let v = self.current.load();

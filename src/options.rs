@@ -96,9 +96,7 @@ impl Options {
         self.partition_points = n;
         Ok(())
     }
-}
 
-impl Options {
     /// How many heads may stay raw past `head_run_points`: the budget in whole heads.
     pub(crate) fn raw_heads(&self) -> usize {
         (self.raw_head_budget / (u64::from(self.partition_points) * RAW_POINT_BYTES)).min(usize::MAX as u64)

@@ -303,13 +303,19 @@ pub fn decode(block: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<Su
 /// Check a block's header and both checksums without decoding its points.
 pub fn verify(block: &[u8]) -> Result<Summary, CodecError> {
     let h = header(block)?;
+    check_body(block)?;
+    Ok(h.summary)
+}
+
+/// Check the body checksum of a block whose header was checked.
+fn check_body(block: &[u8]) -> Result<(), CodecError> {
     let (want, got) = (u32_at(block, BODY_CRC_AT), crc32fast::hash(&block[HEADER_LEN..]));
     if want != got {
         return Err(CodecError::new(format!(
             "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    Ok(h.summary)
+    Ok(())
 }
 
 /// Decode a whole block into `ts` and `vals`, which must hold exactly its point count
@@ -324,15 +330,8 @@ pub fn decode_into(block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<Sum
 }
 
 fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<(), CodecError> {
-    let body = &block[HEADER_LEN..];
-    let want = u32_at(block, BODY_CRC_AT);
-    let got = crc32fast::hash(body);
-    if want != got {
-        return Err(CodecError::new(format!(
-            "body checksum mismatch (stored {want:#010x}, computed {got:#010x})"
-        )));
-    }
-    let (ts_sec, val_sec) = body.split_at(h.ts_len);
+    check_body(block)?;
+    let (ts_sec, val_sec) = block[HEADER_LEN..].split_at(h.ts_len);
     // Values first: the decimal coding uses `ts` as scratch for its integers.
     decode_values(h.val_codec, val_sec, ts, vals)?;
     decode_ts(ts_sec, h.summary.first_ts, ts)?;

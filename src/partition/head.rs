@@ -76,11 +76,10 @@ impl Head {
 
     /// The points a snapshot at `seq` sees in `[from, until)`, sorted, one per timestamp.
     pub fn visible(&self, seq: u64, from: i64, until: i64) -> (Vec<i64>, Vec<f64>) {
-        let (mut pts, sorted) = {
+        let (pts, sorted) = {
             let h = self.inner.lock();
-            (h.points(), h.sorted)
+            (h.gather(|_| true, |p| p.seq <= seq && p.ts >= from && p.ts < until), h.sorted)
         };
-        pts.retain(|p| p.seq <= seq && p.ts >= from && p.ts < until);
         super::sorted_unique(pts, sorted)
     }
 }
@@ -212,11 +211,7 @@ impl HeadInner {
 
     /// Every point, in append order.
     pub fn points(&self) -> Vec<HeadPoint> {
-        let Some(runs) = self.runs.as_ref().filter(|r| r.points > 0) else { return self.tail.clone() };
-        let mut pts = Vec::with_capacity(self.len());
-        decode_runs(runs.blocks.iter().map(|(b, _)| &**b), &mut pts);
-        pts.extend_from_slice(&self.tail);
-        pts
+        self.gather(|_| true, |_| true)
     }
 
     /// The points with `lo < seq <= hi`, in append order; reads only the runs that may
@@ -225,12 +220,18 @@ impl HeadInner {
         if self.max_seq <= lo {
             return Vec::new();
         }
+        self.gather(|run_max_seq| run_max_seq > lo, |p| p.seq > lo && p.seq <= hi)
+    }
+
+    /// The points passing `keep`, in append order, from the runs whose highest sequence
+    /// number passes `run_ok` and from the tail.
+    fn gather(&self, run_ok: impl Fn(u64) -> bool, keep: impl Fn(&HeadPoint) -> bool) -> Vec<HeadPoint> {
         let mut pts = Vec::new();
         if let Some(runs) = &self.runs {
-            decode_runs(runs.blocks.iter().filter(|(_, m)| *m > lo).map(|(b, _)| &**b), &mut pts);
+            decode_runs(runs.blocks.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| &**b), &mut pts);
+            pts.retain(&keep);
         }
-        pts.extend_from_slice(&self.tail);
-        pts.retain(|p| p.seq > lo && p.seq <= hi);
+        pts.extend(self.tail.iter().filter(|p| keep(p)).copied());
         pts
     }
 
