@@ -542,9 +542,7 @@ impl Shared {
 
     /// Whether one more head may stay raw until sealed (see `Options::raw_head_budget`).
     fn admit_raw_head(&self) -> bool {
-        self.raw_heads
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.max_raw_heads).then_some(n + 1))
-            .is_ok()
+        admit(&self.raw_heads, self.max_raw_heads)
     }
 
     /// Give back an admitted head's place in the raw-head budget.
@@ -594,7 +592,7 @@ impl Shared {
             segs.insert(no, s.clone());
             Ok(s)
         };
-        let opts = self.opts.clone();
+        let run_points = self.opts.head_run_points;
         let raw_heads = &self.raw_heads;
         let max_raw = self.max_raw_heads;
         self.checkpointed.get_mut().manifest.load(|m| {
@@ -615,13 +613,7 @@ impl Shared {
                     h.add_extent(e);
                 }
                 if h.len() > 0 {
-                    h.settle(u32::MAX, opts.head_run_points, || {
-                        raw_heads
-                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                                (n < max_raw).then_some(n + 1)
-                            })
-                            .is_ok()
-                    });
+                    h.settle(u32::MAX, run_points, || admit(raw_heads, max_raw));
                 }
             }
             let id = MetricId(m.id);
@@ -966,6 +958,11 @@ fn trim_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Take one of `max` places counted by `taken`, if one is free.
+fn admit(taken: &AtomicUsize, max: usize) -> bool {
+    taken.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
 }
 
 /// The elements of `xs` at positions `keep`.
