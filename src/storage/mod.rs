@@ -34,6 +34,47 @@ pub(crate) fn sync_dir(path: &Path) -> crate::Result<()> {
         .map_err(|e| io_err("cannot sync directory", path, &e))
 }
 
+/// Bytes of the header that starts every log and data segment file.
+pub(crate) const FILE_HEADER_LEN: usize = 32;
+
+/// The header of segment file `no`: │ magic [8] │ format u32 │ 0 u32 │ no u64 │ 0 u32 │ crc u32 │
+/// (the crc covers the 28 bytes before it).
+pub(crate) fn file_header(magic: &[u8; 8], format: u32, no: u64) -> [u8; FILE_HEADER_LEN] {
+    let mut h = [0u8; FILE_HEADER_LEN];
+    h[..8].copy_from_slice(magic);
+    h[8..12].copy_from_slice(&format.to_le_bytes());
+    h[16..24].copy_from_slice(&no.to_le_bytes());
+    let crc = crc32fast::hash(&h[..28]);
+    h[28..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Check that `buf` starts with the header [`file_header`] writes; `label` names the file.
+pub(crate) fn check_file_header(
+    buf: &[u8],
+    magic: &[u8; 8],
+    format: u32,
+    no: u64,
+    label: &str,
+) -> crate::Result<()> {
+    let h = buf.get(..FILE_HEADER_LEN).ok_or_else(|| {
+        Error::Corruption(format!("{label} offset 0: shorter than its {FILE_HEADER_LEN}-byte header"))
+    })?;
+    if h[..8] != *magic
+        || u32::from_le_bytes(h[28..32].try_into().expect("4 bytes")) != crc32fast::hash(&h[..28])
+    {
+        return Err(Error::Corruption(format!("{label} offset 0: bad segment header (magic or checksum)")));
+    }
+    let stored_format = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
+    let stored_no = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    if stored_format != format || stored_no != no {
+        return Err(Error::Corruption(format!(
+            "{label} offset 0: segment header says format {stored_format}, number {stored_no}"
+        )));
+    }
+    Ok(())
+}
+
 /// Numbered files `NNNNNNNN.ext` in `dir`, ascending; a missing `dir` has none.
 pub(crate) fn numbered_files(dir: &Path, ext: &str) -> crate::Result<Vec<u64>> {
     let rd = match std::fs::read_dir(dir) {

@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use parking_lot::Mutex;
 
-use super::{file_name, io_err, sync_dir};
+use super::{FILE_HEADER_LEN, check_file_header, file_header, file_name, io_err, sync_dir};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBSEG1";
 pub const FORMAT: u32 = 1;
-pub const HEADER_LEN: u64 = 32;
+pub const HEADER_LEN: u64 = FILE_HEADER_LEN as u64;
 /// Extension of data segment files.
 pub const EXT: &str = "seg";
 /// Capacity of a new data segment (sparse until written).
@@ -141,13 +141,8 @@ impl DataSegment {
             .create_new(true)
             .open(&path)
             .map_err(|e| io_err("cannot create data segment", &path, &e))?;
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..8].copy_from_slice(&MAGIC);
-        header[8..12].copy_from_slice(&FORMAT.to_le_bytes());
-        header[16..24].copy_from_slice(&no.to_le_bytes());
-        let crc = crc32fast::hash(&header[..28]);
-        header[28..].copy_from_slice(&crc.to_le_bytes());
-        file.write_all_at(&header, 0).map_err(|e| io_err("cannot write data segment", &path, &e))?;
+        file.write_all_at(&file_header(&MAGIC, FORMAT, no), 0)
+            .map_err(|e| io_err("cannot write data segment", &path, &e))?;
         file.set_len(cap).map_err(|e| io_err("cannot size data segment", &path, &e))?;
         if fsync {
             sync_dir(dir)?;
@@ -163,20 +158,7 @@ impl DataSegment {
         let file = File::open(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
         let map = map(&file, &path)?;
         let lbl = label(no);
-        let h = map.get(..HEADER_LEN as usize).ok_or_else(|| {
-            Error::Corruption(format!("{lbl} offset 0: shorter than its {HEADER_LEN}-byte header"))
-        })?;
-        let crc = u32::from_le_bytes(h[28..32].try_into().expect("4 bytes"));
-        if h[..8] != MAGIC || crc != crc32fast::hash(&h[..28]) {
-            return Err(Error::Corruption(format!("{lbl} offset 0: bad segment header (magic or checksum)")));
-        }
-        let format = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-        let stored_no = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
-        if format != FORMAT || stored_no != no {
-            return Err(Error::Corruption(format!(
-                "{lbl} offset 0: segment header says format {format}, number {stored_no}"
-            )));
-        }
+        check_file_header(&map, &MAGIC, FORMAT, no, &lbl)?;
         // What is used is what the manifest names (see `note_block`): a segment left at its
         // full sparse size by a crash must not look mostly dead.
         let (used, live) = (AtomicU64::new(HEADER_LEN), AtomicU64::new(0));

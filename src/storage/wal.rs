@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::MmapMut;
 use parking_lot::Mutex;
 
-use super::{Reader, file_name, io_err, sync_dir};
+use super::{FILE_HEADER_LEN, Reader, check_file_header, file_header, file_name, io_err, sync_dir};
 use crate::txn::{Sequencer, Ticket};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBWAL1";
 pub const FORMAT: u32 = 1;
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = FILE_HEADER_LEN;
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 24;
 /// Extension of log segment files.
@@ -238,11 +238,7 @@ impl Wal {
         let created = (|| {
             allocate(&file, len as u64).map_err(|e| io_err("cannot allocate log segment", &path, &e))?;
             let mut map = map_mut(&file, &path)?;
-            map[..8].copy_from_slice(&MAGIC);
-            map[8..12].copy_from_slice(&FORMAT.to_le_bytes());
-            map[16..24].copy_from_slice(&no.to_le_bytes());
-            let crc = crc32fast::hash(&map[..28]);
-            map[28..32].copy_from_slice(&crc.to_le_bytes());
+            map[..HEADER_LEN].copy_from_slice(&file_header(&MAGIC, FORMAT, no));
             if self.fsync {
                 sync_dir(&self.dir)?;
             }
@@ -425,12 +421,7 @@ pub fn replay(
             }
             return Err(Error::Corruption(format!("{label} offset 0: bad segment header")));
         }
-        let h = &buf[..HEADER_LEN];
-        let crc = u32::from_le_bytes(h[28..32].try_into().expect("4 bytes"));
-        let format = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-        if h[..8] != MAGIC || crc != crc32fast::hash(&h[..28]) || format != FORMAT {
-            return Err(Error::Corruption(format!("{label} offset 0: bad segment header")));
-        }
+        check_file_header(buf, &MAGIC, FORMAT, no, &label)?;
         let mut at = HEADER_LEN;
         loop {
             match parse_record(buf, at, &label) {
