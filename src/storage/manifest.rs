@@ -498,7 +498,6 @@ impl Manifest {
         };
         let mut index = Vec::with_capacity(parts.len().div_ceil(CHUNK_PARTS) * 8);
         let mut chunk = Vec::with_capacity(CHUNK_PARTS * PART);
-        let mut same = true;
         for (k, ps) in parts.chunks(CHUNK_PARTS).enumerate() {
             chunk.clear();
             for (start, r) in ps {
@@ -517,45 +516,18 @@ impl Manifest {
                 *live += blob_size(chunk.len()) as i64;
                 w.blob(CHUNK, &chunk)
             });
-            same &= reuse.is_some();
             index.extend_from_slice(&off.to_le_bytes());
         }
         for &o in old_chunks.iter().skip(parts.len().div_ceil(CHUNK_PARTS)) {
             *live -= self.blob_len(o, CHUNK)? as i64;
         }
-        let old_index = old.map_or(0, |o| u64_at(o, 16));
-        let index_off = if same && old_chunks.len() * 8 == index.len() && (old_index != 0 || index.is_empty())
-        {
-            old_index
-        } else {
-            if old_index != 0 {
-                *live -= self.blob_len(old_index, INDEX)? as i64;
-            }
-            if index.is_empty() {
-                0
-            } else {
-                *live += blob_size(index.len()) as i64;
-                w.blob(INDEX, &index)
-            }
-        };
+        // Equal indexes mean every chunk was kept.
+        let index_off = self.keep_or_write(w, live, old.map_or(0, |o| u64_at(o, 16)), INDEX, &index)?;
         let mut ext = Vec::with_capacity(extents.len() * REF);
         for r in extents {
             put_ref(&mut ext, r);
         }
-        let old_ext = old.map_or(0, |o| u64_at(o, 24));
-        let ext_off = if old_ext != 0 && self.blob(old_ext, EXTENTS)? == ext.as_slice() {
-            old_ext
-        } else {
-            if old_ext != 0 {
-                *live -= self.blob_len(old_ext, EXTENTS)? as i64;
-            }
-            if ext.is_empty() {
-                0
-            } else {
-                *live += blob_size(ext.len()) as i64;
-                w.blob(EXTENTS, &ext)
-            }
-        };
+        let ext_off = self.keep_or_write(w, live, old.map_or(0, |o| u64_at(o, 24)), EXTENTS, &ext)?;
         e[..8].copy_from_slice(&id.to_le_bytes());
         e[8..16].copy_from_slice(&name_field.to_le_bytes());
         e[16..24].copy_from_slice(&index_off.to_le_bytes());
@@ -563,6 +535,31 @@ impl Manifest {
         e[32..36].copy_from_slice(&(parts.len() as u32).to_le_bytes());
         e[36..40].copy_from_slice(&(extents.len() as u32).to_le_bytes());
         Ok(e)
+    }
+
+    /// The blob of `kind` holding `body`, given the metric's previous one (`old`, 0 if none):
+    /// `old` itself when it holds the same bytes, else a new blob (none for an empty body),
+    /// the old one counted as dead.
+    fn keep_or_write(
+        &self,
+        w: &mut Appender<'_>,
+        live: &mut i64,
+        old: u64,
+        kind: u8,
+        body: &[u8],
+    ) -> Result<u64> {
+        if old != 0 {
+            let old_body = self.blob(old, kind)?;
+            if old_body == body {
+                return Ok(old);
+            }
+            *live -= blob_size(old_body.len()) as i64;
+        }
+        if body.is_empty() {
+            return Ok(0);
+        }
+        *live += blob_size(body.len()) as i64;
+        Ok(w.blob(kind, body))
     }
 
     /// Count a removed metric's blobs as no longer live.
