@@ -218,6 +218,15 @@ typedef struct ts_cursor ts_cursor;
 typedef struct ts_db ts_db;
 
 /**
+ * A listing of the metrics of a snapshot, ascending id, optionally those whose name
+ * starts with a prefix.
+ *
+ * Threads: one thread at a time; it may move between threads. It holds a reference to its
+ * snapshot, so the `ts_txn` may be released before the listing is freed.
+ */
+typedef struct ts_metric_list ts_metric_list;
+
+/**
  * Options for `ts_open`. Create with `ts_options_new`, change with the `ts_options_set_*`
  * setters, pass to `ts_open` (which copies it) and free with `ts_options_free`; it may be
  * freed right after `ts_open` returns.
@@ -240,6 +249,37 @@ typedef struct ts_options ts_options;
  * disk). Release snapshots promptly; avoid long-lived ones.
  */
 typedef struct ts_txn ts_txn;
+
+/**
+ * One bucket of `ts_aggregate`.
+ *
+ * NaN rule (the same whether a block was answered from its stored summary or decoded):
+ * `count` counts every point, NaN values included; `min`, `max` and `sum` are over the
+ * non-NaN values and are NaN when every value in the bucket is NaN; `first` and `last`
+ * are the values at `first_ts` and `last_ts`, NaN or not. Infinities take part as IEEE
+ * arithmetic says (`+inf + -inf` is NaN). `sum` adds per-block sums, so its last bits may
+ * differ from a point-by-point sum in timestamp order.
+ */
+typedef struct ts_agg {
+  /**
+   * The bucket's start: `from + k * bucket`.
+   */
+  int64_t start;
+  /**
+   * Points in the bucket (at least 1).
+   */
+  uint64_t count;
+  double min;
+  double max;
+  double sum;
+  double first;
+  double last;
+  /**
+   * Timestamps of the bucket's first and last points.
+   */
+  int64_t first_ts;
+  int64_t last_ts;
+} ts_agg;
 
 #ifdef __cplusplus
 extern "C" {
@@ -646,6 +686,79 @@ ts_status ts_cursor_next_batch(struct ts_cursor *c,
  * Threads: not concurrently with any other use of `c`.
  */
 void ts_cursor_free(struct ts_cursor *c);
+
+/**
+ * Aggregate metric `id`'s points in `[from, until)` as of snapshot `txn`, in buckets
+ * `[from + k*bucket, from + (k+1)*bucket)` (the last one clipped to `until`).
+ *
+ * Writes only non-empty buckets, ascending, at most `cap` of them, to `out[0..*n_out)`.
+ * When `*n_out == cap`, more buckets may remain: call again with `from` set to
+ * `out[cap-1].start + bucket` (the snapshot guarantees the same answer as one big call).
+ * `from == until` writes nothing.
+ *
+ * Fast: a sealed block lying wholly inside one bucket is answered from the summary stored
+ * in its header without decoding its points; only blocks crossing a bucket edge (and the
+ * blocks whose first or last value a bucket reports) are decoded.
+ *
+ * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no metric in this snapshot;
+ * `TS_INVALID_ARGUMENT` if `txn`, `out` or `n_out` is NULL, `bucket <= 0` or
+ * `from > until`; `TS_CORRUPTION` if a block fails its checksum (the message names the
+ * file and offset). `*n_out` is 0 unless `TS_OK`.
+ *
+ * Threads: safe from any number of threads sharing `txn`.
+ */
+ts_status ts_aggregate(const struct ts_txn *txn,
+                       uint64_t id,
+                       int64_t from,
+                       int64_t until,
+                       int64_t bucket,
+                       struct ts_agg *out,
+                       size_t cap,
+                       size_t *n_out);
+
+/**
+ * Start listing the metrics of snapshot `txn` whose name starts with `prefix` (NULL or
+ * "" lists every metric), ascending id. Read them with `ts_metric_list_next`.
+ *
+ * Listing every metric takes time proportional to the number of metrics in the snapshot
+ * (a prefix filters while walking them): it is for tools and bindings enumerating a
+ * database, one call per batch, never per metric.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `txn` or `out` is NULL or `prefix` is not
+ * UTF-8. The caller owns `*out` and must free it with `ts_metric_list_free`.
+ *
+ * Threads: safe from any number of threads sharing `txn`.
+ */
+ts_status ts_metric_list_open(const struct ts_txn *txn,
+                              const char *prefix,
+                              struct ts_metric_list **out);
+
+/**
+ * Read up to `cap` metrics: ids into `ids[0..cap)` and, unless `names` is NULL, their
+ * NUL-terminated names into `names[0..cap)`. `*n_out` receives how many were written.
+ *
+ * The name strings belong to the listing and stay valid until its next
+ * `ts_metric_list_next` or `ts_metric_list_free`; copy them to keep them.
+ *
+ * Returns `TS_OK` with `*n_out >= 1`; `TS_DONE` with `*n_out = 0` when every metric was
+ * listed (it keeps returning `TS_DONE`); `TS_INVALID_ARGUMENT` if `list`, `ids` or `n_out`
+ * is NULL or `cap` is 0.
+ *
+ * Threads: not concurrently with any other use of `list`.
+ */
+ts_status ts_metric_list_next(struct ts_metric_list *list,
+                              uint64_t *ids,
+                              const char **names,
+                              size_t cap,
+                              size_t *n_out);
+
+/**
+ * Free a listing (and, if it was the last reference, its snapshot). Calling with NULL is
+ * a harmless no-op. Must not be called twice with the same pointer.
+ *
+ * Threads: not concurrently with any other use of `list`.
+ */
+void ts_metric_list_free(struct ts_metric_list *list);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -979,7 +979,7 @@ impl Drop for FailOnUnwind<'_> {
     }
 }
 
-fn not_found(id: MetricId) -> Error {
+pub(crate) fn not_found(id: MetricId) -> Error {
     Error::NotFound(format!("no live metric with this id (id={})", id.0))
 }
 
@@ -1000,6 +1000,10 @@ fn check_name(name: &str) -> Result<()> {
             "metric name must be 1..={MAX_NAME_LEN} bytes of UTF-8 (got {} bytes)",
             name.len()
         )));
+    }
+    if name.contains('\0') {
+        // C callers could never name it, nor read it back as a C string.
+        return Err(Error::InvalidArgument(format!("metric name contains a NUL byte (name={name:?})")));
     }
     Ok(())
 }
@@ -1035,6 +1039,11 @@ impl Snapshot {
     /// first id `>= from`. Lazy: O(log n) memory whatever the number of metrics.
     pub fn metrics(&self, from: MetricId) -> impl Iterator<Item = (MetricId, &str)> {
         self.version.ids.range_from(from.0).map(|(id, m)| (MetricId(id), &*m.name))
+    }
+
+    /// The version this snapshot reads.
+    pub(crate) fn version(&self) -> &Version {
+        &self.version
     }
 
     /// The sequence number this snapshot reads at.

@@ -5,6 +5,7 @@
 //! `unsafe` code. See `docs/architecture.md` for how the pieces fit together.
 #![deny(unsafe_code)]
 
+mod aggregate;
 mod catalog;
 pub mod codec;
 mod db;
@@ -16,6 +17,7 @@ mod txn;
 
 pub mod ffi;
 
+pub use aggregate::Agg;
 pub use db::{Batch, Cursor, Database, Snapshot, StorageStats};
 pub use error::{Error, Result};
 pub use options::{

@@ -20,5 +20,6 @@ pub mod write;
 pub mod batch;
 pub mod txn;
 pub mod cursor;
+pub mod query;
 
 pub use status::ts_status;

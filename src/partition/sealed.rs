@@ -147,6 +147,16 @@ impl Sealed {
         self.block().map_or(0, <[u8]>::len)
     }
 
+    /// The summary in the block's header (count, time range, min, max, sum, NaNs): read
+    /// without decoding the points; the header's checksum is verified.
+    pub fn summary(&self) -> Result<codec::Summary> {
+        let h = codec::header(self.block()?).map_err(|e| self.corrupt(&e.to_string()))?;
+        if (h.summary.first_ts, h.summary.last_ts) != (self.first_ts, self.last_ts) {
+            return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+        }
+        Ok(h.summary)
+    }
+
     /// Replace `ts` and `vals` with the run's points.
     pub fn decode_into(&self, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
         ts.resize(self.len(), 0);

@@ -1,0 +1,248 @@
+//! Bucketed aggregates answered from the codec's per-block summaries.
+//!
+//! A sealed block lying wholly inside one bucket, with no head point of the snapshot in its
+//! time range, contributes its stored summary (count, min, max, sum): its points are not
+//! decoded. Only blocks crossing a bucket edge or the range's ends, blocks that head points
+//! overwrite, and the blocks whose first or last value a bucket reports are decoded.
+use std::sync::Arc;
+
+use crate::db::{Snapshot, not_found};
+use crate::partition::Sealed;
+use crate::{Error, MetricId, Result};
+
+/// One bucket's aggregate: the layout of the C API's `ts_agg`.
+///
+/// NaN rule (every path, summaries or decoded points): `count` counts every point, NaN
+/// values included; `min`, `max` and `sum` are over the non-NaN values and are NaN when
+/// every value of the bucket is NaN; `first` and `last` are the values at `first_ts` and
+/// `last_ts`, NaN or not. Infinities take part as IEEE arithmetic says (`+inf + -inf` is NaN).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Agg {
+    /// The bucket's first timestamp: `from + k * bucket`.
+    pub start: i64,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub first: f64,
+    pub last: f64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+}
+
+/// The bucket being folded.
+struct Acc {
+    agg: Agg,
+    /// Non-NaN values folded into min/max/sum.
+    valued: u64,
+    /// `agg.last` is still to be read from this block's last point (`None`: known).
+    last_from: Option<Arc<Sealed>>,
+}
+
+/// Folds points and block summaries, in ascending time, into buckets written to `out`.
+struct Folder<'a> {
+    from: i64,
+    until: i64,
+    bucket: i64,
+    cap: usize,
+    out: &'a mut Vec<Agg>,
+    cur: Option<Acc>,
+    /// `out` reached `cap` and a further bucket began: stop.
+    full: bool,
+    scratch_ts: Vec<i64>,
+    scratch_vals: Vec<f64>,
+}
+
+impl Folder<'_> {
+    /// The start of the bucket holding `t` (`from <= t < until`).
+    fn start_of(&self, t: i64) -> i64 {
+        let k = (i128::from(t) - i128::from(self.from)) / i128::from(self.bucket);
+        (i128::from(self.from) + k * i128::from(self.bucket)) as i64
+    }
+
+    /// Make the bucket of `t` current, finishing the one before; false when `out` is full.
+    fn enter(&mut self, t: i64) -> Result<bool> {
+        let start = self.start_of(t);
+        if self.cur.as_ref().is_some_and(|c| c.agg.start == start) {
+            return Ok(true);
+        }
+        self.finish()?;
+        if self.out.len() == self.cap {
+            self.full = true;
+            return Ok(false);
+        }
+        let agg = Agg {
+            start,
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+            first: f64::NAN,
+            last: f64::NAN,
+            first_ts: t,
+            last_ts: t,
+        };
+        self.cur = Some(Acc { agg, valued: 0, last_from: None });
+        Ok(true)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let Some(mut acc) = self.cur.take() else { return Ok(()) };
+        if let Some(block) = acc.last_from.take() {
+            block.decode_into(&mut self.scratch_ts, &mut self.scratch_vals)?;
+            acc.agg.last = *self.scratch_vals.last().expect("blocks are never empty");
+        }
+        if acc.valued == 0 {
+            (acc.agg.min, acc.agg.max, acc.agg.sum) = (f64::NAN, f64::NAN, f64::NAN);
+        }
+        self.out.push(acc.agg);
+        Ok(())
+    }
+
+    /// Fold the points of sorted, unique `ts` (with `vals`) that lie in range.
+    fn points(&mut self, ts: &[i64], vals: &[f64]) -> Result<()> {
+        let lo = ts.partition_point(|&t| t < self.from);
+        let hi = ts.partition_point(|&t| t < self.until);
+        let mut i = lo;
+        while i < hi {
+            if !self.enter(ts[i])? {
+                return Ok(());
+            }
+            let acc = self.cur.as_mut().expect("entered");
+            let end_of_bucket = acc.agg.start.saturating_add(self.bucket);
+            let j = i + ts[i..hi].partition_point(|&t| t < end_of_bucket);
+            let a = &mut acc.agg;
+            if a.count == 0 {
+                a.first = vals[i];
+                a.first_ts = ts[i];
+            }
+            for &v in &vals[i..j] {
+                if !v.is_nan() {
+                    a.min = a.min.min(v);
+                    a.max = a.max.max(v);
+                    a.sum += v;
+                    acc.valued += 1;
+                }
+            }
+            a.count += (j - i) as u64;
+            a.last = vals[j - 1];
+            a.last_ts = ts[j - 1];
+            acc.last_from = None;
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Fold a whole block lying inside one bucket from its summary.
+    fn block(&mut self, block: &Arc<Sealed>) -> Result<()> {
+        let s = block.summary()?;
+        if !self.enter(s.first_ts)? {
+            return Ok(());
+        }
+        let acc = self.cur.as_mut().expect("entered");
+        // The first value of a bucket's first block is read now; the last value of the
+        // bucket's last block when the bucket is finished (`last_from`).
+        let decoded = acc.agg.count == 0;
+        if decoded {
+            block.decode_into(&mut self.scratch_ts, &mut self.scratch_vals)?;
+            acc.agg.first = self.scratch_vals[0];
+            acc.agg.first_ts = s.first_ts;
+            acc.agg.last = *self.scratch_vals.last().expect("blocks are never empty");
+        }
+        let a = &mut acc.agg;
+        a.count += u64::from(s.count);
+        a.last_ts = s.last_ts;
+        let valued = u64::from(s.count - s.nan_count);
+        if valued > 0 {
+            a.min = a.min.min(s.min);
+            a.max = a.max.max(s.max);
+            a.sum += s.sum;
+            acc.valued += valued;
+        }
+        acc.last_from = (!decoded).then(|| block.clone());
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// Aggregates of metric `id` over `[from, until)` in buckets `[from + k*bucket,
+    /// from + (k+1)*bucket)` (the last clipped to `until`), appended to `out`: only
+    /// non-empty buckets, ascending, at most `cap` of them. When `cap` were written more may
+    /// remain: continue from the last one's `start + bucket`. See [`Agg`] for the NaN rule.
+    pub fn aggregate(
+        &self,
+        id: MetricId,
+        from: i64,
+        until: i64,
+        bucket: i64,
+        cap: usize,
+        out: &mut Vec<Agg>,
+    ) -> Result<()> {
+        if bucket <= 0 {
+            return Err(Error::InvalidArgument(format!("bucket must be > 0 (bucket={bucket})")));
+        }
+        if from > until {
+            return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
+        }
+        let map = self.version().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
+        if from == until || cap == 0 {
+            return Ok(());
+        }
+        let (head_ts, head_vals) = map.head.visible(self.seq(), from, until);
+        let mut f = Folder {
+            from,
+            until,
+            bucket,
+            cap,
+            out,
+            cur: None,
+            full: false,
+            scratch_ts: Vec::new(),
+            scratch_vals: Vec::new(),
+        };
+        let mut h = 0; // head points before `h` are folded
+        for part in &map.parts[map.parts_overlapping(from, until)] {
+            let data = &part.data;
+            let (lo, hi) = (data.min_ts(), data.max_ts());
+            if hi < from || lo >= until {
+                continue;
+            }
+            // Head points before the block come first.
+            let before = h + head_ts[h..].partition_point(|&t| t < lo);
+            f.points(&head_ts[h..before], &head_vals[h..before])?;
+            h = before;
+            if f.full {
+                break;
+            }
+            let head_inside = head_ts.get(h).is_some_and(|&t| t <= hi);
+            if lo >= from && hi < until && !head_inside && f.start_of(lo) == f.start_of(hi) {
+                f.block(&part.data)?;
+            } else {
+                // Decode, let the head's points in the block's range win, fold.
+                let after = h + head_ts[h..].partition_point(|&t| t <= hi);
+                if after > h {
+                    let (ts, vals) = data.merged_with(&head_ts[h..after], &head_vals[h..after])?;
+                    h = after;
+                    f.points(&ts, &vals)?;
+                } else {
+                    let (mut ts, mut vals) =
+                        (std::mem::take(&mut f.scratch_ts), std::mem::take(&mut f.scratch_vals));
+                    let r = data.decode_into(&mut ts, &mut vals).and_then(|()| f.points(&ts, &vals));
+                    (f.scratch_ts, f.scratch_vals) = (ts, vals);
+                    r?;
+                }
+            }
+            if f.full {
+                break;
+            }
+        }
+        if !f.full {
+            f.points(&head_ts[h..], &head_vals[h..])?;
+        }
+        if !f.full {
+            f.finish()?;
+        }
+        Ok(())
+    }
+}

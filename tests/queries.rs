@@ -1,0 +1,276 @@
+//! Issue 6's queries through the safe Rust API: bucketed aggregates checked against a
+//! brute-force fold over the scanned points, and metric listing.
+use std::sync::Arc;
+
+use tsdb::{Agg, Database, Error, MetricId, Options, Snapshot};
+
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tsdb-q-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// xorshift64*: deterministic, seedable.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn value(rng: &mut Rng) -> f64 {
+    match rng.below(100) {
+        0..=4 => f64::NAN,
+        5 => f64::INFINITY,
+        6 => f64::NEG_INFINITY,
+        7 => -0.0,
+        _ => (rng.below(20_001) as f64 - 10_000.0) / 100.0,
+    }
+}
+
+/// The aggregates a point-by-point fold in timestamp order gives (the documented rule).
+fn brute(pts: &[(i64, f64)], from: i64, until: i64, bucket: i64) -> Vec<Agg> {
+    let mut out: Vec<(Agg, u64)> = Vec::new();
+    for &(t, v) in pts.iter().filter(|p| p.0 >= from && p.0 < until) {
+        let start = (i128::from(from)
+            + (i128::from(t) - i128::from(from)) / i128::from(bucket) * i128::from(bucket))
+            as i64;
+        if out.last().is_none_or(|(a, _)| a.start != start) {
+            let a = Agg {
+                start,
+                count: 0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                sum: 0.0,
+                first: v,
+                last: v,
+                first_ts: t,
+                last_ts: t,
+            };
+            out.push((a, 0));
+        }
+        let (a, valued) = out.last_mut().unwrap();
+        a.count += 1;
+        a.last = v;
+        a.last_ts = t;
+        if !v.is_nan() {
+            a.min = a.min.min(v);
+            a.max = a.max.max(v);
+            a.sum += v;
+            *valued += 1;
+        }
+    }
+    out.into_iter()
+        .map(|(mut a, valued)| {
+            if valued == 0 {
+                (a.min, a.max, a.sum) = (f64::NAN, f64::NAN, f64::NAN);
+            }
+            a
+        })
+        .collect()
+}
+
+fn same_f(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b
+}
+
+/// Sums are added per block: equal up to rounding.
+fn close_sum(a: f64, b: f64, scale: f64) -> bool {
+    same_f(a, b) || (a.is_finite() && b.is_finite() && (a - b).abs() <= 1e-9 * scale.max(1.0))
+}
+
+fn check(got: &[Agg], want: &[Agg], scale: f64, ctx: &str) {
+    assert_eq!(got.len(), want.len(), "{ctx}: bucket count\n got {got:?}\nwant {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        let ok = g.start == w.start
+            && g.count == w.count
+            && g.first_ts == w.first_ts
+            && g.last_ts == w.last_ts
+            && g.first.to_bits() == w.first.to_bits()
+            && g.last.to_bits() == w.last.to_bits()
+            && same_f(g.min, w.min)
+            && same_f(g.max, w.max)
+            && close_sum(g.sum, w.sum, scale);
+        assert!(ok, "{ctx}:\n got {g:?}\nwant {w:?}");
+    }
+}
+
+/// All buckets through calls of at most `cap`, continuing as the API documents.
+fn aggregate_all(s: &Snapshot, id: MetricId, mut from: i64, until: i64, bucket: i64, cap: usize) -> Vec<Agg> {
+    let mut all = Vec::new();
+    loop {
+        let mut out = Vec::new();
+        s.aggregate(id, from, until, bucket, cap, &mut out).unwrap();
+        assert!(out.len() <= cap);
+        let n = out.len();
+        all.extend(out);
+        if n < cap {
+            return all;
+        }
+        match all.last().unwrap().start.checked_add(bucket) {
+            Some(next) if next < until => from = next,
+            _ => return all,
+        }
+    }
+}
+
+fn points(s: &Arc<Snapshot>, id: MetricId) -> Vec<(i64, f64)> {
+    s.scan(id, i64::MIN, i64::MAX).unwrap().map(|p| p.unwrap()).collect()
+}
+
+#[test]
+fn aggregates_match_a_brute_force_fold() {
+    let seeds: u64 = std::env::var("TSDB_AGG_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    for seed in 1..=seeds {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let dir = tmpdir(&format!("agg{seed}"));
+        let mut o = Options::default();
+        o.set_partition_points(2 + rng.below(60) as u32).unwrap();
+        o.set_head_run_points(2 + rng.below(30) as u32).unwrap();
+        let mut db = Database::open(&dir, &o).unwrap();
+        let m = db.create_metric("m").unwrap();
+        let span = 50 + rng.below(2_000) as i64;
+        let batches = 1 + rng.below(40);
+        for b in 0..batches {
+            let n = 1 + rng.below(100) as usize;
+            // Mostly ascending, with late points and overwrites of earlier timestamps.
+            let base = (b as i64 * span) / batches as i64;
+            let ts: Vec<i64> = (0..n)
+                .map(|_| {
+                    if rng.below(5) == 0 {
+                        rng.below(span as u64) as i64
+                    } else {
+                        base + rng.below(40) as i64
+                    }
+                })
+                .collect();
+            let vals: Vec<f64> = (0..n).map(|_| value(&mut rng)).collect();
+            db.insert_batch(m, &ts, &vals).unwrap();
+            if rng.below(15) == 0 {
+                db.checkpoint().unwrap();
+            }
+            if rng.below(30) == 0 {
+                db.close().map_err(|(_, e)| e).unwrap();
+                db = Database::open(&dir, &o).unwrap();
+            }
+        }
+        let s = db.begin();
+        // Writes after the snapshot must not change its answers.
+        db.insert_batch(m, &[0, span / 2, span - 1], &[1e6, 1e6, 1e6]).unwrap();
+        let pts = points(&s, m);
+        let scale: f64 = pts.iter().map(|p| p.1.abs()).filter(|v| v.is_finite()).sum();
+        for q in 0..20 {
+            let from = rng.below(span as u64 + 20) as i64 - 10;
+            let until = from + rng.below(span as u64 + 20) as i64;
+            let bucket = match rng.below(4) {
+                0 => 1 + rng.below(5) as i64,
+                1 => 1 + rng.below(100) as i64,
+                2 => i64::MAX,
+                _ => 1 + rng.below(span as u64) as i64,
+            };
+            let cap = if rng.below(3) == 0 { 1 + rng.below(4) as usize } else { usize::MAX >> 1 };
+            let got = aggregate_all(&s, m, from, until, bucket, cap);
+            let want = brute(&pts, from, until, bucket);
+            check(
+                &got,
+                &want,
+                scale,
+                &format!("seed {seed} query {q}: from={from} until={until} bucket={bucket} cap={cap}"),
+            );
+        }
+        let got = aggregate_all(&s, m, i64::MIN, i64::MAX, i64::MAX, 10);
+        check(&got, &brute(&pts, i64::MIN, i64::MAX, i64::MAX), scale, &format!("seed {seed}: whole range"));
+        drop(s);
+        db.close().map_err(|(_, e)| e).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn aggregate_arguments_and_edges() {
+    let dir = tmpdir("aggargs");
+    let db = Database::open(&dir, &Options::default()).unwrap();
+    let m = db.create_metric("m").unwrap();
+    db.insert_batch(m, &[10, 11, 20], &[1.0, f64::NAN, 3.0]).unwrap();
+    let s = db.begin();
+    let mut out = Vec::new();
+    assert!(matches!(s.aggregate(m, 0, 100, 0, 10, &mut out), Err(Error::InvalidArgument(_))));
+    assert!(matches!(s.aggregate(m, 0, 100, -5, 10, &mut out), Err(Error::InvalidArgument(_))));
+    assert!(matches!(s.aggregate(m, 100, 0, 10, 10, &mut out), Err(Error::InvalidArgument(_))));
+    assert!(matches!(s.aggregate(MetricId(999), 0, 100, 10, 10, &mut out), Err(Error::NotFound(_))));
+    s.aggregate(m, 5, 5, 10, 10, &mut out).unwrap();
+    assert!(out.is_empty());
+    // Buckets [5,15) and [15,25): the NaN counts, but not in min/max/sum.
+    s.aggregate(m, 5, 100, 10, 10, &mut out).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0].start, out[0].count, out[0].min, out[0].max, out[0].sum), (5, 2, 1.0, 1.0, 1.0));
+    assert_eq!((out[0].first, out[0].first_ts, out[0].last_ts), (1.0, 10, 11));
+    assert!(out[0].last.is_nan());
+    assert_eq!((out[1].start, out[1].count, out[1].first, out[1].last), (15, 1, 3.0, 3.0));
+    // A bucket of only NaN: min, max and sum are NaN.
+    out.clear();
+    s.aggregate(m, 11, 12, 1, 10, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].min.is_nan() && out[0].max.is_nan() && out[0].sum.is_nan());
+    // Extreme ranges do not overflow.
+    out.clear();
+    s.aggregate(m, i64::MIN, i64::MAX, i64::MAX, 10, &mut out).unwrap();
+    assert_eq!(out.iter().map(|a| a.count).sum::<u64>(), 3);
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aggregates_from_summaries_agree_with_decoding_on_many_blocks() {
+    // Long regular series: most blocks lie wholly inside a bucket and are answered from
+    // their headers; the answer must still be the fold's.
+    let dir = tmpdir("aggsum");
+    let mut o = Options::default();
+    o.set_partition_points(128).unwrap();
+    let db = Database::open(&dir, &o).unwrap();
+    let m = db.create_metric("m").unwrap();
+    let ts: Vec<i64> = (0..100_000).map(|i| i * 10).collect();
+    let vals: Vec<f64> = (0..100_000).map(|i| ((i * 7919) % 1000) as f64 / 10.0).collect();
+    for (t, v) in ts.chunks(1000).zip(vals.chunks(1000)) {
+        db.insert_batch(m, t, v).unwrap();
+    }
+    db.checkpoint().unwrap();
+    let s = db.begin();
+    let pts = points(&s, m);
+    let scale: f64 = vals.iter().sum();
+    for bucket in [10, 1280, 5000, 99_999, 1_000_000] {
+        let got = aggregate_all(&s, m, -3, 1_000_000, bucket, 1 << 20);
+        check(&got, &brute(&pts, -3, 1_000_000, bucket), scale, &format!("bucket {bucket}"));
+    }
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listing_walks_metrics_by_id_with_a_prefix() {
+    let dir = tmpdir("list");
+    let db = Database::open(&dir, &Options::default()).unwrap();
+    let a = db.create_metric("cpu.user").unwrap();
+    let _b = db.create_metric("mem.free").unwrap();
+    let c = db.create_metric("cpu.system").unwrap();
+    let s = db.begin();
+    db.drop_metric(a).unwrap();
+    let all: Vec<_> = s.metrics(MetricId(0)).map(|(id, n)| (id, n.to_owned())).collect();
+    assert_eq!(all.len(), 3);
+    let cpu: Vec<_> =
+        s.metrics(MetricId(0)).filter(|(_, n)| n.starts_with("cpu.")).map(|(id, _)| id).collect();
+    assert_eq!(cpu, vec![a, c]);
+    assert_eq!(db.begin().metrics(MetricId(0)).count(), 2);
+    assert!(matches!(db.create_metric("bad\0name"), Err(Error::InvalidArgument(_))));
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
