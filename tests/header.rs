@@ -71,7 +71,8 @@ fn header_declares_only_the_c_api_namespace() {
             );
         }
         if line.starts_with("typedef ") {
-            let name = line.trim_end_matches(';').rsplit(' ').next().unwrap();
+            // `typedef struct ts_x ts_x;`, or `typedef struct ts_x {` opening a definition.
+            let name = line.trim_end_matches(';').trim_end_matches(" {").rsplit(' ').next().unwrap();
             assert!(name.starts_with("ts_"), "type outside ts_: {line}");
         }
         let declaration = line.ends_with(");") || (line.ends_with(',') && line.contains('('));
