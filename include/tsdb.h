@@ -251,6 +251,49 @@ typedef struct ts_options ts_options;
 typedef struct ts_txn ts_txn;
 
 /**
+ * What `ts_db_stats` reports. A forgotten `ts_txn` shows as a large
+ * `oldest_snapshot_age_ms` and a growing `old_snapshot_bytes`: find it before the disk fills.
+ */
+typedef struct ts_stats {
+  /**
+   * Live metrics.
+   */
+  uint64_t metrics;
+  /**
+   * Points stored: in sealed partitions, plus those in heads not yet sealed (counted as
+   * written: a head point that overwrites another counts twice until sealed).
+   */
+  uint64_t points;
+  /**
+   * Sealed partitions.
+   */
+  uint64_t partitions;
+  /**
+   * Bytes the database's files take on disk, as `du` counts them (allocated blocks; the
+   * write-ahead log's preallocated segments included).
+   */
+  uint64_t disk_bytes;
+  /**
+   * Bytes of write-ahead log written since the last checkpoint began (at most what a
+   * reopen would replay).
+   */
+  uint64_t wal_bytes;
+  /**
+   * Snapshots not yet released (a cursor or metric listing keeps its snapshot live).
+   */
+  uint64_t live_snapshots;
+  /**
+   * Age of the oldest live snapshot in milliseconds, to the second; 0 when none.
+   */
+  uint64_t oldest_snapshot_age_ms;
+  /**
+   * Bytes of data blocks kept alive only by snapshots older than the current state: the
+   * disk space their release gives back (at the next checkpoints).
+   */
+  uint64_t old_snapshot_bytes;
+} ts_stats;
+
+/**
  * One bucket of `ts_aggregate`.
  *
  * NaN rule (the same whether a block was answered from its stored summary or decoded):
@@ -463,6 +506,18 @@ ts_status ts_close(struct ts_db *db);
 ts_status ts_checkpoint(struct ts_db *db);
 
 /**
+ * Fill `*out` with figures about `db`: what it holds and what keeps space alive.
+ *
+ * Walks the current state (O(metrics + partitions)); writers and readers go on meanwhile.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` or `out` is NULL; `TS_IO_ERROR` if the
+ * directory cannot be listed.
+ *
+ * Threads: safe from any number of threads on the same `db`.
+ */
+ts_status ts_db_stats(struct ts_db *db, struct ts_stats *out);
+
+/**
  * Create a metric called `name` and return its id in `*id_out`.
  *
  * Names are 1..=1024 bytes of UTF-8 and unique among live metrics. Ids are assigned at
@@ -533,6 +588,25 @@ ts_status ts_insert_batch(struct ts_db *db,
                           size_t n);
 
 /**
+ * Delete metric `id`'s points with `from <= ts < until`, atomically (a snapshot sees all
+ * of them gone or none) and durably (the delete is in the write-ahead log like a write).
+ *
+ * Copy-on-write: only the partitions holding points in the range are replaced (those wholly
+ * inside are let go, the two across its ends rewritten). Snapshots begun before the delete
+ * still read the points; their disk space returns when the last of those snapshots (and
+ * their cursors) is released. Points written after the call returns are kept, whatever their
+ * timestamps. `from == until` deletes nothing.
+ *
+ * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
+ * `db` is NULL or `from > until`; `TS_IO_ERROR` if the log or a rewritten partition cannot
+ * be written. When the rewrite fails after the delete was logged (a full disk), the database
+ * turns failed: writes return `TS_INTERNAL`, reads go on, and reopening applies the delete.
+ *
+ * Threads: safe from any number of threads on the same `db`.
+ */
+ts_status ts_delete_range(struct ts_db *db, uint64_t id, int64_t from, int64_t until);
+
+/**
  * Create an empty batch. The caller owns it and must free it with `ts_batch_free`; it may
  * be committed and refilled any number of times. Returns NULL only if memory is exhausted.
  *
@@ -548,6 +622,21 @@ struct ts_batch *ts_batch_new(void);
  * Threads: not concurrently with any other use of `batch`.
  */
 ts_status ts_batch_add(struct ts_batch *batch, uint64_t id, int64_t ts, double value);
+
+/**
+ * Add `n` points `(ts[i], values[i])` for metric `id` to the batch in one call (the form
+ * for bindings that cannot loop in C). The id is checked at commit. `n == 0` adds nothing.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `batch` is NULL, or `ts` or `values` is NULL
+ * while `n > 0`.
+ *
+ * Threads: not concurrently with any other use of `batch`.
+ */
+ts_status ts_batch_add_many(struct ts_batch *batch,
+                            uint64_t id,
+                            const int64_t *ts,
+                            const double *values,
+                            size_t n);
 
 /**
  * Remove every point from the batch (keeping its memory for reuse).

@@ -117,14 +117,17 @@ impl Folder<'_> {
                 a.first = vals[i];
                 a.first_ts = ts[i];
             }
+            // Branch-free: f64::min/max skip NaN operands.
+            let (mut min, mut max, mut sum, mut valued) = (a.min, a.max, a.sum, 0u64);
             for &v in &vals[i..j] {
-                if !v.is_nan() {
-                    a.min = a.min.min(v);
-                    a.max = a.max.max(v);
-                    a.sum += v;
-                    acc.valued += 1;
-                }
+                let ok = !v.is_nan();
+                min = min.min(v);
+                max = max.max(v);
+                sum += if ok { v } else { 0.0 };
+                valued += u64::from(ok);
             }
+            (a.min, a.max, a.sum) = (min, max, sum);
+            acc.valued += valued;
             a.count += (j - i) as u64;
             a.last = vals[j - 1];
             a.last_ts = ts[j - 1];

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::partition::{Head, HeadInner, Part, PartitionMap, Sealed, sorted_unique};
+use crate::partition::{
+    Head, HeadInner, Part, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
+};
 use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
 use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{self, Record, Replayed, Wal};
@@ -36,6 +38,34 @@ pub struct StorageStats {
     /// Bytes of the manifest file, and how many of them its current tree uses.
     pub manifest_bytes: u64,
     pub manifest_live_bytes: u64,
+}
+
+/// What [`Database::stats`] reports: the figures that show what a database holds and what
+/// keeps space alive (a forgotten snapshot shows as an old `oldest_snapshot_age_ms` and a
+/// growing `old_snapshot_bytes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live metrics.
+    pub metrics: u64,
+    /// Points stored: in sealed partitions, plus those in heads not yet sealed (counted as
+    /// written: a head point that overwrites another is counted twice until sealed).
+    pub points: u64,
+    /// Sealed partitions.
+    pub partitions: u64,
+    /// Bytes the database's files take on disk (`du`: allocated blocks, the log's
+    /// preallocated segments included).
+    pub disk_bytes: u64,
+    /// Bytes of write-ahead log written since the last checkpoint began (what a reopen
+    /// would replay, at most).
+    pub wal_bytes: u64,
+    /// Snapshots (`ts_txn`, and cursors' and listings' own references count as theirs) not
+    /// yet released.
+    pub live_snapshots: u64,
+    /// Age of the oldest of them, to the second (0 when none).
+    pub oldest_snapshot_age_ms: u64,
+    /// Bytes of data blocks that only snapshots older than the current state keep alive:
+    /// disk space their release gives back (at the next checkpoints).
+    pub old_snapshot_bytes: u64,
 }
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
@@ -284,6 +314,37 @@ impl Database {
         }
     }
 
+    /// What the database holds and what keeps space alive. Walks the current state:
+    /// O(metrics + partitions), without blocking writers or readers for long (each head's
+    /// lock is taken in turn, briefly).
+    pub fn stats(&self) -> Result<Stats> {
+        let sh = &*self.shared;
+        let v = sh.current.load_full();
+        let (mut points, mut partitions, mut current_bytes) = (0u64, 0u64, 0u64);
+        for (_, map) in v.ids.range_from(0) {
+            partitions += map.parts.len() as u64;
+            for p in map.parts.iter() {
+                points += p.data.len() as u64;
+                current_bytes += p.data.stored_len();
+            }
+            let h = map.head.lock();
+            points += h.len() as u64;
+            current_bytes += h.extents().iter().map(|e| e.stored_len()).sum::<u64>();
+        }
+        let (live_snapshots, oldest) = v.live.figures();
+        let block_bytes = sh.reclaim.live_block_bytes();
+        Ok(Stats {
+            metrics: v.ids.len(),
+            points,
+            partitions,
+            disk_bytes: disk_usage(&sh.path)?,
+            wal_bytes: sh.wal.written().saturating_sub(sh.checkpoint_mark.load(Ordering::Relaxed)),
+            live_snapshots,
+            oldest_snapshot_age_ms: oldest * 1000,
+            old_snapshot_bytes: block_bytes.saturating_sub(current_bytes),
+        })
+    }
+
     /// The directory this database lives in.
     pub fn path(&self) -> &Path {
         &self.shared.path
@@ -404,6 +465,41 @@ impl Database {
         sh.after_write(lsn)
     }
 
+    /// Delete metric `id`'s points with `from <= ts < until`, atomically and durably (the
+    /// delete is logged). Copy-on-write: sealed partitions wholly inside the range are let
+    /// go, the (at most two) reaching across its ends are rewritten, the rest are shared;
+    /// snapshots begun before the delete still read the points, and their space returns
+    /// when the last of those snapshots is released. Points written after the delete are
+    /// kept, whatever their timestamps. `from == until` deletes nothing.
+    ///
+    /// If writing the rewritten partitions fails after the delete was logged (a full disk),
+    /// the error is returned and the database turns failed ([`Error::Failed`] for writes;
+    /// reads go on): reopening applies the logged delete.
+    pub fn delete_range(&self, id: MetricId, from: i64, until: i64) -> Result<()> {
+        if from > until {
+            return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
+        }
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let (ticket, lsn) = {
+            let v = sh.current.load();
+            v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            if from == until {
+                return Ok(());
+            }
+            sh.wal.append(&Record::Delete { id: id.0, from, until }, &sh.seqr)?
+        };
+        // Every write before the delete must be in the heads: wait, holding no lock.
+        sh.seqr.wait_turn(&ticket);
+        let applied = sh.apply_delete(id, from, until, ticket.seq);
+        if applied.is_err() {
+            sh.failed.store(true, Ordering::SeqCst);
+        }
+        drop(ticket);
+        applied?;
+        sh.after_write(lsn)
+    }
+
     /// Begin a snapshot: it sees every write that returned before this call and nothing
     /// that starts after it. O(1); takes no lock and never waits for writers.
     pub fn begin(&self) -> Arc<Snapshot> {
@@ -440,7 +536,8 @@ impl Shared {
             // If no version was published meanwhile, every write with a seq <= `seq` is
             // reachable from `version` (in a head or sealed partition of it).
             if Arc::ptr_eq(&self.current.load(), &version) {
-                return Arc::new(Snapshot { version, seq });
+                let begun = version.live.begin();
+                return Arc::new(Snapshot { version, seq, begun });
             }
         }
     }
@@ -675,6 +772,10 @@ impl Shared {
                     Err(e) => return Err(e),
                 }
             }
+            Replayed::Delete { id, from, until } => {
+                // `advance_to` published `seq` itself; nothing runs concurrently in replay.
+                self.apply_delete(MetricId(id), from, until, seq)?;
+            }
             Replayed::Batch { ids, ts, vals } => {
                 // The live commit checked every id; one missing now was dropped later.
                 let v = self.current.load();
@@ -690,6 +791,81 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Apply the delete with sequence number `seq` (every earlier write published, `seq`
+    /// itself not yet): publish metric `id`'s map without its points in `[from, until)`
+    /// written before `seq`. A metric dropped meanwhile needs nothing.
+    fn apply_delete(&self, id: MetricId, from: i64, until: i64, seq: u64) -> Result<()> {
+        loop {
+            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return Ok(()) };
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                continue; // replaced meanwhile: retry on its successor
+            }
+            let guard = FailOnUnwind(&self.failed);
+            let pts = head.points();
+            let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
+            let head_hit = pts.iter().any(doomed);
+            let parts = delete_from_parts(&map.parts, from, until, &self.data)?;
+            let (parts, new_head) = if head_hit {
+                // Seal what the head holds from before the delete, less the range, into the
+                // parts; later writes stay in a new head (their seqs are above any
+                // checkpoint's, so the next checkpoint writes them all).
+                let (old, carry): (Vec<_>, Vec<_>) = pts.into_iter().partition(|p| p.seq < seq);
+                let kept: Vec<_> = old.into_iter().filter(|p| p.ts < from || p.ts >= until).collect();
+                let (ts, vals) = sorted_unique(kept, head.is_sorted());
+                let parts = parts.unwrap_or_else(|| map.parts.to_vec());
+                let part_points = self.opts.partition_points as usize;
+                let parts = if ts.is_empty() {
+                    parts
+                } else {
+                    merge_into_parts(&parts, &ts, &vals, part_points, &self.data)?
+                };
+                (parts, Head::with_points(carry))
+            } else if let Some(parts) = parts {
+                (parts, self.successor_head(&head, head.extents().to_vec()))
+            } else {
+                std::mem::forget(guard);
+                return Ok(()); // nothing in the range
+            };
+            let next = PartitionMap { id, name: map.name.clone(), parts: parts.into(), head: new_head };
+            self.publish_successor(&map, &mut head, next);
+            std::mem::forget(guard);
+            return Ok(());
+        }
+    }
+
+    /// A new head holding `head`'s points and the given extents (their copies on disk).
+    fn successor_head(&self, head: &HeadInner, extents: Vec<Arc<Sealed>>) -> Head {
+        let new_head = Head::with_points(head.points());
+        {
+            let mut h = new_head.lock();
+            for e in extents {
+                h.add_extent(e);
+            }
+            h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
+        }
+        new_head
+    }
+
+    /// Make `next` metric `map.id`'s current map in place of `map` (current, its head
+    /// locked as `head`, not frozen), freezing the old head.
+    fn publish_successor(
+        &self,
+        map: &PartitionMap,
+        head: &mut HeadInner,
+        next: PartitionMap,
+    ) -> Arc<PartitionMap> {
+        let next = Arc::new(next);
+        self.release_raw_head(head.freeze());
+        let _w = self.writer.lock();
+        // `map` is current: replacing it would have frozen the head we hold.
+        let cur = self.current.load_full();
+        self.current.store(Arc::new(cur.with_map(next.clone())));
+        drop(_w);
+        self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)
+        next
     }
 
     /// Put metric `id` on the list the next checkpoint writes.
@@ -884,28 +1060,9 @@ impl Shared {
             .collect::<Result<_>>()
             .ok()?;
         let extents: Vec<Arc<Sealed>> = head.extents().iter().map(copy).collect::<Result<_>>().ok()?;
-        let new_head = Head::with_points(head.points());
-        {
-            let mut h = new_head.lock();
-            for e in extents {
-                h.add_extent(e);
-            }
-            h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
-        }
-        let next = Arc::new(PartitionMap {
-            id: map.id,
-            name: map.name.clone(),
-            parts: parts.into(),
-            head: new_head,
-        });
-        self.release_raw_head(head.freeze());
-        let _w = self.writer.lock();
-        // `map` is current: replacing it would have frozen the head we hold.
-        let cur = self.current.load_full();
-        self.current.store(Arc::new(cur.with_map(next.clone())));
-        drop(_w);
-        self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)
-        Some(next)
+        let head_copy = self.successor_head(head, extents);
+        let next = PartitionMap { id: map.id, name: map.name.clone(), parts: parts.into(), head: head_copy };
+        Some(self.publish_successor(map, head, next))
     }
 
     fn start_background(this: &Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
@@ -979,6 +1136,24 @@ impl Drop for FailOnUnwind<'_> {
     }
 }
 
+/// Bytes the files under `dir` take on disk (allocated blocks, as `du` counts).
+fn disk_usage(dir: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err("cannot list directory", dir, &e))?;
+    for e in entries {
+        let e = e.map_err(|e| io_err("cannot list directory", dir, &e))?;
+        let path = e.path();
+        // A file deleted meanwhile (a checkpoint's) counts as gone.
+        let Ok(md) = std::fs::symlink_metadata(&path) else { continue };
+        total += md.blocks() * 512;
+        if md.is_dir() {
+            total += disk_usage(&path)?;
+        }
+    }
+    Ok(total)
+}
+
 pub(crate) fn not_found(id: MetricId) -> Error {
     Error::NotFound(format!("no live metric with this id (id={})", id.0))
 }
@@ -1014,6 +1189,14 @@ pub struct Snapshot {
     /// The version it reads; holding it is what makes the snapshot live for `close`.
     version: Arc<Version>,
     seq: u64,
+    /// When it began, for [`Database::stats`].
+    begun: u64,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.version.live.end(self.begun);
+    }
 }
 
 impl Snapshot {
@@ -1249,6 +1432,14 @@ impl Batch {
         self.ids.push(id.0);
         self.ts.push(ts);
         self.vals.push(value);
+    }
+
+    /// Add `ts[i], values[i]` for metric `id` (as many points as the shorter slice holds).
+    pub fn add_many(&mut self, id: MetricId, ts: &[i64], values: &[f64]) {
+        let n = ts.len().min(values.len());
+        self.ids.extend(std::iter::repeat_n(id.0, n));
+        self.ts.extend_from_slice(&ts[..n]);
+        self.vals.extend_from_slice(&values[..n]);
     }
 
     pub fn len(&self) -> usize {

@@ -18,7 +18,7 @@ mod txn;
 pub mod ffi;
 
 pub use aggregate::Agg;
-pub use db::{Batch, Cursor, Database, Snapshot, StorageStats};
+pub use db::{Batch, Cursor, Database, Snapshot, Stats, StorageStats};
 pub use error::{Error, Result};
 pub use options::{
     DEFAULT_CHECKPOINT_BYTES, DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, DEFAULT_RAW_HEAD_BUDGET,

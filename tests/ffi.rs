@@ -8,6 +8,7 @@ use tsdb::ffi::cursor::*;
 use tsdb::ffi::db::*;
 use tsdb::ffi::metric::*;
 use tsdb::ffi::options::*;
+use tsdb::ffi::query::*;
 use tsdb::ffi::status::*;
 use tsdb::ffi::ts_status::{self, *};
 use tsdb::ffi::txn::*;
@@ -249,4 +250,116 @@ fn options_are_copied_and_checked() {
         expect(ts_close(db), TS_OK, "");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn aggregate_listing_delete_and_batch_add_many_through_the_c_api() {
+    let db = open("queries");
+    let (mut a, mut b) = (0u64, 0u64);
+    let (na, nb) = (CString::new("cpu.user").unwrap(), CString::new("mem.free").unwrap());
+    // SAFETY: live handle, valid strings and out-pointers throughout.
+    unsafe {
+        expect(ts_metric_create(db.0, na.as_ptr(), &mut a), TS_OK, "");
+        expect(ts_metric_create(db.0, nb.as_ptr(), &mut b), TS_OK, "");
+        let batch = ts_batch_new();
+        let ts: Vec<i64> = (0..100).collect();
+        let vals: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        expect(ts_batch_add_many(batch, a, ts.as_ptr(), vals.as_ptr(), 100), TS_OK, "");
+        expect(ts_batch_add_many(batch, b, ts.as_ptr(), vals.as_ptr(), 0), TS_OK, "");
+        expect(ts_batch_add_many(batch, b, null(), vals.as_ptr(), 3), TS_INVALID_ARGUMENT, "ts is NULL");
+        expect(ts_batch_commit(db.0, batch), TS_OK, "");
+        ts_batch_free(batch);
+
+        let mut txn = null_mut();
+        expect(ts_txn_begin(db.0, &mut txn), TS_OK, "");
+        // Ten buckets of ten points, read three at a time.
+        let mut out = [ts_agg {
+            start: 0,
+            count: 0,
+            min: 0.0,
+            max: 0.0,
+            sum: 0.0,
+            first: 0.0,
+            last: 0.0,
+            first_ts: 0,
+            last_ts: 0,
+        }; 3];
+        let (mut from, mut seen) = (0i64, Vec::new());
+        loop {
+            let mut n = 99;
+            expect(ts_aggregate(txn, a, from, 100, 10, out.as_mut_ptr(), 3, &mut n), TS_OK, "");
+            seen.extend_from_slice(&out[..n]);
+            if n < 3 {
+                break;
+            }
+            from = out[n - 1].start + 10;
+        }
+        assert_eq!(seen.len(), 10);
+        for (k, g) in seen.iter().enumerate() {
+            let k = k as i64;
+            assert_eq!((g.start, g.count, g.first_ts, g.last_ts), (10 * k, 10, 10 * k, 10 * k + 9));
+            assert_eq!(
+                (g.min, g.max, g.first, g.last),
+                ((10 * k) as f64, (10 * k + 9) as f64, (10 * k) as f64, (10 * k + 9) as f64)
+            );
+            assert_eq!(g.sum, (10 * k..10 * k + 10).sum::<i64>() as f64);
+        }
+        let mut n = 7;
+        expect(ts_aggregate(txn, a, 0, 100, 0, out.as_mut_ptr(), 3, &mut n), TS_INVALID_ARGUMENT, "bucket");
+        assert_eq!(n, 0);
+        expect(ts_aggregate(txn, 999, 0, 100, 5, out.as_mut_ptr(), 3, &mut n), TS_NOT_FOUND, "id=999");
+        expect(ts_aggregate(txn, a, 0, 100, 5, null_mut(), 3, &mut n), TS_INVALID_ARGUMENT, "out is NULL");
+
+        // Listing: all, then by prefix; names stay valid until the next call.
+        let mut list = null_mut();
+        expect(ts_metric_list_open(txn, null(), &mut list), TS_OK, "");
+        let (mut ids, mut names) = ([0u64; 1], [null::<c_char>(); 1]);
+        let mut got = Vec::new();
+        loop {
+            let mut n = 0;
+            let rc = ts_metric_list_next(list, ids.as_mut_ptr(), names.as_mut_ptr(), 1, &mut n);
+            if rc == TS_DONE {
+                assert_eq!(n, 0);
+                break;
+            }
+            expect(rc, TS_OK, "");
+            got.push((ids[0], CStr::from_ptr(names[0]).to_str().unwrap().to_owned()));
+        }
+        assert_eq!(got, vec![(a, "cpu.user".to_owned()), (b, "mem.free".to_owned())]);
+        ts_metric_list_free(list);
+        let prefix = CString::new("mem.").unwrap();
+        expect(ts_metric_list_open(txn, prefix.as_ptr(), &mut list), TS_OK, "");
+        let mut many = [0u64; 8];
+        let mut n = 0;
+        expect(ts_metric_list_next(list, many.as_mut_ptr(), null_mut(), 8, &mut n), TS_OK, "");
+        assert_eq!(&many[..n], &[b]);
+        expect(ts_metric_list_next(list, many.as_mut_ptr(), null_mut(), 8, &mut n), TS_DONE, "");
+        expect(
+            ts_metric_list_next(list, many.as_mut_ptr(), null_mut(), 0, &mut n),
+            TS_INVALID_ARGUMENT,
+            "cap",
+        );
+        ts_metric_list_free(list);
+        ts_metric_list_free(null_mut());
+
+        // Delete [20, 80): the snapshot taken before still sees 100 points, a new one 40.
+        expect(ts_delete_range(db.0, a, 20, 80), TS_OK, "");
+        expect(ts_delete_range(db.0, a, 80, 20), TS_INVALID_ARGUMENT, "from > until");
+        expect(ts_delete_range(db.0, 999, 0, 1), TS_NOT_FOUND, "id=999");
+        let count = |txn| {
+            let mut n = 0;
+            let mut out = [out[0]; 1];
+            expect(
+                ts_aggregate(txn, a, i64::MIN, i64::MAX, i64::MAX, out.as_mut_ptr(), 1, &mut n),
+                TS_OK,
+                "",
+            );
+            out[0].count
+        };
+        assert_eq!(count(txn), 100);
+        ts_txn_release(txn);
+        expect(ts_txn_begin(db.0, &mut txn), TS_OK, "");
+        assert_eq!(count(txn), 40);
+        ts_txn_release(txn);
+    }
 }

@@ -202,6 +202,21 @@ fn run(seed: u64, steps: usize) {
                 db = Database::open(&dir, &opts).unwrap();
                 check_all(&db.begin(), &model);
             }
+            88..=89 => {
+                // A range delete, mostly over recent and late timestamps, sometimes all.
+                let id = pick_id(&mut rng, &model);
+                let a = clock - rng.below(300) as i64;
+                let b = a + rng.below(200) as i64;
+                let (from, until) = if rng.below(8) == 0 { (i64::MIN, i64::MAX) } else { (a, b) };
+                let res = db.delete_range(MetricId(id), from, until);
+                match model.values_mut().find(|(i, _)| *i == id) {
+                    Some((_, pts)) => {
+                        res.unwrap();
+                        pts.retain(|t, _| *t < from || *t >= until);
+                    }
+                    None => assert!(matches!(res, Err(Error::NotFound(_)))),
+                }
+            }
             _ => {
                 let (snap, m) = match snaps.len() {
                     0 => (db.begin(), &model),

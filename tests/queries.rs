@@ -274,3 +274,39 @@ fn listing_walks_metrics_by_id_with_a_prefix() {
     db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stats_show_what_an_old_snapshot_keeps_alive() {
+    let dir = tmpdir("stats");
+    let mut o = Options::default();
+    o.set_partition_points(1000).unwrap();
+    let db = Database::open(&dir, &o).unwrap();
+    let m = db.create_metric("m").unwrap();
+    let _other = db.create_metric("other").unwrap();
+    let ts: Vec<i64> = (0..100_500).collect();
+    let vals: Vec<f64> = ts.iter().map(|&t| ((t * 7919) % 100_003) as f64 / 7.0).collect();
+    db.insert_batch(m, &ts, &vals).unwrap();
+    let s0 = db.stats().unwrap();
+    assert_eq!((s0.metrics, s0.points, s0.live_snapshots, s0.oldest_snapshot_age_ms), (2, 100_500, 0, 0));
+    assert!((100..=101).contains(&s0.partitions), "{s0:?}");
+    assert_eq!(s0.old_snapshot_bytes, 0, "{s0:?}");
+    assert!(s0.disk_bytes > 0);
+
+    let old = db.begin();
+    let cursor = old.scan(m, 0, 10).unwrap();
+    assert_eq!(db.stats().unwrap().live_snapshots, 1, "a cursor shares its snapshot");
+    db.delete_range(m, 0, 90_000).unwrap();
+    let s1 = db.stats().unwrap();
+    assert_eq!(s1.points, 10_500);
+    assert!(s1.old_snapshot_bytes > 100_000, "the old snapshot keeps the deleted blocks: {s1:?}");
+    let newer = db.begin();
+    assert_eq!(db.stats().unwrap().live_snapshots, 2);
+    drop(cursor);
+    drop(old);
+    let s2 = db.stats().unwrap();
+    assert_eq!((s2.live_snapshots, s2.old_snapshot_bytes), (1, 0), "{s2:?}");
+    drop(newer);
+    assert_eq!(db.stats().unwrap().live_snapshots, 0);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

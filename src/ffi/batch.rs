@@ -1,7 +1,7 @@
 //! `ts_batch`: atomic writes across many metrics.
 use super::boundary::boundary;
 use super::db::ts_db;
-use super::handle::{handle_mut, handle_ref};
+use super::handle::{handle_mut, handle_ref, slice};
 use super::status::ts_status;
 use crate::{Batch, MetricId};
 
@@ -35,6 +35,35 @@ pub unsafe extern "C" fn ts_batch_add(batch: *mut ts_batch, id: u64, ts: i64, va
         // this thread only.
         let b = unsafe { handle_mut(batch, "batch")? };
         b.batch.add(MetricId(id), ts, value);
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Add `n` points `(ts[i], values[i])` for metric `id` to the batch in one call (the form
+/// for bindings that cannot loop in C). The id is checked at commit. `n == 0` adds nothing.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `batch` is NULL, or `ts` or `values` is NULL
+/// while `n > 0`.
+///
+/// Threads: not concurrently with any other use of `batch`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_batch_add_many(
+    batch: *mut ts_batch,
+    id: u64,
+    ts: *const i64,
+    values: *const f64,
+    n: usize,
+) -> ts_status {
+    boundary("ts_batch_add_many", || {
+        // SAFETY: `batch` is NULL (checked) or a live handle from `ts_batch_new`, used by
+        // this thread only.
+        let b = unsafe { handle_mut(batch, "batch")? };
+        if n == 0 {
+            return Ok(ts_status::TS_OK);
+        }
+        let ts = slice(ts, n, "ts")?;
+        let values = slice(values, n, "values")?;
+        b.batch.add_many(MetricId(id), ts, values);
         Ok(ts_status::TS_OK)
     })
 }

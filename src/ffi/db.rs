@@ -111,3 +111,61 @@ pub unsafe extern "C" fn ts_checkpoint(db: *mut ts_db) -> ts_status {
         Ok(ts_status::TS_OK)
     })
 }
+
+/// What `ts_db_stats` reports. A forgotten `ts_txn` shows as a large
+/// `oldest_snapshot_age_ms` and a growing `old_snapshot_bytes`: find it before the disk fills.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct ts_stats {
+    /// Live metrics.
+    pub metrics: u64,
+    /// Points stored: in sealed partitions, plus those in heads not yet sealed (counted as
+    /// written: a head point that overwrites another counts twice until sealed).
+    pub points: u64,
+    /// Sealed partitions.
+    pub partitions: u64,
+    /// Bytes the database's files take on disk, as `du` counts them (allocated blocks; the
+    /// write-ahead log's preallocated segments included).
+    pub disk_bytes: u64,
+    /// Bytes of write-ahead log written since the last checkpoint began (at most what a
+    /// reopen would replay).
+    pub wal_bytes: u64,
+    /// Snapshots not yet released (a cursor or metric listing keeps its snapshot live).
+    pub live_snapshots: u64,
+    /// Age of the oldest live snapshot in milliseconds, to the second; 0 when none.
+    pub oldest_snapshot_age_ms: u64,
+    /// Bytes of data blocks kept alive only by snapshots older than the current state: the
+    /// disk space their release gives back (at the next checkpoints).
+    pub old_snapshot_bytes: u64,
+}
+
+/// Fill `*out` with figures about `db`: what it holds and what keeps space alive.
+///
+/// Walks the current state (O(metrics + partitions)); writers and readers go on meanwhile.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` or `out` is NULL; `TS_IO_ERROR` if the
+/// directory cannot be listed.
+///
+/// Threads: safe from any number of threads on the same `db`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_db_stats(db: *mut ts_db, out: *mut ts_stats) -> ts_status {
+    boundary("ts_db_stats", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let handle = unsafe { handle_ref(db, "db")? };
+        let out = out_ptr(out, "out")?;
+        let s = handle.db.stats()?;
+        let c = ts_stats {
+            metrics: s.metrics,
+            points: s.points,
+            partitions: s.partitions,
+            disk_bytes: s.disk_bytes,
+            wal_bytes: s.wal_bytes,
+            live_snapshots: s.live_snapshots,
+            oldest_snapshot_age_ms: s.oldest_snapshot_age_ms,
+            old_snapshot_bytes: s.old_snapshot_bytes,
+        };
+        // SAFETY: `out` is non-NULL (checked) and points to writable storage.
+        unsafe { out.write(c) };
+        Ok(ts_status::TS_OK)
+    })
+}

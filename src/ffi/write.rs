@@ -1,7 +1,7 @@
 //! Writing points to one metric.
 use super::boundary::boundary;
 use super::db::ts_db;
-use super::handle::handle_ref;
+use super::handle::{handle_ref, slice};
 use super::status::ts_status;
 use crate::{Error, MetricId};
 
@@ -64,15 +64,27 @@ pub unsafe extern "C" fn ts_insert_batch(
     })
 }
 
-/// Borrow `n` elements at `p` (checked for NULL).
-fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], Error> {
-    if p.is_null() {
-        return Err(Error::InvalidArgument(format!("{what} is NULL")));
-    }
-    if n > isize::MAX as usize / std::mem::size_of::<T>() {
-        return Err(Error::InvalidArgument(format!("n is too large (n={n})")));
-    }
-    // SAFETY: `p` is non-NULL and, per the function contract, points to `n` readable,
-    // aligned elements that are not mutated during the call.
-    Ok(unsafe { std::slice::from_raw_parts(p, n) })
+/// Delete metric `id`'s points with `from <= ts < until`, atomically (a snapshot sees all
+/// of them gone or none) and durably (the delete is in the write-ahead log like a write).
+///
+/// Copy-on-write: only the partitions holding points in the range are replaced (those wholly
+/// inside are let go, the two across its ends rewritten). Snapshots begun before the delete
+/// still read the points; their disk space returns when the last of those snapshots (and
+/// their cursors) is released. Points written after the call returns are kept, whatever their
+/// timestamps. `from == until` deletes nothing.
+///
+/// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
+/// `db` is NULL or `from > until`; `TS_IO_ERROR` if the log or a rewritten partition cannot
+/// be written. When the rewrite fails after the delete was logged (a full disk), the database
+/// turns failed: writes return `TS_INTERNAL`, reads go on, and reopening applies the delete.
+///
+/// Threads: safe from any number of threads on the same `db`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_delete_range(db: *mut ts_db, id: u64, from: i64, until: i64) -> ts_status {
+    boundary("ts_delete_range", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let db = unsafe { handle_ref(db, "db")? };
+        db.db.delete_range(MetricId(id), from, until)?;
+        Ok(ts_status::TS_OK)
+    })
 }

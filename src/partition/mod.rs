@@ -102,7 +102,7 @@ pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>
 /// New sealed parts after adding the sorted, unique points `(ts, vals)` to `parts`; the new
 /// points win over stored ones with the same timestamp. Parts that receive no point are
 /// shared, not copied.
-fn merge_into_parts(
+pub fn merge_into_parts(
     parts: &[Part],
     ts: &[i64],
     vals: &[f64],
@@ -143,6 +143,39 @@ fn merge_into_parts(
         push_chunks(&mut out, start, &fts, &fvals, part_points, part_points, sink)?;
     }
     Ok(out)
+}
+
+/// `parts` without their points in `[from, until)`: parts wholly inside are left out, parts
+/// reaching across an end are rewritten, the rest shared. `None` when no point is removed.
+pub fn delete_from_parts(
+    parts: &[Part],
+    from: i64,
+    until: i64,
+    sink: &dyn BlockSink,
+) -> Result<Option<Vec<Part>>> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut changed = false;
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    for p in parts {
+        let (lo, hi) = (p.data.min_ts(), p.data.max_ts());
+        if hi < from || lo >= until {
+            out.push(p.clone());
+        } else if lo >= from && hi < until {
+            changed = true;
+        } else {
+            p.data.decode_into(&mut ts, &mut vals)?;
+            let (a, b) = (ts.partition_point(|&t| t < from), ts.partition_point(|&t| t < until));
+            if a == b {
+                out.push(p.clone()); // the range falls between two of its points
+                continue;
+            }
+            changed = true;
+            ts.drain(a..b);
+            vals.drain(a..b);
+            out.push(Part { start: p.start, data: Arc::new(Sealed::encode(&ts, &vals, sink)?) });
+        }
+    }
+    Ok(changed.then_some(out))
 }
 
 /// Append `(ts, vals)` as one part, or as parts of `chunk` points when longer than `max`.

@@ -124,6 +124,15 @@ impl Sealed {
         self.count as usize
     }
 
+    /// Bytes of the stored block.
+    pub fn stored_len(&self) -> u64 {
+        match &self.loc {
+            #[cfg(test)]
+            Loc::Mem(b) => b.len() as u64,
+            Loc::Disk { len, .. } => u64::from(*len),
+        }
+    }
+
     pub fn min_ts(&self) -> i64 {
         self.first_ts
     }

@@ -102,12 +102,20 @@ impl Reclaim {
 
     /// Whether some segment other than `except` has more than `max_dead_percent` dead bytes.
     pub fn any_mostly_dead(&self, max_dead_percent: u64, except: Option<u64>) -> bool {
+        self.segments().iter().any(|s| Some(s.no) != except && s.mostly_dead(max_dead_percent))
+    }
+
+    /// Every segment still alive. Dropping the returned references may run a segment's
+    /// `Drop`, which locks `inner`: so they are collected under the lock, used after it.
+    fn segments(&self) -> Vec<Arc<DataSegment>> {
         let mut g = self.inner.lock();
         g.all.retain(|w| w.strong_count() > 0);
-        g.all
-            .iter()
-            .filter_map(std::sync::Weak::upgrade)
-            .any(|s| Some(s.no) != except && s.mostly_dead(max_dead_percent))
+        g.all.iter().filter_map(std::sync::Weak::upgrade).collect()
+    }
+
+    /// Bytes of blocks something still refers to, over every segment.
+    pub fn live_block_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.live.load(Ordering::Relaxed)).sum()
     }
 
     /// The database is closing: from now on a segment that drops is closed, not dead.

@@ -39,22 +39,43 @@ const CREATE: u8 = 1;
 const DROP: u8 = 2;
 const INSERT: u8 = 3;
 const BATCH: u8 = 4;
+const DELETE: u8 = 5;
 
 /// A record to append.
 pub enum Record<'a> {
-    Create { id: u64, name: &'a str },
-    Drop { id: u64 },
-    Insert { id: u64, ts: &'a [i64], vals: &'a [f64] },
-    Batch { ids: &'a [u64], ts: &'a [i64], vals: &'a [f64] },
+    Create {
+        id: u64,
+        name: &'a str,
+    },
+    Drop {
+        id: u64,
+    },
+    Insert {
+        id: u64,
+        ts: &'a [i64],
+        vals: &'a [f64],
+    },
+    Batch {
+        ids: &'a [u64],
+        ts: &'a [i64],
+        vals: &'a [f64],
+    },
+    /// Metric `id`'s points with `from <= ts < until` are deleted.
+    Delete {
+        id: u64,
+        from: i64,
+        until: i64,
+    },
 }
 
 /// A record read back by replay.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Replayed {
     Create { id: u64, name: String },
     Drop { id: u64 },
     Insert { id: u64, ts: Vec<i64>, vals: Vec<f64> },
     Batch { ids: Vec<u64>, ts: Vec<i64>, vals: Vec<f64> },
+    Delete { id: u64, from: i64, until: i64 },
 }
 
 impl Record<'_> {
@@ -64,6 +85,7 @@ impl Record<'_> {
             Record::Drop { .. } => DROP,
             Record::Insert { .. } => INSERT,
             Record::Batch { .. } => BATCH,
+            Record::Delete { .. } => DELETE,
         }
     }
 
@@ -73,6 +95,7 @@ impl Record<'_> {
             Record::Drop { .. } => 8,
             Record::Insert { ts, .. } => 16 + 16 * ts.len(),
             Record::Batch { ts, .. } => 8 + 24 * ts.len(),
+            Record::Delete { .. } => 24,
         }
     }
 
@@ -99,6 +122,10 @@ impl Record<'_> {
                 }
                 w.i64s(ts);
                 w.f64s(vals);
+            }
+            Record::Delete { id, from, until } => {
+                w.u64(*id);
+                w.i64s(&[*from, *until]);
             }
         }
         debug_assert_eq!(w.at, w.out.len());
@@ -534,6 +561,14 @@ fn parse_record(buf: &[u8], at: usize, label: &str) -> Result<Option<(u64, Repla
             let (ts, vals) = columns(&mut r, n)?;
             Replayed::Batch { ids, ts, vals }
         }
+        DELETE => {
+            if len != 24 {
+                return Err(bad("delete record of the wrong length"));
+            }
+            let id = r.u64()?;
+            let (from, until) = (r.u64()? as i64, r.u64()? as i64);
+            Replayed::Delete { id, from, until }
+        }
         k => return Err(bad(&format!("unknown record kind {k}"))),
     };
     if r.at != len {
@@ -580,7 +615,11 @@ mod tests {
         for i in 0..300u64 {
             let ts: Vec<i64> = (0..(i % 7) as i64 + 1).map(|k| k * 10 + i as i64).collect();
             let vals: Vec<f64> = ts.iter().map(|&t| t as f64 / 3.0).collect();
-            let (rec, owned) = match i % 4 {
+            let (rec, owned) = match i % 5 {
+                4 => (
+                    Record::Delete { id: i, from: -(i as i64), until: i as i64 * 7 },
+                    Replayed::Delete { id: i, from: -(i as i64), until: i as i64 * 7 },
+                ),
                 0 => (
                     Record::Create { id: i, name: "cpu.user" },
                     Replayed::Create { id: i, name: "cpu.user".into() },
@@ -609,20 +648,7 @@ mod tests {
         assert_eq!(read_all(&d, 0).unwrap(), want);
         assert_eq!(
             read_all(&d, 150).unwrap(),
-            want.iter()
-                .filter(|(s, _)| *s > 150)
-                .map(|(s, r)| (
-                    *s,
-                    match r {
-                        Replayed::Create { id, name } => Replayed::Create { id: *id, name: name.clone() },
-                        Replayed::Drop { id } => Replayed::Drop { id: *id },
-                        Replayed::Insert { id, ts, vals } =>
-                            Replayed::Insert { id: *id, ts: ts.clone(), vals: vals.clone() },
-                        Replayed::Batch { ids, ts, vals } =>
-                            Replayed::Batch { ids: ids.clone(), ts: ts.clone(), vals: vals.clone() },
-                    }
-                ))
-                .collect::<Vec<_>>()
+            want.iter().filter(|(s, _)| *s > 150).cloned().collect::<Vec<_>>()
         );
         wal.truncate_through(200, false).unwrap();
         let left = read_all(&d, 0).unwrap();

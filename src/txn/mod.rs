@@ -4,6 +4,7 @@
 //! A new version is built under the writer lock and published with `arc-swap`; readers load
 //! it without locks. Every change (create, drop, seal) path-copies O(log n) nodes of the id
 //! trie, never all metrics.
+mod live;
 pub mod trie;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::MetricId;
 use crate::catalog::Catalog;
 use crate::partition::PartitionMap;
+pub use live::LiveSnapshots;
 use trie::IdTrie;
 
 /// One immutable version of the global transaction.
@@ -24,12 +26,14 @@ pub struct Version {
     /// name -> id candidates, shared by all versions; a version confirms them against `ids`.
     /// Its strong count is the number of live versions (see `Database::ensure_closable`).
     pub catalog: Arc<Catalog>,
+    /// Counts the snapshots of every version of the database.
+    pub live: Arc<LiveSnapshots>,
 }
 
 impl Version {
     /// The first version of a database: no metrics.
     pub fn empty() -> Version {
-        Version { ids: IdTrie::default(), catalog: Arc::new(Catalog::new()) }
+        Version { ids: IdTrie::default(), catalog: Arc::new(Catalog::new()), live: Arc::default() }
     }
 
     /// The live metric called `name` in this version, if any.
@@ -50,19 +54,27 @@ impl Version {
     ) -> Result<Version, MetricId> {
         let same = |c: u64| self.ids.get(c).is_some_and(|m| &*m.name == name);
         self.catalog.insert_unique(self.catalog.hash(name), id.0, same).map_err(MetricId)?;
-        Ok(Version { ids: self.ids.insert(id.0, Arc::new(make_map())), catalog: self.catalog.clone() })
+        Ok(Version {
+            ids: self.ids.insert(id.0, Arc::new(make_map())),
+            catalog: self.catalog.clone(),
+            live: self.live.clone(),
+        })
     }
 
     /// This version with metric `map.id`'s partition map replaced by `map`.
     pub fn with_map(&self, map: Arc<PartitionMap>) -> Version {
-        Version { ids: self.ids.insert(map.id.0, map), catalog: self.catalog.clone() }
+        Version {
+            ids: self.ids.insert(map.id.0, map),
+            catalog: self.catalog.clone(),
+            live: self.live.clone(),
+        }
     }
 
     /// This version without metric `map.id`; the catalog forgets its name once no snapshot
     /// can see it any more.
     pub fn drop_metric(&self, map: &PartitionMap) -> Version {
         self.catalog.dropped(self.catalog.hash(&map.name), map.id.0, &map.name);
-        Version { ids: self.ids.remove(map.id.0), catalog: self.catalog.clone() }
+        Version { ids: self.ids.remove(map.id.0), catalog: self.catalog.clone(), live: self.live.clone() }
     }
 }
 
@@ -107,6 +119,29 @@ impl Sequencer {
     fn is_next(&self, seq: u64) -> bool {
         self.visible.load(Ordering::SeqCst) == seq - 1
     }
+
+    /// Wait until every write before `ticket` is published (its own is not: the caller
+    /// publishes it by dropping the ticket). A range delete waits so, holding no lock, for
+    /// every earlier write's points to be in the heads.
+    pub fn wait_turn(&self, ticket: &Ticket<'_>) {
+        let mut spins = 0;
+        while !self.is_next(ticket.seq) {
+            if spins < SPINS_BEFORE_SLEEP {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let mut guard = self.lock.lock();
+            while !self.is_next(ticket.seq) {
+                // The timeout only bounds the damage of a missed wake-up, which the SeqCst
+                // order of `sleepers` and `visible` rules out.
+                self.published.wait_for(&mut guard, std::time::Duration::from_millis(10));
+            }
+            drop(guard);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A taken, not yet published sequence number.
@@ -124,23 +159,7 @@ impl Drop for Ticket<'_> {
         // The writes before this one are in their apply phase (a head lock and a copy):
         // usually done within a few hundred nanoseconds, so spin first. If one of them was
         // preempted, sleep rather than burn the core it needs to finish.
-        let mut spins = 0;
-        while !q.is_next(self.seq) {
-            if spins < SPINS_BEFORE_SLEEP {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            q.sleepers.fetch_add(1, Ordering::SeqCst);
-            let mut guard = q.lock.lock();
-            while !q.is_next(self.seq) {
-                // The timeout only bounds the damage of a missed wake-up, which the SeqCst
-                // order of `sleepers` and `visible` rules out.
-                q.published.wait_for(&mut guard, std::time::Duration::from_millis(10));
-            }
-            drop(guard);
-            q.sleepers.fetch_sub(1, Ordering::SeqCst);
-        }
+        q.wait_turn(self);
         q.visible.store(self.seq, Ordering::SeqCst);
         // A sleeper that registered before this load is woken; one that registers after it
         // sees the new `visible` before it sleeps.
