@@ -202,3 +202,26 @@ func crashChild(dir string) {
 	fmt.Println("written")
 	time.Sleep(time.Hour) // wait for SIGKILL
 }
+
+// TestExhaustedCursorFreesItself: a cursor read to its end releases its snapshot without
+// Close, so DB.Close succeeds; one stopped early keeps it pinned until closed.
+func TestExhaustedCursorFreesItself(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	id := mustCreate(t, db, "m")
+	must(t, db.InsertBatch(id, []int64{1, 2, 3}, []float64{1, 2, 3}))
+	txn := mustBegin(t, db)
+	full, err := txn.Scan(id, 0, 10)
+	must(t, err)
+	early, err := txn.Scan(id, 0, 10)
+	must(t, err)
+	txn.Release()
+	for full.Next() {
+	}
+	if !early.Next() {
+		t.Fatal("Next")
+	}
+	wantErr(t, "Close with a cursor stopped early", db.Close(), ErrBusy)
+	must(t, early.Close())
+	must(t, db.Close()) // full was never closed: it freed itself at the end
+	must(t, full.Close())
+}
