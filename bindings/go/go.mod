@@ -1,0 +1,3 @@
+module github.com/libtsdb/tsdb/bindings/go
+
+go 1.19
