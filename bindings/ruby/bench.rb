@@ -4,6 +4,10 @@
 # single inserts, plus the atomic multi-metric batch and both ways of scanning. Figures are
 # printed, not checked. Usage: ruby bindings/ruby/bench.rb [--quick]
 # (the library is found as by the gem: TSDB_LIB, TSDB_LIB_DIR, target/release, system path).
+#
+# Each figure is the best of a few runs, by wall-clock time and by the calling thread's CPU
+# time: on a shared machine the second is the steadier one (libtsdb does the writes on the
+# calling thread; only the periodic fsync runs in the background).
 
 $LOAD_PATH.unshift File.expand_path("lib", __dir__)
 require "tsdb"
@@ -17,33 +21,46 @@ MULTI_POINTS = QUICK ? 50_000 : 1_000_000
 MULTI_METRICS = 10
 ROUNDS = QUICK ? 1 : 3
 
-def now
-  Process.clock_gettime(Process::CLOCK_MONOTONIC)
+def clocks
+  [Process.clock_gettime(Process::CLOCK_MONOTONIC), Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID)]
 end
 
-# Best of ROUNDS runs of the block, each given a fresh open database; returns points/s.
-def measure(label, points)
-  best = ROUNDS.times.map do
-    Dir.mktmpdir("tsdb-bench-") do |dir|
-      TSDB.open(File.join(dir, "db")) do |db|
-        setup = yield(db)
-        start = now
-        setup.call
-        now - start
-      end
-    end
-  end.min
-  printf("%-44s %14s points/s  (%s points, best of %d: %.3f s)\n",
-         label, group(points / best), group(points), ROUNDS, best)
-  points / best
+# Time the block; [wall seconds, CPU seconds].
+def timed
+  wall, cpu = clocks
+  yield
+  wall2, cpu2 = clocks
+  [wall2 - wall, cpu2 - cpu]
 end
 
 def group(number)
   number.round.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
 end
 
-puts "libtsdb #{TSDB.library_version} (#{TSDB.library_path}), ruby #{RUBY_VERSION}, ffi #{FFI::VERSION}" \
-     "#{', quick run' if QUICK}"
+def report(label, points, runs)
+  wall = runs.map(&:first).min
+  cpu = runs.map(&:last).min
+  printf("%-42s %12s %12s   %s points, best of %d\n", label, group(points / wall), group(points / cpu),
+         group(points), runs.size)
+  points / wall
+end
+
+# Best of ROUNDS runs of the lambda the block returns, each on a fresh database.
+def measure(label, points)
+  runs = Array.new(ROUNDS) do
+    Dir.mktmpdir("tsdb-bench-") do |dir|
+      TSDB.open(File.join(dir, "db")) do |db|
+        run = yield(db)
+        timed(&run)
+      end
+    end
+  end
+  report(label, points, runs)
+end
+
+puts "libtsdb #{TSDB.library_version} (#{TSDB.library_path}), ruby #{RUBY_VERSION}, ffi #{FFI::VERSION}, " \
+     "#{QUICK ? 'quick run' : 'full run'}"
+printf("%-42s %12s %12s\n", "points/s", "wall", "thread CPU")
 
 single = measure("insert (one point a call)", SINGLE_POINTS) do |db|
   id = db.create_metric("single")
@@ -70,18 +87,13 @@ Dir.mktmpdir("tsdb-bench-") do |dir|
     id = db.create_metric("scan")
     chunks.each { |ts, values| db.insert_batch(id, ts, values) }
     db.snapshot do |txn|
-      [["scan: each { |ts, value| }", ->(c) { c.each { |_ts, _v| nil } }],
-       ["scan: each_batch { |timestamps, values| }", ->(c) { c.each_batch { |_ts, _v| nil } }]].each do |label, read|
-        best = ROUNDS.times.map do
-          start = now
-          txn.scan(id) { |cursor| read.call(cursor) }
-          now - start
-        end.min
-        printf("%-44s %14s points/s  (%s points, best of %d: %.3f s)\n",
-               label, group(BATCH_POINTS / best), group(BATCH_POINTS), ROUNDS, best)
+      { "scan: each { |ts, value| }" => ->(c) { c.each { |_ts, _v| nil } },
+        "scan: each_batch { |timestamps, values| }" => ->(c) { c.each_batch { |_ts, _v| nil } } }.each do |label, read|
+        runs = Array.new(ROUNDS) { timed { txn.scan(id) { |cursor| read.call(cursor) } } }
+        report(label, BATCH_POINTS, runs)
       end
     end
   end
 end
 
-printf("insert_batch is %.1fx single inserts\n", batched / single)
+printf("insert_batch is %.1fx single inserts (wall)\n", batched / single)

@@ -20,6 +20,21 @@ class TestBatch < TSDBTest
     end
   end
 
+  def test_block_form_frees_the_batch
+    open_db do |db|
+      a = db.create_metric("a")
+      kept = nil
+      db.batch { |batch| kept = batch.add(a, 1, 1.0) }
+      assert kept.closed?
+      err = assert_raises(TSDB::Closed) { kept.add(a, 2, 2.0) }
+      assert_equal "batch is closed", err.message
+      explicit = db.batch
+      explicit.close
+      explicit.close # twice: nothing
+      assert_raises(TSDB::Closed) { explicit.commit }
+    end
+  end
+
   def test_unknown_metric_writes_nothing
     open_db do |db|
       a = db.create_metric("a")

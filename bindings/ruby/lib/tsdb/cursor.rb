@@ -33,7 +33,8 @@ module TSDB
       @metric_id = id
       @from = from
       @to = to
-      @batch_size = batch_size
+      # No bigger buffers than the range can fill (a short scan needs no 64 KiB).
+      @batch_size = [batch_size, to - from].min.clamp(1, batch_size)
       out = FFI::MemoryPointer.new(:pointer)
       Thread.handle_interrupt(Object => :never) do
         txn_handle.exclusive { |txn| TSDB.check(Native.ts_scan_range(txn, id, from, to, out)) }

@@ -141,14 +141,18 @@ module TSDB
     end
 
     # A batch of points for any number of metrics, written atomically by its commit. With a
-    # block, yield the batch and commit it when the block ends (not if it raises), returning
-    # the number of points written; without one, return it (see Batch).
+    # block, yield the batch, commit it when the block ends (not if it raises) and free it,
+    # returning the number of points written; without one, return it (see Batch).
     def batch
-      batch = Batch.new(self)
+      batch = Batch.new(self, @handle)
       return batch unless block_given?
 
-      yield batch
-      batch.empty? ? 0 : batch.commit
+      begin
+        yield batch
+        batch.empty? ? 0 : batch.commit
+      ensure
+        batch.close
+      end
     end
 
     # Write a checkpoint now: move every acknowledged write into the data files, so the next
@@ -179,19 +183,6 @@ module TSDB
     end
 
     private
-
-    # Writes a batch's buffered points with one ts_batch (Batch#commit).
-    def commit_points(ids, timestamps, values)
-      batch = Native.ts_batch_new
-      raise NoMemoryError, "ts_batch_new failed" if batch.null?
-
-      begin
-        ids.each_index { |i| TSDB.check(Native.ts_batch_add(batch, ids[i], timestamps[i], values[i])) }
-        @handle.shared { |db| TSDB.check(Native.ts_batch_commit(db, batch)) }
-      ensure
-        Native.ts_batch_free(batch)
-      end
-    end
 
     # The block of Database.open raised: close if possible, but let nothing hide the
     # block's exception (a snapshot left alive is closed by the finalizers instead).
