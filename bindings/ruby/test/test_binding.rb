@@ -87,6 +87,20 @@ class TestBinding < TSDBTest
     assert_equal "#{TSDB.library_version}\n", out
   end
 
+  def test_without_variables_the_repository_build_comes_first
+    code = 'begin; require "tsdb"; puts TSDB.library_path; rescue LoadError => e; puts e.message; exit 3; end'
+    out, status = run_ruby(code, env: { "TSDB_LIB" => nil, "TSDB_LIB_DIR" => nil, "LD_LIBRARY_PATH" => nil })
+    repo_build = File.join(ROOT, "target", "release", "libtsdb.so")
+    if File.file?(repo_build)
+      assert status.success?, out
+      assert_equal "#{repo_build}\n", out
+    else # then the system path, where there is none here
+      assert_equal 3, status.exitstatus, out
+      assert_includes out, "tsdb (the system library path)"
+      assert_includes out, "cargo build --release --lib"
+    end
+  end
+
   def test_readme_example_runs_as_written
     text = File.read(README)
     code = text[/^```ruby\n(.*?)^```/m, 1]

@@ -24,6 +24,9 @@ class TestErrors < TSDBTest
     assert_equal 4242, err.status
     assert_equal "TS_UNKNOWN_STATUS", err.status_name
     assert_equal "from a newer library", err.message
+    plain = TSDB::Error.new("raised by hand")
+    assert_nil plain.status
+    assert_equal "TS_UNKNOWN_STATUS", plain.status_name
   end
 
   def test_not_found

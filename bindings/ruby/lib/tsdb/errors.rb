@@ -25,7 +25,7 @@ module TSDB
 
     # The C name of #status, e.g. "TS_NOT_FOUND" ("TS_UNKNOWN_STATUS" for unknown numbers).
     def status_name
-      Native.ts_status_str(status)
+      status ? Native.ts_status_str(status) : "TS_UNKNOWN_STATUS"
     end
   end
 
