@@ -23,6 +23,21 @@ class TestRoundTrip < TSDBTest
     end
   end
 
+  def test_insert_batch_leaves_the_callers_arrays_alone
+    # ffi's put_array_of_* would drop the arrays' write barrier protection, making every
+    # later minor GC rescan them; insert_batch hands it copies.
+    require "objspace"
+    timestamps = (0...100).to_a
+    values = timestamps.map(&:to_f)
+    open_db do |db|
+      db.insert_batch(db.create_metric("a"), timestamps, values)
+    end
+    [timestamps, values].each do |array|
+      assert_includes ObjectSpace.dump(array), '"wb_protected":true'
+    end
+    assert_equal (0...100).to_a, timestamps
+  end
+
   def test_values_round_trip_bit_exactly
     nan_payload = float_from_bits(0x7ff8_0000_dead_beef)
     values = [0.0, -0.0, Float::INFINITY, -Float::INFINITY, Float::NAN, nan_payload,
