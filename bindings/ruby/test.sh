@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test the Ruby binding: bash bindings/ruby/test.sh (from the repository root, or anywhere).
-# Needs ruby, the ffi gem and minitest: installed with apt-get (ruby, ruby-ffi) when missing
-# and running as root; otherwise this says what to install and fails.
+# Needs ruby >= 3.0, the ffi gem and minitest: installed with apt-get (ruby, ruby-ffi,
+# ruby-minitest) when missing and running as root; otherwise this says what to install and fails.
 # Uses TSDB_LIB_DIR (holding libtsdb.so) and TSDB_INCLUDE_DIR (holding tsdb.h) when set;
 # otherwise builds the library with cargo and uses target/release and include/.
 set -euo pipefail
@@ -9,20 +9,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-have_ruby_deps() {
-  command -v ruby >/dev/null 2>&1 && ruby -e 'require "ffi"; require "minitest"' >/dev/null 2>&1
-}
-if ! have_ruby_deps; then
+have() { command -v ruby >/dev/null 2>&1 && ruby -e "require '$1'" >/dev/null 2>&1; }
+apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing ruby and ruby-ffi (apt-get)"
+    echo "== installing $* (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby ruby-ffi >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   fi
-  if ! have_ruby_deps; then
-    echo "error: the Ruby binding's tests need ruby (>= 3.0), the ffi gem and minitest;" >&2
-    echo "       Debian/Ubuntu: sudo apt-get install ruby ruby-ffi  (minitest comes with ruby)" >&2
-    exit 1
-  fi
+}
+have ffi || apt_install ruby ruby-ffi
+have minitest || apt_install ruby-minitest # bundled with Debian's ruby; packaged apart elsewhere
+if ! have ffi || ! have minitest || ! ruby -e 'exit Gem::Version.new(RUBY_VERSION) >= Gem::Version.new("3.0")'; then
+  echo "error: the Ruby binding's tests need ruby (>= 3.0), the ffi gem and minitest;" >&2
+  echo "       Debian/Ubuntu: sudo apt-get install ruby ruby-ffi ruby-minitest" >&2
+  exit 1
 fi
 
 if [ -z "${TSDB_LIB_DIR:-}" ]; then
