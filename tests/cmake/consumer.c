@@ -1,8 +1,11 @@
 /*
  * consumer.c -- the program every packaging test builds against libtsdb the way a user
  * would (find_package, pkg-config, add_subdirectory): it includes <tsdb.h> from wherever
- * the build found it, checks that the library it runs with is the version of that header,
- * and writes and reads back points in a fresh database. Exits non-zero on any failure.
+ * the build found it, checks that the library it runs with is the version of that header
+ * (and, given an argument, that this is the version Cargo.toml states), and writes and
+ * reads back points in a fresh database. Exits non-zero on any failure.
+ *
+ * Usage: consumer [EXPECTED_VERSION]
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 
@@ -44,12 +47,16 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     char header_version[32];
     snprintf(header_version, sizeof header_version, "%d.%d.%d", TS_VERSION_MAJOR,
              TS_VERSION_MINOR, TS_VERSION_PATCH);
     if (strcmp(ts_version(), header_version) != 0) {
         fprintf(stderr, "consumer: library %s, header %s\n", ts_version(), header_version);
+        return EXIT_FAILURE;
+    }
+    if (argc > 1 && strcmp(ts_version(), argv[1]) != 0) {
+        fprintf(stderr, "consumer: library %s, expected %s\n", ts_version(), argv[1]);
         return EXIT_FAILURE;
     }
 

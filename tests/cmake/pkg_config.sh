@@ -40,7 +40,7 @@ warnings="-std=c11 -Wall -Wextra -Werror"
     $("$PKG_CONFIG" --cflags --libs tsdb) -Wl,-rpath,"$libdir"
 "$CMAKE" -DREADELF="$READELF" -DPROGRAM="$WORK/app_shared" -DSONAME="$SONAME" -DEXPECT=shared \
     -P "$SRC/check_needed.cmake"
-TMPDIR="$WORK" "$WORK/app_shared"
+TMPDIR="$WORK" "$WORK/app_shared" "$VERSION"
 
 # Static: the archive itself, plus Libs.private for the system libraries it needs.
 static_libs=$("$PKG_CONFIG" --static --libs tsdb | sed 's/\(^\| \)-ltsdb\( \|$\)/\1-l:libtsdb.a\2/')
@@ -53,5 +53,5 @@ esac
     $("$PKG_CONFIG" --cflags tsdb) $static_libs
 "$CMAKE" -DREADELF="$READELF" -DPROGRAM="$WORK/app_static" -DSONAME="$SONAME" -DEXPECT=static \
     -P "$SRC/check_needed.cmake"
-TMPDIR="$WORK" "$WORK/app_static"
+TMPDIR="$WORK" "$WORK/app_static" "$VERSION"
 echo "pkg-config consumers ok"
