@@ -31,23 +31,6 @@ fn checked_in_header_is_fresh() {
 }
 
 #[test]
-fn header_version_macros_match_cargo_toml() {
-    let header =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tsdb.h")).unwrap();
-    for (name, want) in [
-        ("TS_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
-        ("TS_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
-        ("TS_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH")),
-    ] {
-        let line = format!("#define {name} {want}\n");
-        assert!(header.contains(&line), "header lacks `{}`", line.trim());
-    }
-    // SAFETY: ts_version returns a static NUL-terminated string.
-    let lib = unsafe { std::ffi::CStr::from_ptr(tsdb::ffi::status::ts_version()) };
-    assert_eq!(lib.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
-}
-
-#[test]
 fn header_constants_match_the_core() {
     assert_eq!(tsdb::ffi::status::TS_MAX_TIMESTAMP, tsdb::MAX_TIMESTAMP);
     assert_eq!(tsdb::ffi::status::TS_MAX_NAME_LEN as usize, tsdb::MAX_NAME_LEN);
