@@ -449,6 +449,19 @@ ts_status ts_options_set_sync(struct ts_options *opts, uint32_t mode, uint32_t i
 ts_status ts_options_set_checkpoint_bytes(struct ts_options *opts, uint64_t bytes);
 
 /**
+ * Keep each metric's points for `span` timestamp units (0: keep everything, the default).
+ * A sealed partition whose points are all older than its metric's newest sealed timestamp
+ * minus the span is dropped by background work, logged like a `ts_delete_range` (snapshots
+ * begun before still read it; its space returns when they are released). A metric's own
+ * setting (`ts_metric_set_retention`) overrides this default.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `span` < 0.
+ *
+ * Threads: not concurrently with any other use of `opts`.
+ */
+ts_status ts_options_set_retention(struct ts_options *opts, int64_t span);
+
+/**
  * Open the database in directory `path`, creating the directory when it does not exist
  * (its parent must exist) unless create_if_missing is off.
  *
@@ -546,6 +559,32 @@ ts_status ts_metric_create(struct ts_db *db, const char *name, uint64_t *id_out)
  * of its metric either lands before the drop or fails with `TS_NOT_FOUND`.
  */
 ts_status ts_metric_drop(struct ts_db *db, uint64_t id);
+
+/**
+ * Set metric `id`'s own retention span, in timestamp units: its sealed partitions whose
+ * points are all older than its newest sealed timestamp minus `span` are dropped by
+ * background work. 0 returns it to the database's default (`ts_options_set_retention`);
+ * a negative span keeps everything whatever the default. Durable like a write.
+ *
+ * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
+ * `db` is NULL.
+ *
+ * Threads: safe from any number of threads on the same `db`.
+ */
+ts_status ts_metric_set_retention(struct ts_db *db, uint64_t id, int64_t span);
+
+/**
+ * Apply retention now to every metric, rather than waiting for the background work (which
+ * checks a metric when it seals a partition, and every metric at open). `*dropped_out`
+ * (unless NULL) receives how many partitions were dropped. Each metric's drop is logged as
+ * a range delete below its first partition kept.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if the log cannot
+ * be written.
+ *
+ * Threads: safe from any number of threads on the same `db`.
+ */
+ts_status ts_enforce_retention(struct ts_db *db, uint64_t *dropped_out);
 
 /**
  * Insert one point `(ts, value)` into metric `id`.

@@ -101,6 +101,9 @@ struct Shared {
     /// Metrics changed since the last checkpoint took this list (a head got points, a map
     /// was replaced, a metric was created or dropped); each change adds its id.
     dirty: Mutex<Vec<u64>>,
+    /// Metrics a seal or a setting may have given partitions past their retention; the
+    /// background thread applies it.
+    retention_due: Mutex<Vec<u64>>,
     /// `wal.written()` when the last checkpoint started.
     checkpoint_mark: AtomicU64,
     /// The manifest's size, live size and sequence number after the last checkpoint, for
@@ -205,6 +208,7 @@ impl Database {
             reclaim: reclaim.clone(),
             checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
             dirty: Mutex::new(Vec::new()),
+            retention_due: Mutex::new(Vec::new()),
             checkpoint_mark: AtomicU64::new(0),
             last_checkpoint: Mutex::new((0, 0, 0)),
             stop: Mutex::new(false),
@@ -225,6 +229,13 @@ impl Database {
         sh.seqr.advance_to(max_seq);
         let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
         sh.wal = Wal::new(wal_dir, next_wal, wal_segment_bytes(opts), old, fsync);
+        // Retention (the default may have changed since the last open) is the background
+        // thread's first work.
+        let due: Vec<u64> = {
+            let v = sh.current.load();
+            v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
+        };
+        sh.retention_due.get_mut().extend(due);
         let bg = Shared::start_background(&shared)?;
         Ok(Database { shared, background: Some(bg), closed: false })
     }
@@ -476,28 +487,43 @@ impl Database {
     /// the error is returned and the database turns failed ([`Error::Failed`] for writes;
     /// reads go on): reopening applies the logged delete.
     pub fn delete_range(&self, id: MetricId, from: i64, until: i64) -> Result<()> {
-        if from > until {
-            return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
-        }
+        self.shared.delete_range(id, from, until)
+    }
+
+    /// Set metric `id`'s own retention span (in timestamp units): sealed partitions whose
+    /// points are all older than the metric's newest sealed timestamp minus `span` are
+    /// dropped by background work. 0 returns the metric to the database's default
+    /// ([`Options::retention`]); a negative span keeps everything whatever the default.
+    /// Logged and checkpointed like a write.
+    pub fn set_retention(&self, id: MetricId, span: i64) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
         let (ticket, lsn) = {
-            let v = sh.current.load();
-            v.ids.get(id.0).ok_or_else(|| not_found(id))?;
-            if from == until {
-                return Ok(());
-            }
-            sh.wal.append(&Record::Delete { id: id.0, from, until }, &sh.seqr)?
+            sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
+            sh.wal.append(&Record::Retention { id: id.0, span }, &sh.seqr)?
         };
-        // Every write before the delete must be in the heads: wait, holding no lock.
-        sh.seqr.wait_turn(&ticket);
-        let applied = sh.apply_delete(id, from, until, ticket.seq);
-        if applied.is_err() {
-            sh.failed.store(true, Ordering::SeqCst);
-        }
+        sh.apply_retention_setting(id, span);
         drop(ticket);
-        applied?;
+        sh.wake.notify_one();
         sh.after_write(lsn)
+    }
+
+    /// Apply retention now, to every metric: drop the sealed partitions past their
+    /// metric's retention span (each metric's drop is logged as a range delete below the
+    /// first partition kept). Returns how many partitions were dropped. The background
+    /// thread does the same for metrics that sealed new partitions; this is for tools,
+    /// tests and benchmarks.
+    pub fn enforce_retention(&self) -> Result<u64> {
+        let sh = &*self.shared;
+        let v = sh.current.load_full();
+        let mut dropped = 0;
+        for (id, map) in v.ids.range_from(0) {
+            if let Some((cut, n)) = sh.retention_cut(map) {
+                sh.delete_range(MetricId(id), i64::MIN, cut)?;
+                dropped += n;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Begin a snapshot: it sees every write that returned before this call and nothing
@@ -669,8 +695,12 @@ impl Shared {
             let _w = self.writer.lock();
             // `map` is still current: replacing it would have frozen the head we hold.
             let cur = self.current.load_full();
-            self.current.store(Arc::new(cur.with_map(Arc::new(next))));
+            let next = Arc::new(next);
+            self.current.store(Arc::new(cur.with_map(next.clone())));
             self.mark_dirty(id); // after publishing, while `map` is alive (see `Reclaim`)
+            if self.retention_cut(&next).is_some() {
+                self.retention_due.lock().push(id.0);
+            }
         }
         std::mem::forget(guard);
     }
@@ -715,7 +745,13 @@ impl Shared {
             }
             let id = MetricId(m.id);
             let name: Arc<str> = m.name.as_str().into();
-            let map = PartitionMap { id, name: name.clone(), parts: parts.into(), head };
+            let map = PartitionMap {
+                id,
+                name: name.clone(),
+                parts: parts.into(),
+                head,
+                retention: m.retention.into(),
+            };
             version = version.add_metric(id, &m.name, || map).map_err(|other| {
                 Error::Corruption(format!(
                     "MANIFEST: metric name {:?} listed twice (ids {} and {})",
@@ -772,6 +808,7 @@ impl Shared {
                     Err(e) => return Err(e),
                 }
             }
+            Replayed::Retention { id, span } => self.apply_retention_setting(MetricId(id), span),
             Replayed::Delete { id, from, until } => {
                 // `advance_to` published `seq` itself; nothing runs concurrently in replay.
                 self.apply_delete(MetricId(id), from, until, seq)?;
@@ -791,6 +828,32 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// See [`Database::delete_range`].
+    fn delete_range(&self, id: MetricId, from: i64, until: i64) -> Result<()> {
+        if from > until {
+            return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
+        }
+        let sh = self;
+        sh.check_writable()?;
+        let (ticket, lsn) = {
+            let v = sh.current.load();
+            v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            if from == until {
+                return Ok(());
+            }
+            sh.wal.append(&Record::Delete { id: id.0, from, until }, &sh.seqr)?
+        };
+        // Every write before the delete must be in the heads: wait, holding no lock.
+        sh.seqr.wait_turn(&ticket);
+        let applied = sh.apply_delete(id, from, until, ticket.seq);
+        if applied.is_err() {
+            sh.failed.store(true, Ordering::SeqCst);
+        }
+        drop(ticket);
+        applied?;
+        sh.after_write(lsn)
     }
 
     /// Apply the delete with sequence number `seq` (every earlier write published, `seq`
@@ -829,10 +892,59 @@ impl Shared {
                 std::mem::forget(guard);
                 return Ok(()); // nothing in the range
             };
-            let next = PartitionMap { id, name: map.name.clone(), parts: parts.into(), head: new_head };
+            let next = map.successor(parts, new_head);
             self.publish_successor(&map, &mut head, next);
             std::mem::forget(guard);
             return Ok(());
+        }
+    }
+
+    /// Metric `id`'s own retention span becomes `span` (under its head's lock, so a
+    /// successor map being built copies the new value).
+    fn apply_retention_setting(&self, id: MetricId, span: i64) {
+        loop {
+            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
+            let head = map.head.lock();
+            if head.is_frozen() {
+                continue;
+            }
+            map.retention.store(span, Ordering::Relaxed);
+            drop(head);
+            self.mark_dirty(id);
+            self.retention_due.lock().push(id.0);
+            return;
+        }
+    }
+
+    /// Where retention cuts metric `map`: the end of the range to delete and how many
+    /// sealed partitions lie wholly below it; `None` when nothing is past retention.
+    fn retention_cut(&self, map: &PartitionMap) -> Option<(i64, u64)> {
+        let span = match map.retention() {
+            0 => self.opts.retention,
+            s => s,
+        };
+        if span <= 0 {
+            return None;
+        }
+        let newest = map.parts.last()?.data.max_ts();
+        let horizon = newest.saturating_sub(span);
+        // Partitions are in time order: the expired ones come first.
+        let k = map.parts.partition_point(|p| p.data.max_ts() < horizon);
+        (k > 0).then(|| (horizon.min(map.parts[k].start), k as u64))
+    }
+
+    /// Apply retention to the metrics queued by seals and settings.
+    fn retention_pass(&self) {
+        let due = std::mem::take(&mut *self.retention_due.lock());
+        for id in due {
+            let cut = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m));
+            if let Some((cut, _)) = cut {
+                // A failure (a full disk) leaves the partitions for a later pass.
+                if self.delete_range(MetricId(id), i64::MIN, cut).is_err() {
+                    self.retention_due.lock().push(id);
+                    return;
+                }
+            }
         }
     }
 
@@ -844,6 +956,7 @@ impl Shared {
             for e in extents {
                 h.add_extent(e);
             }
+            h.set_extents_upto(head.extents_upto());
             h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
         }
         new_head
@@ -880,7 +993,6 @@ impl Shared {
     /// segment (compaction), so that it dies once no snapshot reads it.
     fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
         let mut cp = self.checkpointed.lock();
-        let prev = cp.seq;
         let mark = self.wal.written();
         self.compact_segments(max_dead_percent);
         // The snapshot first, then the list: every write the snapshot sees marked its metric
@@ -891,7 +1003,7 @@ impl Shared {
             let mut d = self.dirty.lock();
             (std::mem::take(&mut *d), self.reclaim.next_epoch())
         };
-        let result = self.write_checkpoint(&mut cp, &snap, &ids, prev, closing);
+        let result = self.write_checkpoint(&mut cp, &snap, &ids, closing);
         drop(snap);
         match result {
             Ok((upto, redirty)) => {
@@ -923,7 +1035,6 @@ impl Shared {
         cp: &mut Checkpointer,
         snap: &Snapshot,
         ids: &[u64],
-        prev: u64,
         closing: bool,
     ) -> Result<(u64, Vec<u64>)> {
         let mut ids = ids.to_vec();
@@ -933,7 +1044,7 @@ impl Shared {
         let current = self.current.load_full();
         let next_id = self.writer.lock().next_id;
         let mut redirty = Vec::new();
-        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>);
+        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
         for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
@@ -952,7 +1063,7 @@ impl Shared {
             }
             let extents = {
                 let mut head = map.head.lock();
-                let fresh = head.points_between(prev, upto);
+                let fresh = head.points_between(head.extents_upto(), upto);
                 if !fresh.is_empty() {
                     let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
                     // Like a binary counter: the new extent absorbs the newest ones while
@@ -974,7 +1085,10 @@ impl Shared {
                         merged.push(old);
                     }
                     match Sealed::encode(&ts, &vals, &self.data) {
-                        Ok(e) => head.add_extent(Arc::new(e)),
+                        Ok(e) => {
+                            head.add_extent(Arc::new(e));
+                            head.set_extents_upto(upto);
+                        }
                         Err(e) => {
                             for x in merged.into_iter().rev() {
                                 head.add_extent(x);
@@ -990,7 +1104,7 @@ impl Shared {
             };
             let parts =
                 map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))).collect();
-            pending.push((id, Some((map.name.clone(), parts, extents))));
+            pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
         let next_data_seg = {
@@ -1002,7 +1116,7 @@ impl Shared {
             .iter()
             .map(|(id, e)| Change {
                 id: *id,
-                entry: e.as_ref().map(|(n, p, x)| (&**n, p.as_slice(), x.as_slice())),
+                entry: e.as_ref().map(|(n, p, x, r)| (&**n, p.as_slice(), x.as_slice(), *r)),
             })
             .collect();
         cp.manifest.commit(
@@ -1061,7 +1175,7 @@ impl Shared {
             .ok()?;
         let extents: Vec<Arc<Sealed>> = head.extents().iter().map(copy).collect::<Result<_>>().ok()?;
         let head_copy = self.successor_head(head, extents);
-        let next = PartitionMap { id: map.id, name: map.name.clone(), parts: parts.into(), head: head_copy };
+        let next = map.successor(parts, head_copy);
         Some(self.publish_successor(map, head, next))
     }
 
@@ -1093,6 +1207,9 @@ impl Shared {
             {
                 last_sync = Instant::now();
                 let _ = self.wal.sync_all(); // a failure is retried next time
+            }
+            if !self.retention_due.lock().is_empty() && !self.failed.load(Ordering::Relaxed) {
+                self.retention_pass();
             }
             let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
             if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())

@@ -26,6 +26,11 @@ pub struct Options {
     /// been written since the last one (default: 64 MiB). Open replays at most about this
     /// much log; smaller values mean faster opens and more checkpoint work.
     pub checkpoint_bytes: u64,
+    /// Default retention span, in timestamp units (default: 0, keep everything). A sealed
+    /// partition whose points are all older than its metric's newest sealed timestamp minus
+    /// the span is dropped by background work (logged like a range delete; snapshots still
+    /// read it). A metric's own setting (`Database::set_retention`) overrides it.
+    pub retention: i64,
 }
 
 /// When the write-ahead log is forced to stable storage. Every acknowledged write is in the
@@ -51,6 +56,7 @@ impl Default for Options {
             raw_head_budget: DEFAULT_RAW_HEAD_BUDGET,
             sync: SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL_MS),
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
+            retention: 0,
         }
     }
 }

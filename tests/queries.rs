@@ -310,3 +310,72 @@ fn stats_show_what_an_old_snapshot_keeps_alive() {
     db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn count(s: &Arc<Snapshot>, id: MetricId) -> usize {
+    s.scan(id, i64::MIN, i64::MAX).unwrap().count()
+}
+
+#[test]
+fn retention_drops_whole_old_partitions_and_keeps_snapshot_rules() {
+    let dir = tmpdir("retention");
+    let mut o = Options::default();
+    o.set_partition_points(100).unwrap();
+    o.retention = 1_000; // default: keep about the newest 1,000 time units
+    let ts: Vec<i64> = (0..10_000).collect();
+    let vals: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+    let db = Database::open(&dir, &o).unwrap();
+    let (a, b, c) =
+        (db.create_metric("a").unwrap(), db.create_metric("b").unwrap(), db.create_metric("c").unwrap());
+    db.set_retention(b, -1).unwrap(); // b keeps everything
+    db.set_retention(c, 5_000).unwrap(); // c keeps more than the default
+    let old = db.begin();
+    for id in [a, b, c] {
+        let old_view = db.begin();
+        for (t, v) in ts.chunks(500).zip(vals.chunks(500)) {
+            db.insert_batch(id, t, v).unwrap();
+        }
+        drop(old_view);
+    }
+    let before = db.begin();
+    db.enforce_retention().unwrap();
+    let s = db.begin();
+    // The newest sealed point is 9,999 or a little less (the head holds the rest): every
+    // partition older than that minus the span went, none newer.
+    let first = |id| s.scan(id, i64::MIN, i64::MAX).unwrap().next().unwrap().unwrap().0;
+    let fa = first(a);
+    assert!((8_800..=9_000).contains(&fa), "a keeps its newest ~1,000: first point {fa}");
+    assert_eq!(first(b), 0, "b keeps everything");
+    let fc = first(c);
+    assert!((4_800..=5_000).contains(&fc), "c keeps its newest ~5,000: first point {fc}");
+    assert_eq!(count(&s, a), 10_000 - fa as usize, "no gaps after the cut");
+    assert_eq!(count(&before, a), 10_000, "a snapshot from before still reads everything");
+    assert_eq!(count(&old, a), 0);
+    assert_eq!(db.enforce_retention().unwrap(), 0, "a second pass finds nothing");
+    drop((s, before, old));
+    db.close().map_err(|(_, e)| e).unwrap();
+
+    // Settings survive reopening (checkpointed); the background applies them after seals.
+    let db = Database::open(&dir, &o).unwrap();
+    let more: Vec<i64> = (10_000..20_000).collect();
+    for id in [a, b, c] {
+        for ch in more.chunks(500) {
+            db.insert_batch(id, ch, &vec![1.0; ch.len()]).unwrap();
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let s = db.begin();
+        let firsts: Vec<i64> = [a, b, c]
+            .iter()
+            .map(|&id| s.scan(id, i64::MIN, i64::MAX).unwrap().next().unwrap().unwrap().0)
+            .collect();
+        if firsts[0] >= 18_800 && firsts[2] >= 14_800 {
+            assert_eq!(firsts[1], 0, "b keeps everything");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "background retention did not run: {firsts:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,3 +61,45 @@ pub unsafe extern "C" fn ts_metric_drop(db: *mut ts_db, id: u64) -> ts_status {
         Ok(ts_status::TS_OK)
     })
 }
+
+/// Set metric `id`'s own retention span, in timestamp units: its sealed partitions whose
+/// points are all older than its newest sealed timestamp minus `span` are dropped by
+/// background work. 0 returns it to the database's default (`ts_options_set_retention`);
+/// a negative span keeps everything whatever the default. Durable like a write.
+///
+/// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
+/// `db` is NULL.
+///
+/// Threads: safe from any number of threads on the same `db`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_metric_set_retention(db: *mut ts_db, id: u64, span: i64) -> ts_status {
+    boundary("ts_metric_set_retention", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let db = unsafe { handle_ref(db, "db")? };
+        db.db.set_retention(MetricId(id), span)?;
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Apply retention now to every metric, rather than waiting for the background work (which
+/// checks a metric when it seals a partition, and every metric at open). `*dropped_out`
+/// (unless NULL) receives how many partitions were dropped. Each metric's drop is logged as
+/// a range delete below its first partition kept.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if the log cannot
+/// be written.
+///
+/// Threads: safe from any number of threads on the same `db`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_enforce_retention(db: *mut ts_db, dropped_out: *mut u64) -> ts_status {
+    boundary("ts_enforce_retention", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let db = unsafe { handle_ref(db, "db")? };
+        let n = db.db.enforce_retention()?;
+        if !dropped_out.is_null() {
+            // SAFETY: non-NULL `dropped_out` points to writable storage per the contract.
+            unsafe { dropped_out.write(n) };
+        }
+        Ok(ts_status::TS_OK)
+    })
+}

@@ -185,3 +185,25 @@ pub unsafe extern "C" fn ts_options_set_checkpoint_bytes(opts: *mut ts_options, 
         Ok(ts_status::TS_OK)
     })
 }
+
+/// Keep each metric's points for `span` timestamp units (0: keep everything, the default).
+/// A sealed partition whose points are all older than its metric's newest sealed timestamp
+/// minus the span is dropped by background work, logged like a `ts_delete_range` (snapshots
+/// begun before still read it; its space returns when they are released). A metric's own
+/// setting (`ts_metric_set_retention`) overrides this default.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `span` < 0.
+///
+/// Threads: not concurrently with any other use of `opts`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_options_set_retention(opts: *mut ts_options, span: i64) -> ts_status {
+    boundary("ts_options_set_retention", || {
+        // SAFETY: `opts` is NULL (checked) or a live handle from `ts_options_new`.
+        let o = unsafe { handle_mut(opts, "opts")? };
+        if span < 0 {
+            return Err(crate::Error::InvalidArgument(format!("retention span below 0 (got {span})")));
+        }
+        o.opts.retention = span;
+        Ok(ts_status::TS_OK)
+    })
+}

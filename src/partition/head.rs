@@ -50,6 +50,8 @@ struct Runs {
     /// Blocks on disk holding copies of this head's points as of past checkpoints (see
     /// `Database::checkpoint`), oldest first; the manifest lists them.
     extents: Vec<Arc<Sealed>>,
+    /// The extents hold every point of this head with a sequence number up to this.
+    extents_upto: u64,
 }
 
 impl Head {
@@ -200,6 +202,21 @@ impl HeadInner {
     /// Record a block holding a checkpoint's copy of some of this head's points.
     pub fn add_extent(&mut self, e: Arc<Sealed>) {
         self.runs.get_or_insert_with(Box::default).extents.push(e);
+    }
+
+    /// Sequence number up to which the extents hold every point of this head (0: none).
+    /// Per head, not per database: a successor head that copies another's points and
+    /// extents (a range delete, a compaction) copies this too, so a checkpoint writing it
+    /// next writes exactly the points its extents lack, whatever checkpoints the old head
+    /// went through meanwhile.
+    pub fn extents_upto(&self) -> u64 {
+        self.runs.as_ref().map_or(0, |r| r.extents_upto)
+    }
+
+    pub fn set_extents_upto(&mut self, upto: u64) {
+        if upto > 0 {
+            self.runs.get_or_insert_with(Box::default).extents_upto = upto;
+        }
     }
 
     /// Remove and return the newest extent if it holds at most `max_points` points (a

@@ -15,6 +15,7 @@ mod head;
 mod sealed;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use head::{Head, HeadInner, HeadPoint};
 #[cfg(test)]
@@ -36,12 +37,30 @@ pub struct PartitionMap {
     pub name: Arc<str>,
     pub parts: Box<[Part]>,
     pub head: Head,
+    /// The metric's own retention span (0: the database's default). A setting, not data:
+    /// changed in place (under the head's lock, so no successor map misses it).
+    pub retention: AtomicI64,
 }
 
 impl PartitionMap {
     /// The map of a newly created, empty metric.
     pub fn new(id: MetricId, name: Arc<str>) -> PartitionMap {
-        PartitionMap { id, name, parts: Box::new([]), head: Head::default() }
+        PartitionMap { id, name, parts: Box::new([]), head: Head::default(), retention: AtomicI64::new(0) }
+    }
+
+    /// The map that replaces this one: the same metric and settings with `parts` and `head`.
+    pub fn successor(&self, parts: Vec<Part>, head: Head) -> PartitionMap {
+        PartitionMap {
+            id: self.id,
+            name: self.name.clone(),
+            parts: parts.into(),
+            head,
+            retention: AtomicI64::new(self.retention()),
+        }
+    }
+
+    pub fn retention(&self) -> i64 {
+        self.retention.load(Ordering::Relaxed)
     }
 
     /// Indexes of the parts that may hold points in `[from, until)`.
@@ -70,12 +89,7 @@ impl PartitionMap {
         }
         let (ts, vals) = sorted_unique(sealable, head.is_sorted());
         let parts = merge_into_parts(&self.parts, &ts, &vals, part_points, sink)?;
-        let next = PartitionMap {
-            id: self.id,
-            name: self.name.clone(),
-            parts: parts.into(),
-            head: Head::with_points(carry),
-        };
+        let next = self.successor(parts, Head::with_points(carry));
         Ok(Some((next, head.freeze())))
     }
 }

@@ -16,8 +16,9 @@
 //!   INDEX  n x chunk offset u64                         a metric's part list, in chunks
 //!   CHUNK  up to 84 x part (start i64, block ref)       48 bytes each
 //!   EXTENTS n x block ref                               the head's persisted extents
-//! entry: │ id u64 (0 = none) │ name u64 │ index u64 │ extents u64 │ parts u32 │ extents u32 │ inline name [24] │
-//!   (name: a NAME blob's offset, or 1 << 63 | length when the name, at most 24 bytes, is inline)
+//! entry: │ id u64 (0 = none) │ name u64 │ index u64 │ extents u64 │ parts u32 │ extents u32 │ inline name [16] │ retention i64 │
+//!   (name: a NAME blob's offset, or 1 << 63 | length when the name, at most 16 bytes, is inline;
+//!   retention: the metric's own retention span, 0 = the database's default)
 //! block ref (40 bytes): │ segment u64 │ offset u64 │ length u32 │ count u32 │ first_ts i64 │ last_ts i64 │
 //! ```
 //!
@@ -36,7 +37,7 @@ use super::{io_err, sync_dir};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBMAN2";
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 pub const FILE: &str = "MANIFEST";
 const SLOT: u64 = 4096;
 const FIRST_BLOB: u64 = 2 * SLOT;
@@ -46,9 +47,12 @@ const FAN_BITS: u32 = 6;
 const FAN: usize = 1 << FAN_BITS;
 const ENTRY: usize = 64;
 /// In an entry's name field: the name is in the entry itself, from byte `INLINE_AT` (at most
-/// 24 bytes); the field's low bits are its length.
+/// `INLINE_MAX` bytes); the field's low bits are its length.
 const INLINE_NAME: u64 = 1 << 63;
 const INLINE_AT: usize = 40;
+const INLINE_MAX: usize = 16;
+/// The metric's retention span (i64).
+const RETENTION_AT: usize = INLINE_AT + INLINE_MAX;
 const PART: usize = 48;
 const REF: usize = 40;
 /// Parts per chunk: a chunk blob fits in a 4 KiB page.
@@ -81,10 +85,13 @@ pub struct MetricEntry {
     pub parts: Vec<(i64, BlockRef)>,
     /// The head's persisted points, oldest first (a later extent wins on equal timestamps).
     pub extents: Vec<BlockRef>,
+    /// The metric's own retention span (0: the database's default).
+    pub retention: i64,
 }
 
-/// A metric's state to write: name, parts (with the first timestamp each owns), extents.
-pub type EntryRef<'a> = (&'a str, &'a [(i64, BlockRef)], &'a [BlockRef]);
+/// A metric's state to write: name, parts (with the first timestamp each owns), extents,
+/// retention span.
+pub type EntryRef<'a> = (&'a str, &'a [(i64, BlockRef)], &'a [BlockRef], i64);
 
 /// A metric's new state for [`Manifest::commit`]: `None` removes it.
 pub struct Change<'a> {
@@ -160,7 +167,16 @@ impl Manifest {
                 }
             }
             [Some(a), None] | [None, Some(a)] => a,
-            [None, None] => return Err(Error::Corruption("MANIFEST offset 0: no valid superblock".into())),
+            [None, None] => {
+                let buf = m.bytes();
+                if buf.len() >= 12 && buf[..8] == MAGIC && u32_at(buf, 8) != FORMAT {
+                    return Err(Error::Corruption(format!(
+                        "MANIFEST offset 0: manifest format {}, this build reads format {FORMAT}",
+                        u32_at(buf, 8)
+                    )));
+                }
+                return Err(Error::Corruption("MANIFEST offset 0: no valid superblock".into()));
+            }
         };
         if m.sb.end > file_len as u64 || m.sb.end < FIRST_BLOB {
             return Err(Error::Corruption(format!(
@@ -239,8 +255,9 @@ impl Manifest {
         for c in changes {
             let old = self.lookup(self.sb.root, self.sb.height, c.id)?;
             let entry = match c.entry {
-                Some((name, parts, extents)) => {
-                    Some(self.write_metric(&mut w, &mut live, c.id, old.as_ref(), name, parts, extents)?)
+                Some((name, parts, extents, retention)) => {
+                    let e = self.write_metric(&mut w, &mut live, c.id, old.as_ref(), name, parts, extents)?;
+                    Some(with_retention(e, retention))
                 }
                 None => {
                     if let Some(o) = &old {
@@ -284,8 +301,10 @@ impl Manifest {
         let _ = std::fs::remove_dir_all(&tmp_dir);
         std::fs::create_dir(&tmp_dir).map_err(|e| io_err("cannot create directory", &tmp_dir, &e))?;
         let (mut fresh, _) = Manifest::open(&tmp_dir, self.fsync)?;
-        let changes: Vec<Change<'_>> =
-            all.iter().map(|m| Change { id: m.id, entry: Some((&m.name, &m.parts, &m.extents)) }).collect();
+        let changes: Vec<Change<'_>> = all
+            .iter()
+            .map(|m| Change { id: m.id, entry: Some((&m.name, &m.parts, &m.extents, m.retention)) })
+            .collect();
         let mut header = self.sb.header;
         header.metrics = 0;
         fresh.commit_inner(&changes, header)?;
@@ -459,7 +478,13 @@ impl Manifest {
                 extents.len()
             )));
         }
-        Ok(MetricEntry { id, name: name.to_owned(), parts, extents })
+        Ok(MetricEntry {
+            id,
+            name: name.to_owned(),
+            parts,
+            extents,
+            retention: u64_at(e, RETENTION_AT) as i64,
+        })
     }
 
     /// Write what changed of a metric (reusing the name, unchanged chunks and extents of
@@ -479,10 +504,10 @@ impl Manifest {
         // Names never change: an existing entry keeps its name (inline or blob).
         let name_field = match old {
             Some(o) => {
-                e[INLINE_AT..].copy_from_slice(&o[INLINE_AT..]);
+                e[INLINE_AT..INLINE_AT + INLINE_MAX].copy_from_slice(&o[INLINE_AT..INLINE_AT + INLINE_MAX]);
                 u64_at(o, 8)
             }
-            None if name.len() <= ENTRY - INLINE_AT => {
+            None if name.len() <= INLINE_MAX => {
                 e[INLINE_AT..INLINE_AT + name.len()].copy_from_slice(name.as_bytes());
                 INLINE_NAME | name.len() as u64
             }
@@ -740,6 +765,12 @@ fn read_super(buf: &[u8], at: usize) -> Option<Super> {
     })
 }
 
+/// Entry `e` with its retention field set.
+fn with_retention(mut e: [u8; ENTRY], retention: i64) -> [u8; ENTRY] {
+    e[RETENTION_AT..].copy_from_slice(&retention.to_le_bytes());
+    e
+}
+
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -861,7 +892,7 @@ mod tests {
                 .iter()
                 .map(|&id| Change {
                     id,
-                    entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice())),
+                    entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), 0)),
                 })
                 .collect();
             let before = m.sizes().0;
@@ -896,10 +927,11 @@ mod tests {
         let (mut m, _) = Manifest::open(&d, false).unwrap();
         let parts = vec![(0, r(1, 64))];
         let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0 };
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[])) }], h(1), false, false).unwrap();
+        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[], 0)) }], h(1), false, false).unwrap();
         let path = d.join(FILE);
         let first = std::fs::read(&path).unwrap();
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[r(1, 500)])) }], h(2), false, false).unwrap();
+        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[r(1, 500)], 0)) }], h(2), false, false)
+            .unwrap();
         drop(m);
         let good = std::fs::read(&path).unwrap();
         let seq_of = |bytes: &[u8]| {

@@ -40,6 +40,7 @@ const DROP: u8 = 2;
 const INSERT: u8 = 3;
 const BATCH: u8 = 4;
 const DELETE: u8 = 5;
+const RETENTION: u8 = 6;
 
 /// A record to append.
 pub enum Record<'a> {
@@ -66,6 +67,11 @@ pub enum Record<'a> {
         from: i64,
         until: i64,
     },
+    /// Metric `id`'s own retention span becomes `span`.
+    Retention {
+        id: u64,
+        span: i64,
+    },
 }
 
 /// A record read back by replay.
@@ -76,6 +82,7 @@ pub enum Replayed {
     Insert { id: u64, ts: Vec<i64>, vals: Vec<f64> },
     Batch { ids: Vec<u64>, ts: Vec<i64>, vals: Vec<f64> },
     Delete { id: u64, from: i64, until: i64 },
+    Retention { id: u64, span: i64 },
 }
 
 impl Record<'_> {
@@ -86,6 +93,7 @@ impl Record<'_> {
             Record::Insert { .. } => INSERT,
             Record::Batch { .. } => BATCH,
             Record::Delete { .. } => DELETE,
+            Record::Retention { .. } => RETENTION,
         }
     }
 
@@ -96,6 +104,7 @@ impl Record<'_> {
             Record::Insert { ts, .. } => 16 + 16 * ts.len(),
             Record::Batch { ts, .. } => 8 + 24 * ts.len(),
             Record::Delete { .. } => 24,
+            Record::Retention { .. } => 16,
         }
     }
 
@@ -126,6 +135,10 @@ impl Record<'_> {
             Record::Delete { id, from, until } => {
                 w.u64(*id);
                 w.i64s(&[*from, *until]);
+            }
+            Record::Retention { id, span } => {
+                w.u64(*id);
+                w.i64s(&[*span]);
             }
         }
         debug_assert_eq!(w.at, w.out.len());
@@ -569,6 +582,12 @@ fn parse_record(buf: &[u8], at: usize, label: &str) -> Result<Option<(u64, Repla
             let (from, until) = (r.u64()? as i64, r.u64()? as i64);
             Replayed::Delete { id, from, until }
         }
+        RETENTION => {
+            if len != 16 {
+                return Err(bad("retention record of the wrong length"));
+            }
+            Replayed::Retention { id: r.u64()?, span: r.u64()? as i64 }
+        }
         k => return Err(bad(&format!("unknown record kind {k}"))),
     };
     if r.at != len {
@@ -615,7 +634,11 @@ mod tests {
         for i in 0..300u64 {
             let ts: Vec<i64> = (0..(i % 7) as i64 + 1).map(|k| k * 10 + i as i64).collect();
             let vals: Vec<f64> = ts.iter().map(|&t| t as f64 / 3.0).collect();
-            let (rec, owned) = match i % 5 {
+            let (rec, owned) = match i % 6 {
+                5 => (
+                    Record::Retention { id: i, span: -(i as i64) },
+                    Replayed::Retention { id: i, span: -(i as i64) },
+                ),
                 4 => (
                     Record::Delete { id: i, from: -(i as i64), until: i as i64 * 7 },
                     Replayed::Delete { id: i, from: -(i as i64), until: i as i64 * 7 },
