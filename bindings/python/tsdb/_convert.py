@@ -138,7 +138,8 @@ def column(obj, code, ctype, what):
             raise TypeError(
                 f"{what} is a buffer of bytes (format {mv.format!r}); cast it to native "
                 f"{'int64' if code == 'q' else 'double'} first: memoryview(data).cast({code!r})")
-        obj = mv  # another numeric format (int32, float32, big-endian...): convert below
+        # Another numeric format (int32, float32, big-endian...): converted below, by
+        # iterating the object itself (memoryview cannot iterate every format).
     try:
         arr = array.array(code, obj)
     except TypeError as e:

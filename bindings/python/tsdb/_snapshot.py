@@ -2,6 +2,7 @@
 
 import array
 import ctypes
+import itertools
 import weakref
 
 from . import _convert
@@ -11,6 +12,7 @@ from .errors import Status
 _DONE = Status.DONE
 _ZEROS_Q = array.array("q", [0])
 _ZEROS_D = array.array("d", [0.0])
+_NOTHING = iter(())  # no points read ahead by iteration
 
 
 class Snapshot:
@@ -122,7 +124,7 @@ class Cursor:
         self._db = db  # keeps the DB object alive while this cursor is
         self._h = handle
         self._fin = weakref.finalize(self, handle.collect)
-        self._pending = iter(())
+        self._pending = _NOTHING  # the rest of the block iteration reads ahead
         self._block = db._read_block
         self._n = ctypes.c_size_t()
         self._n_ref = ctypes.byref(self._n)
@@ -130,7 +132,7 @@ class Cursor:
     # -- lifetime --------------------------------------------------------------------
     def close(self):
         """Free the cursor (idempotent); later reads raise ``Closed``."""
-        self._pending = iter(())
+        self._pending = _NOTHING
         self._h.close()
         self._fin.detach()
 
@@ -158,6 +160,14 @@ class Cursor:
                 raise error(h.lib, rc)
             return self._n.value
 
+    def _take_pending(self, n):
+        """Up to ``n`` points that iteration read ahead, as two lists (so that reads of
+        any kind continue exactly where the previous one stopped)."""
+        took = list(itertools.islice(self._pending, n))
+        if len(took) < n:
+            self._pending = _NOTHING
+        return [t for t, _ in took], [v for _, v in took]
+
     def read_batch(self, n=None):
         """Up to ``n`` next points (default: one partition's worth, at least 4096) as
         ``(array('q') timestamps, array('d') values)``; both empty when the cursor is
@@ -166,6 +176,10 @@ class Cursor:
             n = self._block
         else:
             n = _convert.integer(n, "n", 1, _convert.I64_MAX)
+        if self._pending is not _NOTHING:
+            ts, vs = self._take_pending(n)
+            if ts:
+                return array.array("q", ts), array.array("d", vs)
         ts = _ZEROS_Q * n
         vs = _ZEROS_D * n
         got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], n)
@@ -180,6 +194,11 @@ class Cursor:
         ts = _ZEROS_Q * cap
         vs = _ZEROS_D * cap
         filled = 0
+        if self._pending is not _NOTHING:
+            ahead_ts, ahead_vs = self._take_pending(cap)
+            filled = len(ahead_ts)
+            ts[:filled] = array.array("q", ahead_ts)
+            vs[:filled] = array.array("d", ahead_vs)
         h = self._h
         with h.lock:  # once for the whole read
             while True:
@@ -204,8 +223,14 @@ class Cursor:
             return next(self._pending)
         except StopIteration:
             pass
-        ts, vs = self.read_batch(self._block)
-        if not ts:
+        self._pending = _NOTHING
+        ts = _ZEROS_Q * self._block
+        vs = _ZEROS_D * self._block
+        got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], self._block)
+        if not got:
             raise StopIteration
+        if got < self._block:
+            del ts[got:]
+            del vs[got:]
         self._pending = zip(ts, vs)
         return next(self._pending)
