@@ -7,7 +7,7 @@ import weakref
 from . import _convert, _native
 from ._handles import DBHandle, ExclusiveHandle, SnapshotHandle, error
 from ._snapshot import Snapshot
-from .errors import AlreadyExists, InvalidArgument, Status
+from .errors import AlreadyExists, Closed, InvalidArgument, Status
 
 _EXISTS = Status.EXISTS
 _U64_MAX = _convert.U64_MAX
@@ -68,7 +68,7 @@ class DB:
     that is forgotten is closed by its finalizer once its snapshots and cursors are gone.
     """
 
-    __slots__ = ("_h", "_fin", "path", "_read_block", "__weakref__")
+    __slots__ = ("_h", "_fin", "path", "_read_block", "_ts_insert", "__weakref__")
 
     def __init__(self, path, *, create_if_missing=None, partition_points=None,
                  head_run_points=None, raw_head_budget=None, sync=None, interval_ms=None,
@@ -89,6 +89,7 @@ class DB:
         finally:
             lib.ts_options_free(opts)
         self._h = DBHandle(lib, out.value, self.path)
+        self._ts_insert = lib.ts_insert
         self._fin = weakref.finalize(self, self._h.collect)
         # Reads of at least partition_points points decode whole partitions in place.
         self._read_block = max(DEFAULT_READ_BLOCK, partition_points or 0)
@@ -107,8 +108,7 @@ class DB:
     def closed(self):
         """True once closed (or closing: left by ``with`` on an exception while its
         snapshots or cursors live)."""
-        h = self._h
-        return h.ptr is None or h.closing
+        return self._h.ptr is None
 
     def __enter__(self):
         return self
@@ -120,8 +120,7 @@ class DB:
         # An exception is leaving the block. Do not hide it behind Busy: if snapshots or
         # cursors still live, close as soon as the last of them is released.
         self._h.close_when_idle()
-        if self._h.ptr is None:
-            self._fin.detach()
+        self._fin.detach()  # the last child closes it, if any lives
 
     def __repr__(self):
         return f"<tsdb.DB {self.path!r} {'closed' if self.closed else 'open'}>"
@@ -171,14 +170,21 @@ class DB:
             ts = _convert.timestamp(ts)
         if type(value) is not float:
             value = _convert.value(value)
+        # enter()/leave() inlined: this is the per-point path
         h = self._h
-        ptr = h.enter()
+        calls = h.calls
+        calls.append(None)
         try:
-            rc = h.lib.ts_insert(ptr, metric_id, ts, value)
+            ptr = h.ptr
+            if ptr is None:
+                raise Closed(h.closed_message())
+            rc = self._ts_insert(ptr, metric_id, ts, value)
             if rc:
                 raise error(h.lib, rc)
         finally:
-            h.leave()
+            calls.pop()
+            if h.draining:
+                h.wake_drainer()
 
     def insert_batch(self, metric_id, timestamps, values):
         """Insert ``len(timestamps)`` points into one metric, atomically, in one call.

@@ -6,19 +6,24 @@ free the C handle after the public object is gone. The rules:
 
 * Never free under a running call. ``ts_db`` and ``ts_txn`` may be used by many threads
   at once, so a call brackets itself with ``enter()``/``leave()`` and ``close``/``release``
-  waits until no call is in flight (``SharedHandle``). ``ts_cursor`` and ``ts_batch`` are
-  one-thread-at-a-time handles: each call holds the handle's lock (``ExclusiveHandle``),
-  which also serialises threads that share one by mistake, instead of corrupting it.
-* Never use after free: a freed handle's ``ptr`` is None, and every call checks it under
-  the lock, raising ``Closed``.
+  first refuses new calls, then waits until none is in flight (``SharedHandle``).
+  ``ts_cursor`` and ``ts_batch`` are one-thread-at-a-time handles: each call holds the
+  handle's lock (``ExclusiveHandle``), which also serialises threads that share one by
+  mistake, instead of corrupting it.
+* Never use after free: a call reads ``ptr`` after registering itself, and ``ptr`` is
+  None once the handle is freed or being freed, so the call raises ``Closed``.
 * Close a database after its children. ``ts_close`` is TS_BUSY while a snapshot or cursor
   is alive. A child's public object keeps its DB object alive, and the DB handle counts
   its live children: a DB that was collected (or left by ``with`` on an exception) while
   children live is marked ``closing`` and is closed by whichever child goes last. This holds
   whatever order the garbage collector runs the finalizers of one cycle in.
 
-Locks are reentrant because a finalizer can run in any thread at any allocation, possibly
-in a thread that is inside one of these short critical sections.
+The hot path (``enter``/``leave``, children counts) takes no lock: it relies on
+``list.append``/``list.pop`` being atomic, and on the order "register, then read the
+state" on one side and "publish the state, then read the registrations" on the other,
+so that of two racing threads at least one sees the other. Locks serialise only closers
+and finalizers, and are reentrant because a finalizer can run in any thread at any
+allocation, possibly inside one of those critical sections.
 """
 
 import threading
@@ -40,94 +45,115 @@ def error(lib, rc):
 
 
 class SharedHandle:
-    """A handle many threads may call at once (``ts_db``, ``ts_txn``)."""
+    """A handle many threads may call at once (``ts_db``, ``ts_txn``).
 
-    __slots__ = ("ptr", "lib", "lock", "_idle", "_users", "_waiting", "what", "closed_message")
+    ``ptr`` is the pointer new calls use: None once closing starts. ``_ptr`` is the live
+    C handle until it is freed.
+    """
 
-    def __init__(self, lib, ptr, what, closed_message):
+    __slots__ = ("ptr", "_ptr", "lib", "lock", "calls", "draining", "_idle", "what")
+
+    def __init__(self, lib, ptr, what):
         self.lib = lib
-        self.ptr = ptr
-        self.lock = threading.RLock()
-        self._idle = threading.Condition(self.lock)
-        self._users = 0
-        self._waiting = 0
+        self.ptr = self._ptr = ptr
+        self.lock = threading.RLock()  # serialises closers and finalizers, not calls
+        self.calls = []  # one entry per call in flight (append/pop are atomic)
+        self.draining = False
+        self._idle = threading.Condition(threading.Lock())
         self.what = what
-        self.closed_message = closed_message
 
-    def _refuse(self):
-        """Whether new calls are refused (called with the lock held)."""
-        return self.ptr is None
+    def closed_message(self):
+        return f"{self.what} is closed"
 
     def enter(self):
         """Start a call: returns the C pointer, or raises Closed."""
-        with self.lock:
-            if self._refuse():
-                raise errors.Closed(self.closed_message())
-            self._users += 1
-            return self.ptr
+        self.calls.append(None)  # register first ...
+        ptr = self.ptr  # ... then read the state (see the module docstring)
+        if ptr is None:
+            self.leave()
+            raise errors.Closed(self.closed_message())
+        return ptr
 
     def leave(self):
         """End a call started by ``enter``."""
-        with self.lock:
-            self._users -= 1
-            if self._waiting and not self._users:
-                self._idle.notify_all()
+        self.calls.pop()
+        if self.draining:
+            self.wake_drainer()
 
-    def _wait_idle(self):
-        """Wait (lock held) until no call is in flight on another thread."""
-        while self._users:
-            self._waiting += 1
-            try:
-                self._idle.wait()
-            finally:
-                self._waiting -= 1
+    def wake_drainer(self):
+        with self._idle:
+            self._idle.notify_all()
+
+    def _drain(self):
+        """Wait until no call is in flight (lock held, ``ptr`` already None)."""
+        self.draining = True  # publish first ...
+        try:
+            with self._idle:
+                while self.calls:  # ... then read the registrations
+                    self._idle.wait(0.05)  # (the timeout only bounds a lost wakeup)
+        finally:
+            self.draining = False
 
 
 class DBHandle(SharedHandle):
     """``ts_db``: counts its live children (snapshots, cursors) for ordered closing."""
 
-    __slots__ = ("children", "closing", "path")
+    __slots__ = ("_children", "closing", "path")
 
     def __init__(self, lib, ptr, path):
-        super().__init__(lib, ptr, "database", self._closed_message)
-        self.children = 0
-        self.closing = False
+        super().__init__(lib, ptr, "database")
+        self._children = []  # one entry per live snapshot or cursor
+        self.closing = False  # close as soon as the last child goes
         self.path = path
 
-    def _closed_message(self):
-        if self.ptr is not None:
+    def closed_message(self):
+        if self.closing:
             return (f"database {self.path!r} is closing: it closes when its last snapshot "
                     "or cursor is released")
         return f"database {self.path!r} is closed"
 
-    def _refuse(self):
-        return self.ptr is None or self.closing
+    @property
+    def children(self):
+        return len(self._children)
 
     def add_child(self):
         """Count a new snapshot or cursor (called while a call on the DB or on a live
         snapshot is in flight, so the database cannot close meanwhile)."""
-        with self.lock:
-            self.children += 1
+        self._children.append(None)
 
     def child_gone(self):
         """A snapshot or cursor was freed; close the database if it waits for that."""
-        with self.lock:
-            self.children -= 1
-            if not self.children and self.closing and self.ptr is not None:
-                self._close_quietly()
+        self._children.pop()  # first, then read `closing` (collect() does the reverse)
+        if self.closing and not self._children:
+            with self.lock:
+                if self.closing and not self._children and self._ptr is not None:
+                    self._close_quietly()
+
+    def _busy(self):
+        n = len(self._children)
+        return errors.Busy(
+            f"ts_close: {n} snapshot(s) or cursor(s) of this database are still alive; "
+            "release every snapshot and close every cursor first")
 
     def close(self):
-        """Explicit close: waits for calls in flight; TS_BUSY leaves the database open."""
+        """Explicit close: waits for calls in flight; Busy leaves the database open."""
         with self.lock:
-            ptr = self.ptr
+            ptr = self._ptr
             if ptr is None:
                 return
-            self._wait_idle()
+            if self._children:
+                raise self._busy()  # before refusing calls: others carry on undisturbed
+            self.ptr = None
+            self._drain()
+            if self._children:  # a snapshot() that was in flight made one
+                self.ptr = ptr
+                raise self._busy()
             rc = self.lib.ts_close(ptr)
             if rc == _BUSY:
+                self.ptr = ptr
                 raise error(self.lib, rc)
             # Whatever the status, the handle is gone now (tsdb.h, ts_close).
-            self.ptr = None
+            self._ptr = None
             self.closing = False
             if rc != _OK:
                 raise error(self.lib, rc)
@@ -135,35 +161,37 @@ class DBHandle(SharedHandle):
     def close_when_idle(self):
         """Refuse new calls and close as soon as the last child is freed (now if none)."""
         with self.lock:
-            if self.ptr is None:
+            if self._ptr is None:
                 return
-            self._wait_idle()  # after this, no call can start: none is left in flight
-            self.closing = True
-            if not self.children:
+            self.ptr = None
+            self._drain()
+            self.closing = True  # first, then read the children (child_gone: the reverse)
+            if not self._children:
                 self._close_quietly()
 
     def collect(self):
-        """Finalizer of a DB object that was not closed."""
+        """Finalizer of a DB object that was not closed (no call can be in flight)."""
         with self.lock:
-            if self.ptr is None:
+            if self._ptr is None:
                 return
+            self.ptr = None
             self.closing = True
-            if not self.children:
+            if not self._children:
                 self._close_quietly()
         warnings.warn(f"tsdb: database {self.path!r} was not closed; its finalizer closes it "
                       "(use `with tsdb.open(...)` or close())", ResourceWarning, stacklevel=2)
 
     def _close_quietly(self):
         """Close from a finalizer or a deferred close (lock held): nowhere to raise to."""
-        rc = self.lib.ts_close(self.ptr)
+        rc = self.lib.ts_close(self._ptr)
         if rc == _BUSY:
             # A C-level snapshot this package does not know of: cannot happen unless an
             # interrupt fell between ts_txn_begin and its bookkeeping. Keep the handle.
             message = self.lib.ts_errmsg().decode("utf-8", "replace")
-            self.closing = False
             warnings.warn(f"tsdb: could not close {self.path!r}: {message}", RuntimeWarning)
             return
-        self.ptr = None
+        self._ptr = None
+        self.closing = False
         if rc != _OK:
             message = self.lib.ts_errmsg().decode("utf-8", "replace")
             warnings.warn(f"tsdb: closing {self.path!r}: {message}", RuntimeWarning)
@@ -175,27 +203,31 @@ class SnapshotHandle(SharedHandle):
     __slots__ = ("parent",)
 
     def __init__(self, lib, ptr, parent):
-        super().__init__(lib, ptr, "snapshot", lambda: "snapshot is released")
+        super().__init__(lib, ptr, "snapshot")
         self.parent = parent
+
+    def closed_message(self):
+        return "snapshot is released"
 
     def release(self):
         """Explicit release: waits for calls in flight on other threads."""
         with self.lock:
-            ptr = self.ptr
+            ptr = self._ptr
             if ptr is None:
                 return
-            self._wait_idle()
             self.ptr = None
+            self._drain()
+            self._ptr = None
             self.lib.ts_txn_release(ptr)
         self.parent.child_gone()
 
     def collect(self):
         """Finalizer: nothing can be in flight on an unreachable snapshot."""
         with self.lock:
-            ptr = self.ptr
+            ptr = self._ptr
             if ptr is None:
                 return
-            self.ptr = None
+            self.ptr = self._ptr = None
             self.lib.ts_txn_release(ptr)
         self.parent.child_gone()
 
@@ -211,8 +243,8 @@ class ExclusiveHandle:
     def __init__(self, lib, ptr, free, parent, closed_message):
         self.lib = lib
         self.ptr = ptr
-        self.lock = threading.RLock()
-        self.free = free
+        self.lock = threading.Lock()  # held by each call; a finalizer runs only when
+        self.free = free                # the object is unreachable, so never inside one
         self.parent = parent
         self.closed_message = closed_message
 

@@ -151,14 +151,14 @@ class Cursor:
 
     # -- reads -----------------------------------------------------------------------
     def _fill(self, ts_address, values_address, cap):
-        """One ts_cursor_next_batch into caller memory; the number of points (0: done)."""
+        """One ts_cursor_next_batch into caller memory; the number of points (0: done).
+        The caller holds the handle's lock."""
         h = self._h
-        with h.lock:
-            rc = h.lib.ts_cursor_next_batch(h.get(), ts_address, values_address, cap,
-                                            self._n_ref)
-            if rc > _DONE:
-                raise error(h.lib, rc)
-            return self._n.value
+        rc = h.lib.ts_cursor_next_batch(h.get(), ts_address, values_address, cap,
+                                        self._n_ref)
+        if rc > _DONE:
+            raise error(h.lib, rc)
+        return self._n.value
 
     def _take_pending(self, n):
         """Up to ``n`` points that iteration read ahead, as two lists (so that reads of
@@ -182,7 +182,8 @@ class Cursor:
                 return array.array("q", ts), array.array("d", vs)
         ts = _ZEROS_Q * n
         vs = _ZEROS_D * n
-        got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], n)
+        with self._h.lock:
+            got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], n)
         if got < n:
             del ts[got:]
             del vs[got:]
@@ -226,7 +227,8 @@ class Cursor:
         self._pending = _NOTHING
         ts = _ZEROS_Q * self._block
         vs = _ZEROS_D * self._block
-        got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], self._block)
+        with self._h.lock:
+            got = self._fill(ts.buffer_info()[0], vs.buffer_info()[0], self._block)
         if not got:
             raise StopIteration
         if got < self._block:
