@@ -64,6 +64,22 @@ def test_tsdb_lib_names_the_library_file():
     assert proc.returncode == 0 and proc.stdout.strip() == path, proc.stderr
 
 
+def test_without_settings_the_repository_build_then_the_system_is_used():
+    repo_lib = os.path.join(PKG_ROOT, "..", "..", "target", "release", "libtsdb.so")
+    code = "import tsdb\ntry:\n    print(tsdb.library_path())\nexcept tsdb.LibraryNotFound as e:\n    print('not found:', e)"
+    proc = run(code, TSDB_LIB=None, TSDB_LIB_DIR=None)
+    assert proc.returncode == 0, proc.stderr
+    if os.path.exists(repo_lib):
+        assert os.path.samefile(proc.stdout.strip(), repo_lib)
+    else:
+        import ctypes.util
+        system = ctypes.util.find_library("tsdb")
+        if system:
+            assert proc.stdout.strip() == system
+        else:
+            assert proc.stdout.startswith("not found:") and "TSDB_LIB" in proc.stdout
+
+
 def test_public_names():
     for name in tsdb.__all__:
         assert hasattr(tsdb, name), name

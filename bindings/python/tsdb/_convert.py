@@ -112,6 +112,11 @@ def column(obj, code, ctype, what):
     anything else (other buffer formats, lists, tuples, ranges, iterables) is converted
     to an ``array.array``. No Python work per element for buffers of the right format.
     """
+    if type(obj) is array.array and obj.itemsize == 8 and (
+            obj.typecode == code or (code == "q" and obj.typecode == "l")):
+        n = len(obj)  # the common case, made cheap: a memoryview pins the array's memory
+        if n:
+            return memoryview(obj), obj.buffer_info()[0], n
     if isinstance(obj, (str, bytes, bytearray)):
         raise TypeError(
             f"{what} must be an array or sequence of numbers, not {type(obj).__name__} "
