@@ -135,8 +135,11 @@ class DB:
         b = _convert.name(name)
         h = self._h
         out = ctypes.c_uint64()
-        ptr = h.enter()
         try:
+            h.calls.append(None)
+            ptr = h.ptr
+            if ptr is None:
+                raise Closed(h.closed_message())
             rc = h.lib.ts_metric_create(ptr, b, ctypes.byref(out))
             if rc == _EXISTS:
                 if exist_ok:
@@ -151,15 +154,8 @@ class DB:
 
     def drop_metric(self, metric_id):
         """Drop a metric: gone from new snapshots, still readable in older ones."""
-        metric_id = _convert.metric_id(metric_id)
         h = self._h
-        ptr = h.enter()
-        try:
-            rc = h.lib.ts_metric_drop(ptr, metric_id)
-            if rc:
-                raise error(h.lib, rc)
-        finally:
-            h.leave()
+        h.call(h.lib.ts_metric_drop, _convert.metric_id(metric_id))
 
     # -- writes ----------------------------------------------------------------------
     def insert(self, metric_id, ts, value):
@@ -170,11 +166,11 @@ class DB:
             ts = _convert.timestamp(ts)
         if type(value) is not float:
             value = _convert.value(value)
-        # enter()/leave() inlined: this is the per-point path
+        # the call bracket (see _handles.py), inlined: this is the per-point path
         h = self._h
         calls = h.calls
-        calls.append(None)
         try:
+            calls.append(None)
             ptr = h.ptr
             if ptr is None:
                 raise Closed(h.closed_message())
@@ -201,13 +197,7 @@ class DB:
             raise InvalidArgument(
                 f"insert_batch: timestamps and values differ in length ({n} != {m})")
         h = self._h
-        ptr = h.enter()
-        try:
-            rc = h.lib.ts_insert_batch(ptr, metric_id, ts_address, v_address, n)
-            if rc:
-                raise error(h.lib, rc)
-        finally:
-            h.leave()
+        h.call(h.lib.ts_insert_batch, metric_id, ts_address, v_address, n)
         del ts_keep, v_keep  # the buffers had to stay exported until here
 
     def batch(self):
@@ -218,21 +208,18 @@ class DB:
         """Move every acknowledged write into the data files now (bounds the next open's
         replay); writers and readers carry on meanwhile."""
         h = self._h
-        ptr = h.enter()
-        try:
-            rc = h.lib.ts_checkpoint(ptr)
-            if rc:
-                raise error(h.lib, rc)
-        finally:
-            h.leave()
+        h.call(h.lib.ts_checkpoint)
 
     # -- reads -----------------------------------------------------------------------
     def snapshot(self):
         """A new ``Snapshot``: O(1), never waits for writers."""
         h = self._h
         out = ctypes.c_void_p()
-        ptr = h.enter()
         try:
+            h.calls.append(None)
+            ptr = h.ptr
+            if ptr is None:
+                raise Closed(h.closed_message())
             rc = h.lib.ts_txn_begin(ptr, ctypes.byref(out))
             if rc:
                 raise error(h.lib, rc)
@@ -272,8 +259,8 @@ class Batch:
         if not isinstance(db, DB):
             raise TypeError(f"Batch needs a tsdb.DB, not {type(db).__name__}")
         lib = db._h.lib
-        db._h.enter()  # only to refuse a closed database
-        db._h.leave()
+        if db._h.ptr is None:
+            raise Closed(db._h.closed_message())
         ptr = lib.ts_batch_new()
         if not ptr:
             raise MemoryError("ts_batch_new returned NULL")
@@ -325,14 +312,7 @@ class Batch:
         h = self._h
         db = self._db._h
         with h.lock:
-            ptr = h.get()
-            db_ptr = db.enter()
-            try:
-                rc = h.lib.ts_batch_commit(db_ptr, ptr)
-                if rc:
-                    raise error(h.lib, rc)
-            finally:
-                db.leave()
+            db.call(h.lib.ts_batch_commit, h.get())
             self._count = 0
 
     def clear(self):

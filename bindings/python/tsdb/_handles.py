@@ -5,8 +5,9 @@ handle, not the public object, is what its ``weakref.finalize`` holds, so a fina
 free the C handle after the public object is gone. The rules:
 
 * Never free under a running call. ``ts_db`` and ``ts_txn`` may be used by many threads
-  at once, so a call brackets itself with ``enter()``/``leave()`` and ``close``/``release``
-  first refuses new calls, then waits until none is in flight (``SharedHandle``).
+  at once, so each call registers itself in ``calls`` while it runs, and
+  ``close``/``release`` first refuses new calls, then waits until none is in flight
+  (``SharedHandle``).
   ``ts_cursor`` and ``ts_batch`` are one-thread-at-a-time handles: each call holds the
   handle's lock (``ExclusiveHandle``), which also serialises threads that share one by
   mistake, instead of corrupting it.
@@ -18,7 +19,7 @@ free the C handle after the public object is gone. The rules:
   children live is marked ``closing`` and is closed by whichever child goes last. This holds
   whatever order the garbage collector runs the finalizers of one cycle in.
 
-The hot path (``enter``/``leave``, children counts) takes no lock: it relies on
+The hot path (registering calls, counting children) takes no lock: it relies on
 ``list.append``/``list.pop`` being atomic, and on the order "register, then read the
 state" on one side and "publish the state, then read the registrations" on the other,
 so that of two racing threads at least one sees the other. Locks serialise only closers
@@ -65,17 +66,39 @@ class SharedHandle:
     def closed_message(self):
         return f"{self.what} is closed"
 
-    def enter(self):
-        """Start a call: returns the C pointer, or raises Closed."""
-        self.calls.append(None)  # register first ...
-        ptr = self.ptr  # ... then read the state (see the module docstring)
-        if ptr is None:
-            self.leave()
-            raise errors.Closed(self.closed_message())
-        return ptr
+    # Every call on the handle is bracketed like this (inlined where a method needs more
+    # than one C call inside the bracket):
+    #
+    #     calls = h.calls
+    #     try:
+    #         calls.append(None)  # register (inside the try: an interrupt raised when
+    #         ptr = h.ptr         # the append returns still pops it), then read the state
+    #         if ptr is None: raise Closed(...)
+    #         ... the C call ...
+    #     finally:
+    #         h.leave()
+    #
+    # A registration left behind would make close() wait forever, hence the care.
+
+    def call(self, fn, *args):
+        """Call ``fn(ptr, *args)`` inside the bracket; raise the error for a status other
+        than TS_OK (read at once, on this thread)."""
+        calls = self.calls
+        try:
+            calls.append(None)
+            ptr = self.ptr
+            if ptr is None:
+                raise errors.Closed(self.closed_message())
+            rc = fn(ptr, *args)
+            if rc:
+                raise error(self.lib, rc)
+        finally:
+            calls.pop()
+            if self.draining:
+                self.wake_drainer()
 
     def leave(self):
-        """End a call started by ``enter``."""
+        """End a call whose bracket is inlined (see above)."""
         self.calls.pop()
         if self.draining:
             self.wake_drainer()

@@ -5,7 +5,7 @@ import ctypes
 import itertools
 import weakref
 
-from . import _convert
+from . import _convert, errors
 from ._handles import ExclusiveHandle, SnapshotHandle, error
 from .errors import Status
 
@@ -60,26 +60,14 @@ class Snapshot:
         b = _convert.name(name)
         h = self._h
         out = ctypes.c_uint64()
-        ptr = h.enter()
-        try:
-            rc = h.lib.ts_metric_lookup(ptr, b, ctypes.byref(out))
-            if rc:
-                raise error(h.lib, rc)
-        finally:
-            h.leave()
+        h.call(h.lib.ts_metric_lookup, b, ctypes.byref(out))
         return out.value
 
     def metric_count(self):
         """The number of live metrics in this snapshot."""
         h = self._h
         out = ctypes.c_uint64()
-        ptr = h.enter()
-        try:
-            rc = h.lib.ts_txn_metric_count(ptr, ctypes.byref(out))
-            if rc:
-                raise error(h.lib, rc)
-        finally:
-            h.leave()
+        h.call(h.lib.ts_txn_metric_count, ctypes.byref(out))
         return out.value
 
     def scan(self, metric_id, from_ts=_convert.I64_MIN, until_ts=_convert.I64_MAX):
@@ -90,8 +78,11 @@ class Snapshot:
         until_ts = _convert.timestamp(until_ts, "until_ts")
         h = self._h
         out = ctypes.c_void_p()
-        ptr = h.enter()
         try:
+            h.calls.append(None)  # the call bracket, inlined (see _handles.py)
+            ptr = h.ptr
+            if ptr is None:
+                raise errors.Closed(h.closed_message())
             rc = h.lib.ts_scan_range(ptr, metric_id, from_ts, until_ts, ctypes.byref(out))
             if rc:
                 raise error(h.lib, rc)
