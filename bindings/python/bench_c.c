@@ -1,0 +1,102 @@
+/*
+ * bench_c.c -- the C side of bindings/python/bench.py: the same three workloads as the
+ * Python benchmark, through the C API directly, so bench.py can print Python/C ratios.
+ *
+ *   bench_c DIR BATCH_POINTS SINGLE_POINTS
+ *
+ * opens a fresh database in DIR (default options) and prints one line per workload:
+ *   insert_batch_1000 <points/s>   ts_insert_batch, batches of 1,000 points, one metric
+ *   insert_single <points/s>       ts_insert, one point per call
+ *   scan_read_batch <points/s>     ts_cursor_next_batch into 4,096-point buffers
+ * The data (timestamps i, values (i % 1000) * 0.25) is generated before timing starts,
+ * as bench.py does.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tsdb.h"
+
+#define BATCH 1000
+#define READ_BLOCK 4096
+
+static void check(ts_status rc, const char *what) {
+    if (rc != TS_OK) {
+        fprintf(stderr, "bench_c: %s: %s: %s\n", what, ts_status_str(rc), ts_errmsg());
+        exit(1);
+    }
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench_c DIR BATCH_POINTS SINGLE_POINTS\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    size_t batch_points = strtoull(argv[2], NULL, 10) / BATCH * BATCH;
+    size_t single_points = strtoull(argv[3], NULL, 10);
+
+    int64_t *ts = malloc(batch_points * sizeof *ts);
+    double *vs = malloc(batch_points * sizeof *vs);
+    if (ts == NULL || vs == NULL)
+        return 1;
+    for (size_t i = 0; i < batch_points; i++) {
+        ts[i] = (int64_t)i;
+        vs[i] = (double)(i % 1000) * 0.25;
+    }
+
+    ts_db *db;
+    check(ts_open(dir, NULL, &db), "ts_open");
+    uint64_t batched, single;
+    check(ts_metric_create(db, "batched", &batched), "ts_metric_create");
+    check(ts_metric_create(db, "single", &single), "ts_metric_create");
+
+    double t0 = now();
+    for (size_t off = 0; off < batch_points; off += BATCH)
+        check(ts_insert_batch(db, batched, ts + off, vs + off, BATCH), "ts_insert_batch");
+    double t1 = now();
+    printf("insert_batch_1000 %.0f\n", (double)batch_points / (t1 - t0));
+
+    t0 = now();
+    for (size_t i = 0; i < single_points; i++)
+        check(ts_insert(db, single, (int64_t)i, (double)(i % 1000) * 0.25), "ts_insert");
+    t1 = now();
+    printf("insert_single %.0f\n", (double)single_points / (t1 - t0));
+
+    static int64_t out_ts[READ_BLOCK];
+    static double out_vs[READ_BLOCK];
+    ts_txn *txn;
+    ts_cursor *cur;
+    size_t n, total = 0;
+    t0 = now();
+    check(ts_txn_begin(db, &txn), "ts_txn_begin");
+    check(ts_scan_range(txn, batched, INT64_MIN, INT64_MAX, &cur), "ts_scan_range");
+    for (;;) {
+        ts_status rc = ts_cursor_next_batch(cur, out_ts, out_vs, READ_BLOCK, &n);
+        if (rc == TS_DONE)
+            break;
+        check(rc, "ts_cursor_next_batch");
+        total += n;
+    }
+    ts_cursor_free(cur);
+    ts_txn_release(txn);
+    t1 = now();
+    if (total != batch_points) {
+        fprintf(stderr, "bench_c: scanned %zu points, wrote %zu\n", total, batch_points);
+        return 1;
+    }
+    printf("scan_read_batch %.0f\n", (double)total / (t1 - t0));
+
+    check(ts_close(db), "ts_close");
+    free(ts);
+    free(vs);
+    return 0;
+}
