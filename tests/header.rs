@@ -71,7 +71,9 @@ fn header_declares_only_the_c_api_namespace() {
             );
         }
         if line.starts_with("typedef ") {
-            let name = line.trim_end_matches(';').rsplit(' ').next().unwrap();
+            // `typedef struct ts_db ts_db;`, `typedef uint32_t ts_status;`, or the first line
+            // of a struct definition, `typedef struct ts_check_report {`.
+            let name = line.trim_end_matches(';').trim_end_matches(" {").rsplit(' ').next().unwrap();
             assert!(name.starts_with("ts_"), "type outside ts_: {line}");
         }
         let declaration = line.ends_with(");") || (line.ends_with(',') && line.contains('('));
