@@ -52,7 +52,7 @@ struct Cli {
 enum Command {
     /// Build a demo database of many series and print ingest, open, scan and size figures
     ///
-    /// Writes SERIES x POINTS points of realistic gauges (hosts with CPU, memory, disk,
+    /// Writes --series x --points points of realistic gauges (hosts with CPU, memory, disk,
     /// network and temperature metrics, scraped every 10 s), one atomic batch per scrape,
     /// with a progress bar. Then closes the database, measures its size on disk, reopens
     /// it (open time), scans every series in full and runs short range queries, checking
@@ -98,8 +98,9 @@ enum Command {
 
     /// Import points from a CSV file of `metric,timestamp,value` lines
     ///
-    /// Lines starting with # are comments; a first line `metric,timestamp,value` is a
-    /// header. Metric names holding commas or quotes are quoted as in RFC 4180. The whole
+    /// Each line is one point, e.g. `cpu.user,1700000000000,0.25`: timestamps are integers,
+    /// values numbers (1.5, -2e-3), NaN, inf or -inf. Lines starting with # are comments; a
+    /// first line `metric,timestamp,value` is a header. Metric names holding commas or quotes are quoted as in RFC 4180. The whole
     /// file is checked first: if any line is bad, each bad line is reported with its line
     /// number and nothing is imported. Missing metrics (and the database) are created.
     Import {
