@@ -313,7 +313,7 @@ fn ingest(db: &Database, a: &DemoArgs) -> Result<Vec<Series>, Failure> {
     let pb = ProgressBar::new(total);
     pb.set_style(
         ProgressStyle::with_template(
-            "ingest     [{bar:40}] {human_pos}/{human_len} points, {per_sec}, eta {eta}",
+            "ingest     [{bar:40}] {human_pos}/{human_len} points, {per_sec:0}, eta {eta}",
         )
         .expect("a valid template")
         .progress_chars("=> "),
