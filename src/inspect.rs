@@ -109,7 +109,7 @@ impl Database {
             for (i, part) in map.parts.iter().enumerate() {
                 r.partitions += 1;
                 let what = format!("{who}, partition {} of {n}", i + 1);
-                note_block(&part.data, &what, &mut blocks, &mut segments);
+                note_block(&part.data, BlockAt::part(id, i), &mut blocks, &mut segments);
                 if i > 0 && part.start <= map.parts[i - 1].start {
                     r.damage.push(format!(
                         "{what}: partitions out of order (starts at {}, the previous one at {})",
@@ -142,7 +142,7 @@ impl Database {
             for (i, e) in extents.iter().enumerate() {
                 r.extents += 1;
                 let what = format!("{who}, head extent {} of {}", i + 1, extents.len());
-                note_block(e, &what, &mut blocks, &mut segments);
+                note_block(e, BlockAt::extent(id, i), &mut blocks, &mut segments);
                 check_block(e, &what, &mut r, &mut ts, &mut vals);
             }
         }
@@ -153,7 +153,11 @@ impl Database {
                 snap.version.ids.len()
             ));
         }
-        overlaps(&mut blocks, |m| r.damage.push(m));
+        overlaps(&mut blocks, |b| match snap.version.ids.get(b.id) {
+            Some(m) => format!("metric {:?} (id {}), {}", m.name, b.id, b.which()),
+            None => format!("metric id {}, {}", b.id, b.which()),
+        })
+        .for_each(|m| r.damage.push(m));
         for (no, label) in &segments {
             self.check_segment_header(*no, label, &mut r)?;
         }
@@ -195,32 +199,51 @@ impl Database {
             let who = format!("MANIFEST: metric {:?} (id {})", m.name, m.id);
             for w in m.parts.windows(2) {
                 if w[1].0 <= w[0].0 {
-                    r.damage.push(format!("{who}: partitions out of order (starts {} then {})", w[0].0, w[1].0));
+                    r.damage
+                        .push(format!("{who}: partitions out of order (starts {} then {})", w[0].0, w[1].0));
                 }
             }
-            let all = m.parts.iter().map(|(_, b)| (b, "partition")).chain(m.extents.iter().map(|b| (b, "extent")));
-            for (b, kind) in all {
+            let parts = m.parts.iter().enumerate().map(|(i, (_, b))| (b, BlockAt::part(m.id, i)));
+            let extents = m.extents.iter().enumerate().map(|(i, b)| (b, BlockAt::extent(m.id, i)));
+            for (b, owner) in parts.chain(extents) {
                 let size = *seg_sizes.entry(b.seg).or_insert_with(|| {
-                    std::fs::metadata(data_dir.join(storage::file_name(b.seg, segment::EXT))).ok().map(|md| md.len())
+                    std::fs::metadata(data_dir.join(storage::file_name(b.seg, segment::EXT)))
+                        .ok()
+                        .map(|md| md.len())
                 });
-                let label = format!("data/{}", storage::file_name(b.seg, segment::EXT));
+                let at = BlockAt { seg: b.seg, off: b.off, len: b.len, id: owner.0, which: owner.1 };
+                let label = || format!("data/{}", storage::file_name(b.seg, segment::EXT));
                 match size {
-                    None => r.damage.push(format!("{who}: a {kind} refers to {label}, which is missing")),
-                    Some(size) if b.off < segment::HEADER_LEN || b.off + u64::from(b.len) > size => {
+                    None => r.damage.push(format!(
+                        "{who}: {} refers to {}, which is missing",
+                        at.which(),
+                        label()
+                    )),
+                    Some(size)
+                        if b.off < segment::HEADER_LEN || b.off.saturating_add(u64::from(b.len)) > size =>
+                    {
                         r.damage.push(format!(
-                            "{label} offset {}: {who}: a {kind} of {} bytes lies outside the file's {size} bytes",
-                            b.off, b.len
+                            "{} offset {}: {who}: {} ({} bytes) lies outside the file's {size} bytes",
+                            label(),
+                            b.off,
+                            at.which(),
+                            b.len
                         ))
                     }
                     Some(_) => {}
                 }
                 if b.count == 0 || b.first_ts > b.last_ts || u64::from(b.count) > span(b) {
                     r.damage.push(format!(
-                        "{label} offset {}: {who}: a {kind} reference is inconsistent ({} points from {} to {})",
-                        b.off, b.count, b.first_ts, b.last_ts
+                        "{} offset {}: {who}: the reference of {} is inconsistent ({} points from {} to {})",
+                        label(),
+                        b.off,
+                        at.which(),
+                        b.count,
+                        b.first_ts,
+                        b.last_ts
                     ));
                 }
-                refs.push(BlockAt { seg: b.seg, off: b.off, len: b.len, label, what: who.clone() });
+                refs.push(at);
             }
             Ok(())
         });
@@ -230,7 +253,8 @@ impl Database {
             Err(Error::Corruption(m)) => r.damage.push(m),
             Err(e) => return Err(e),
         }
-        overlaps(&mut refs, |m| r.damage.push(format!("in the manifest: {m}")));
+        overlaps(&mut refs, |b| format!("metric id {}, {}", b.id, b.which()))
+            .for_each(|m| r.damage.push(format!("{m} (in the manifest)")));
         Ok(())
     }
 
@@ -297,13 +321,34 @@ impl Database {
 const SUPER_SLOT: u64 = 4096;
 const SUPER_LEN: usize = 92;
 
-/// A block somewhere in a data segment, and what refers to it (for messages).
+/// A block somewhere in a data segment and what refers to it, compactly (one per block of
+/// the database is held at once, for the overlap check): metric `id`, and `which` is a
+/// partition's index, or an extent's with the top bit set.
 struct BlockAt {
     seg: u64,
     off: u64,
     len: u32,
-    label: String,
-    what: String,
+    which: u32,
+    id: u64,
+}
+
+const EXTENT: u32 = 1 << 31;
+
+impl BlockAt {
+    fn part(id: u64, i: usize) -> (u64, u32) {
+        (id, i as u32 & !EXTENT)
+    }
+
+    fn extent(id: u64, i: usize) -> (u64, u32) {
+        (id, i as u32 | EXTENT)
+    }
+
+    fn which(&self) -> String {
+        match self.which {
+            w if w & EXTENT != 0 => format!("head extent {}", (w & !EXTENT) + 1),
+            w => format!("partition {}", w + 1),
+        }
+    }
 }
 
 /// How many distinct timestamps `first_ts..=last_ts` spans (saturating).
@@ -319,16 +364,15 @@ fn place(s: &Sealed) -> String {
     }
 }
 
-fn note_block(s: &Sealed, what: &str, blocks: &mut Vec<BlockAt>, segments: &mut BTreeMap<u64, String>) {
+fn note_block(
+    s: &Sealed,
+    owner: (u64, u32),
+    blocks: &mut Vec<BlockAt>,
+    segments: &mut BTreeMap<u64, String>,
+) {
     if let (Some(seg), Some(r)) = (s.segment(), s.block_ref()) {
         segments.entry(seg.no).or_insert_with(|| seg.label().to_owned());
-        blocks.push(BlockAt {
-            seg: seg.no,
-            off: r.off,
-            len: r.len,
-            label: seg.label().to_owned(),
-            what: what.into(),
-        });
+        blocks.push(BlockAt { seg: seg.no, off: r.off, len: r.len, id: owner.0, which: owner.1 });
     }
 }
 
@@ -401,18 +445,27 @@ fn check_block(s: &Sealed, what: &str, r: &mut CheckReport, ts: &mut Vec<i64>, v
     true
 }
 
-/// Report blocks that overlap another one in the same segment (sorts `blocks`).
-fn overlaps(blocks: &mut [BlockAt], mut report: impl FnMut(String)) {
+/// Messages for blocks that overlap another one in the same segment (sorts `blocks`);
+/// `who` names what refers to a block.
+fn overlaps<'a>(
+    blocks: &'a mut [BlockAt],
+    who: impl Fn(&BlockAt) -> String + 'a,
+) -> impl Iterator<Item = String> + 'a {
     blocks.sort_unstable_by_key(|b| (b.seg, b.off));
-    for w in blocks.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        if a.seg == b.seg && a.off + u64::from(a.len) > b.off {
-            report(format!(
-                "{} offset {}: the block of {} overlaps the block of {} at offset {} ({} bytes)",
-                b.label, b.off, b.what, a.what, a.off, a.len
-            ));
-        }
-    }
+    blocks
+        .windows(2)
+        .filter(|w| w[0].seg == w[1].seg && w[0].off.saturating_add(u64::from(w[0].len)) > w[1].off)
+        .map(move |w| {
+            format!(
+                "data/{} offset {}: the block of {} overlaps the block of {} at offset {} ({} bytes)",
+                storage::file_name(w[1].seg, segment::EXT),
+                w[1].off,
+                who(&w[1]),
+                who(&w[0]),
+                w[0].off,
+                w[0].len
+            )
+        })
 }
 
 /// How many of the sorted, unique `head_ts` a sealed partition of `map` also holds (a late

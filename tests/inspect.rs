@@ -209,3 +209,35 @@ fn ts_check_fills_the_report_on_a_healthy_database_and_checks_pointers() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn check_reports_blocks_cut_off_by_a_truncated_segment() {
+    let d = tmpdir("truncated");
+    {
+        // 2048 points: the head is sealed whole into 8 partitions; no extent is written, so
+        // the last block of the segment is a partition (read only when scanned).
+        let db = Database::open(&d, &opts()).unwrap();
+        let id = db.create_metric("m").unwrap();
+        let mut rng = Rng::new(3, 0);
+        let ts: Vec<i64> = (0..2048).collect();
+        let vals: Vec<f64> = (0..2048).map(|_| rng.next_u64() as f64).collect();
+        db.insert_batch(id, &ts, &vals).unwrap();
+        db.close().map_err(|(_, e)| e).unwrap();
+    }
+    let seg = segment(&d);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 100).unwrap();
+    let db = Database::open(&d, &opts()).unwrap();
+    let r = db.check().unwrap();
+    let name = seg.file_name().unwrap().to_str().unwrap();
+    // Once from the manifest's references, once from the partition being read.
+    assert_eq!(r.damage.len(), 2, "{:?}", r.damage);
+    assert!(r.damage[0].starts_with(&format!("data/{name} offset ")), "{}", r.damage[0]);
+    assert!(r.damage[0].contains("MANIFEST: metric \"m\" (id 1): partition 8 ("), "{}", r.damage[0]);
+    assert!(r.damage[0].contains(&format!("lies outside the file's {} bytes", len - 100)), "{}", r.damage[0]);
+    assert!(r.damage[1].starts_with(&format!("data/{name}: block reference (offset ")), "{}", r.damage[1]);
+    assert!(r.damage[1].ends_with("(metric \"m\" (id 1), partition 8 of 8)"), "{}", r.damage[1]);
+    assert_eq!(r.partitions, 8);
+    drop(db);
+    std::fs::remove_dir_all(&d).unwrap();
+}
