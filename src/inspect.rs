@@ -112,7 +112,8 @@ impl Database {
                 note_block(&part.data, BlockAt::part(id, i), &mut blocks, &mut segments);
                 if i > 0 && part.start <= map.parts[i - 1].start {
                     r.damage.push(format!(
-                        "{what}: partitions out of order (starts at {}, the previous one at {})",
+                        "{}: {what}: partitions out of order (starts at {}, the previous one at {})",
+                        place(&part.data),
                         part.start,
                         map.parts[i - 1].start
                     ));
