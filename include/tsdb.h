@@ -324,6 +324,45 @@ typedef struct ts_agg {
   int64_t last_ts;
 } ts_agg;
 
+/**
+ * What `ts_check` verified. Every field counts something that was checked and found
+ * healthy.
+ */
+typedef struct ts_check_report {
+  /**
+   * Live metrics walked (every one of the snapshot the check reads).
+   */
+  uint64_t metrics;
+  /**
+   * Sealed partitions decoded.
+   */
+  uint64_t partitions;
+  /**
+   * Head extents decoded: blocks holding a head's points as of past checkpoints.
+   */
+  uint64_t extents;
+  /**
+   * Points decoded from those blocks.
+   */
+  uint64_t points;
+  /**
+   * Bytes of those blocks.
+   */
+  uint64_t block_bytes;
+  /**
+   * Data segment files holding them (each file's header checked).
+   */
+  uint64_t segments;
+  /**
+   * Metric entries of the manifest (every blob on their paths checked).
+   */
+  uint64_t manifest_entries;
+  /**
+   * Bytes of the manifest file.
+   */
+  uint64_t manifest_bytes;
+} ts_check_report;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -887,6 +926,31 @@ ts_status ts_metric_list_next(struct ts_metric_list *list,
  * Threads: not concurrently with any other use of `list`.
  */
 void ts_metric_list_free(struct ts_metric_list *list);
+
+/**
+ * Verify every checksum and structural invariant of what `db` stores, and say what was
+ * checked in `*out`. Nothing is written.
+ *
+ * Opening a database already checks its manifest and replays (and checks) its log. This
+ * reads, through one snapshot: both superblock copies of the manifest and every blob its
+ * tree reaches; its block references (inside their segment files, not overlapping); every
+ * data segment's header; and for every metric, that its name resolves to it and that each
+ * sealed partition and head extent decodes (header and body crc32, strictly ascending
+ * timestamps, counts and first/last timestamps as referenced, the block's summary as its
+ * points), that partitions are ordered and hold only the timestamps of the range they own,
+ * and that no two blocks overlap. It decodes every stored point: its cost is a full scan.
+ *
+ * @param[in]  db   the database.
+ * @param[out] out  receives the counts of what was checked, on `TS_OK` only.
+ *
+ * Returns `TS_OK` when no damage was found; `TS_CORRUPTION` when some was: `ts_errmsg()`
+ * then gives the number of problems and the first one, naming the file and offset (e.g.
+ * "ts_check: 1 problem found: data/00000001.seg offset 4128: body checksum mismatch ...");
+ * `TS_INVALID_ARGUMENT` if `db` or `out` is NULL; `TS_IO_ERROR` if a file cannot be read.
+ *
+ * Threads: safe from any thread; writers, readers and checkpoints carry on meanwhile.
+ */
+ts_status ts_check(struct ts_db *db, struct ts_check_report *out);
 
 #ifdef __cplusplus
 }  // extern "C"

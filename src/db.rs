@@ -71,15 +71,15 @@ pub struct Stats {
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
 pub struct Database {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// The background thread: interval syncs and checkpoints. `None` once stopped.
     background: Option<std::thread::JoinHandle<()>>,
     closed: bool,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     /// The global transaction: the current version.
-    current: ArcSwap<Version>,
+    pub(crate) current: ArcSwap<Version>,
     /// Serialises building the next version (create, drop, seal).
     writer: Mutex<WriterState>,
     seqr: Sequencer,
@@ -97,7 +97,7 @@ struct Shared {
     reclaim: Arc<Reclaim>,
     /// Serialises checkpoints; holds the manifest and the sequence number the last
     /// checkpoint covered.
-    checkpointed: Mutex<Checkpointer>,
+    pub(crate) checkpointed: Mutex<Checkpointer>,
     /// Metrics changed since the last checkpoint took this list (a head got points, a map
     /// was replaced, a metric was created or dropped); each change adds its id.
     dirty: Mutex<Vec<u64>>,
@@ -132,9 +132,9 @@ fn wal_segment_bytes(opts: &Options) -> usize {
     (opts.checkpoint_bytes / 2).clamp(1 << 20, 64 << 20) as usize
 }
 
-struct Checkpointer {
+pub(crate) struct Checkpointer {
     seq: u64,
-    manifest: Manifest,
+    pub(crate) manifest: Manifest,
 }
 
 struct WriterState {
@@ -1304,8 +1304,8 @@ fn check_name(name: &str) -> Result<()> {
 /// (`Send + Sync`); cursors hold an `Arc` of it, so it lives until the last of them is freed.
 pub struct Snapshot {
     /// The version it reads; holding it is what makes the snapshot live for `close`.
-    version: Arc<Version>,
-    seq: u64,
+    pub(crate) version: Arc<Version>,
+    pub(crate) seq: u64,
     /// When it began, for [`Database::stats`].
     begun: u64,
 }

@@ -10,6 +10,7 @@ mod catalog;
 pub mod codec;
 mod db;
 mod error;
+mod inspect;
 mod options;
 mod partition;
 mod storage;
@@ -20,6 +21,7 @@ pub mod ffi;
 pub use aggregate::Agg;
 pub use db::{Batch, Cursor, Database, Snapshot, Stats, StorageStats};
 pub use error::{Error, Result};
+pub use inspect::{CheckReport, Inventory};
 pub use options::{
     DEFAULT_CHECKPOINT_BYTES, DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, DEFAULT_RAW_HEAD_BUDGET,
     DEFAULT_SYNC_INTERVAL_MS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options, SyncPolicy,

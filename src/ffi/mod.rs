@@ -2,7 +2,7 @@
 //!
 //! The module order below is the order of the generated header (`include/tsdb.h`), the order
 //! a reader learns the API in: status and errors, options, open/close, metrics, writes,
-//! batches, snapshots, cursors.
+//! batches, snapshots, cursors, then inspection.
 #![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 // Each export's doc states its pointer contract in C terms (the header is the manual);
@@ -21,5 +21,6 @@ pub mod batch;
 pub mod txn;
 pub mod cursor;
 pub mod query;
+pub mod inspect;
 
 pub use status::ts_status;
