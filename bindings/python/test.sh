@@ -39,6 +39,13 @@ for f in "$TSDB_LIB_DIR/libtsdb.so" "$TSDB_INCLUDE_DIR/tsdb.h"; do
   [ -f "$f" ] || { echo "error: $f not found (check TSDB_LIB_DIR / TSDB_INCLUDE_DIR)" >&2; exit 1; }
 done
 
+# numpy is optional for users, but its input path must be tested: install it when missing.
+if ! "$py" -c "import numpy" >/dev/null 2>&1; then
+  echo "== installing numpy (to test the numpy input path)"
+  "$py" -m pip install -q numpy || as_root_apt python3-numpy || true
+  "$py" -c "import numpy" >/dev/null 2>&1 || {
+    echo "error: numpy could not be installed: run '$py -m pip install numpy'" >&2; exit 1; }
+fi
 if ! "$py" -c "import pytest" >/dev/null 2>&1; then
   echo "== installing pytest"
   "$py" -m pip install -q pytest || as_root_apt python3-pytest || true
