@@ -10,7 +10,8 @@
 //!   checkpoints), creates-or-gets 8 metrics, then runs op after op until it is killed.
 //!   Op `k` is a pure function of `(seed, k)` (see `gen_op`): a `ts_insert_batch` of 1..500
 //!   points, a single `ts_insert`, an atomic multi-metric `ts_batch_commit`, a
-//!   `ts_checkpoint`, or (rarely) a drop and re-create of a metric. A quarter of the writes
+//!   `ts_checkpoint`, a `ts_delete_range` over recent ops' slots (sometimes everything before
+//!   one), or (rarely) a drop and re-create of a metric. A quarter of the writes
 //!   are late: they overwrite points of an earlier op or fill gaps in its time slot, in any
 //!   order, some with duplicate timestamps within the call; a few hit extreme timestamps
 //!   (INT64_MIN, TS_MAX_TIMESTAMP, ...) or carry odd values (NaN payloads, infinities, -0.0).
@@ -171,6 +172,8 @@ enum Kind {
     Checkpoint,
     /// `ts_metric_drop` then `ts_metric_create` of the same name (a new id, no points).
     Recreate(usize),
+    /// `ts_delete_range(m, from, until)`.
+    Delete(usize, i64, i64),
 }
 
 /// One point of an op, in call order: metric index, timestamp, value bits.
@@ -190,7 +193,7 @@ struct Op {
 
 impl Op {
     fn writes(&self) -> bool {
-        !self.pts.is_empty()
+        !self.pts.is_empty() || matches!(self.kind, Kind::Delete(..))
     }
 
     fn describe(&self) -> String {
@@ -204,6 +207,9 @@ impl Op {
             }
             Kind::Checkpoint => format!("op {} (ts_checkpoint)", self.k),
             Kind::Recreate(m) => format!("op {} (drop and re-create m{m})", self.k),
+            Kind::Delete(m, from, until) => {
+                format!("op {} (ts_delete_range of m{m} [{from}, {until}))", self.k)
+            }
         }
     }
 
@@ -235,6 +241,19 @@ fn fresh(seed: u64, k: u64) -> (Kind, Vec<(usize, i64)>) {
     }
     if roll < 22 {
         return (Kind::Checkpoint, vec![]);
+    }
+    if roll < 40 && k > 0 {
+        // A range delete over recent ops' slots (often sealed or checkpointed by now): part
+        // of one slot, or several; rarely everything before a recent op.
+        let m = r.below(METRICS as u64) as usize;
+        let j = k - 1 - r.below(k.min(200));
+        let from = base(j) + r.below(SPAN as u64) as i64;
+        let (from, until) = match r.below(50) {
+            0 => (i64::MIN, from),
+            1..=10 => (from, from + r.below(4 * SPAN as u64) as i64),
+            _ => (from, from + r.below(SPAN as u64 / 4) as i64),
+        };
+        return (Kind::Delete(m, from, until), vec![]);
     }
     if roll < 300 {
         let m = r.below(METRICS as u64) as usize;
@@ -327,7 +346,7 @@ fn gen_op(seed: u64, k: u64) -> Op {
                     }
                 }
             }
-            Kind::Checkpoint | Kind::Recreate(_) => {}
+            Kind::Checkpoint | Kind::Recreate(_) | Kind::Delete(..) => {}
         }
     }
     let odd = r.below(30) == 0;
@@ -470,6 +489,9 @@ impl Writer {
                 check(&what, unsafe { ts_batch_commit(self.db, self.batch) })?;
             }
             Kind::Checkpoint => check(&what, unsafe { ts_checkpoint(self.db) })?,
+            Kind::Delete(m, from, until) => {
+                check(&what, unsafe { ts_delete_range(self.db, self.ids[m], from, until) })?
+            }
             Kind::Recreate(m) => {
                 check(&what, unsafe { ts_metric_drop(self.db, self.ids[m]) })?;
                 emit(format!("dropped {k} {m}"));
@@ -680,6 +702,12 @@ struct Cand {
 
 impl Cand {
     fn apply(&mut self, op: &Op) -> Result<(), String> {
+        if let Kind::Delete(m, from, until) = op.kind {
+            let mm = self.metrics[m].as_mut().ok_or_else(|| {
+                format!("harness: {} deletes from m{m} which the model lacks", op.describe())
+            })?;
+            mm.pts.retain(|&ts, _| ts < from || ts >= until);
+        }
         for p in &op.pts {
             let mm = self.metrics[p.m]
                 .as_mut()
