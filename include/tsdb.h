@@ -603,7 +603,8 @@ ts_status ts_metric_drop(struct ts_db *db, uint64_t id);
  * Set metric `id`'s own retention span, in timestamp units: its sealed partitions whose
  * points are all older than its newest sealed timestamp minus `span` are dropped by
  * background work. 0 returns it to the database's default (`ts_options_set_retention`);
- * a negative span keeps everything whatever the default. Durable like a write.
+ * a negative span keeps everything whatever the default. Durable like a write. When it
+ * returns, no background drop chosen under the previous setting is still in progress.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
  * `db` is NULL.

@@ -104,6 +104,10 @@ pub(crate) struct Shared {
     /// Metrics a seal or a setting may have given partitions past their retention; the
     /// background thread applies it.
     retention_due: Mutex<Vec<u64>>,
+    /// Held by a background retention drop (from choosing the cut to publishing it) and by
+    /// `set_retention`: once a setting call returns, no drop chosen under the old setting
+    /// is still to come.
+    retention_lock: Mutex<()>,
     /// `wal.written()` when the last checkpoint started.
     checkpoint_mark: AtomicU64,
     /// The manifest's size, live size and sequence number after the last checkpoint, for
@@ -209,6 +213,7 @@ impl Database {
             checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
             dirty: Mutex::new(Vec::new()),
             retention_due: Mutex::new(Vec::new()),
+            retention_lock: Mutex::new(()),
             checkpoint_mark: AtomicU64::new(0),
             last_checkpoint: Mutex::new((0, 0, 0)),
             stop: Mutex::new(false),
@@ -494,10 +499,13 @@ impl Database {
     /// points are all older than the metric's newest sealed timestamp minus `span` are
     /// dropped by background work. 0 returns the metric to the database's default
     /// ([`Options::retention`]); a negative span keeps everything whatever the default.
-    /// Logged and checkpointed like a write.
+    /// Logged and checkpointed like a write. When it returns, no background drop chosen
+    /// under the previous setting is still in progress.
     pub fn set_retention(&self, id: MetricId, span: i64) -> Result<()> {
         let sh = &*self.shared;
         sh.check_writable()?;
+        // Before the ticket: a background drop holding the lock waits for earlier tickets.
+        let _serial = sh.retention_lock.lock();
         let (ticket, lsn) = {
             sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
             sh.wal.append(&Record::Retention { id: id.0, span }, &sh.seqr)?
@@ -937,6 +945,7 @@ impl Shared {
     fn retention_pass(&self) {
         let due = std::mem::take(&mut *self.retention_due.lock());
         for id in due {
+            let _serial = self.retention_lock.lock();
             let cut = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m));
             if let Some((cut, _)) = cut {
                 // A failure (a full disk) leaves the partitions for a later pass.

@@ -11,7 +11,10 @@
 //!   Op `k` is a pure function of `(seed, k)` (see `gen_op`): a `ts_insert_batch` of 1..500
 //!   points, a single `ts_insert`, an atomic multi-metric `ts_batch_commit`, a
 //!   `ts_checkpoint`, a `ts_delete_range` over recent ops' slots (sometimes everything before
-//!   one), or (rarely) a drop and re-create of a metric. A quarter of the writes
+//!   one), a retention pass over one metric (span set, `ts_enforce_retention`, span reset;
+//!   the writer reports where it cut, which must drop only points past the span; in flight at
+//!   a kill, the cut is read off the reopened database, and the next check is not skipped),
+//!   or (rarely) a drop and re-create of a metric. A quarter of the writes
 //!   are late: they overwrite points of an earlier op or fill gaps in its time slot, in any
 //!   order, some with duplicate timestamps within the call; a few hit extreme timestamps
 //!   (INT64_MIN, TS_MAX_TIMESTAMP, ...) or carry odd values (NaN payloads, infinities, -0.0).
@@ -174,6 +177,9 @@ enum Kind {
     Recreate(usize),
     /// `ts_delete_range(m, from, until)`.
     Delete(usize, i64, i64),
+    /// A retention pass over metric `m` with span `span`: `ts_metric_set_retention(m, span)`,
+    /// `ts_enforce_retention`, `ts_metric_set_retention(m, 0)` (back to keep-all).
+    Retention(usize, i64),
 }
 
 /// One point of an op, in call order: metric index, timestamp, value bits.
@@ -193,7 +199,7 @@ struct Op {
 
 impl Op {
     fn writes(&self) -> bool {
-        !self.pts.is_empty() || matches!(self.kind, Kind::Delete(..))
+        !self.pts.is_empty() || matches!(self.kind, Kind::Delete(..) | Kind::Retention(..))
     }
 
     fn describe(&self) -> String {
@@ -210,6 +216,7 @@ impl Op {
             Kind::Delete(m, from, until) => {
                 format!("op {} (ts_delete_range of m{m} [{from}, {until}))", self.k)
             }
+            Kind::Retention(m, span) => format!("op {} (retention pass over m{m}, span {span})", self.k),
         }
     }
 
@@ -241,6 +248,11 @@ fn fresh(seed: u64, k: u64) -> (Kind, Vec<(usize, i64)>) {
     }
     if roll < 22 {
         return (Kind::Checkpoint, vec![]);
+    }
+    if roll < 26 && k > 0 {
+        // Keep about the last 20..80 ops' slots of metric m (it gets a write every ~8 ops).
+        let m = r.below(METRICS as u64) as usize;
+        return (Kind::Retention(m, SPAN * (20 + r.below(60) as i64)), vec![]);
     }
     if roll < 40 && k > 0 {
         // A range delete over recent ops' slots (often sealed or checkpointed by now): part
@@ -346,7 +358,7 @@ fn gen_op(seed: u64, k: u64) -> Op {
                     }
                 }
             }
-            Kind::Checkpoint | Kind::Recreate(_) | Kind::Delete(..) => {}
+            Kind::Checkpoint | Kind::Recreate(_) | Kind::Delete(..) | Kind::Retention(..) => {}
         }
     }
     let odd = r.below(30) == 0;
@@ -442,6 +454,9 @@ impl Writer {
         for m in 0..METRICS {
             w.create(m, emit)?;
         }
+        // A retention op killed half way may have left a span set: back to keep-all, so no
+        // background drop happens that no op reported (see `reset_retention`).
+        reset_retention(w.db, &w.ids)?;
         emit("ready".into());
         Ok(w)
     }
@@ -491,6 +506,14 @@ impl Writer {
             Kind::Checkpoint => check(&what, unsafe { ts_checkpoint(self.db) })?,
             Kind::Delete(m, from, until) => {
                 check(&what, unsafe { ts_delete_range(self.db, self.ids[m], from, until) })?
+            }
+            Kind::Retention(m, span) => {
+                check(&what, unsafe { ts_metric_set_retention(self.db, self.ids[m], span) })?;
+                check(&what, unsafe { ts_enforce_retention(self.db, null_mut()) })?;
+                check(&what, unsafe { ts_metric_set_retention(self.db, self.ids[m], 0) })?;
+                // Where the pass cut: the first point left (partition boundaries decide it).
+                let first = first_ts(self.db, self.ids[m])?;
+                emit(format!("cut {k} {m} {first}"));
             }
             Kind::Recreate(m) => {
                 check(&what, unsafe { ts_metric_drop(self.db, self.ids[m]) })?;
@@ -568,6 +591,13 @@ struct Observed {
 /// a few range scans agree with the full ones, and close the database.
 fn observe(dir: &Path, cfg: &Cfg, rng: &mut Rng) -> Result<Observed, String> {
     let db = open_db(dir, cfg).map_err(|e| format!("reopen failed: {e}"))?;
+    // A retention pass killed half way may have left a span set; the background may apply
+    // it at this open (what the pass would have done). Settle that before looking.
+    if let Err(e) = reset_all_retention(db) {
+        // SAFETY: live handle, no snapshot open.
+        let _ = unsafe { ts_close(db) };
+        return Err(e);
+    }
     let mut txn = null_mut();
     // SAFETY: live handle and valid out-pointer.
     let res = check("ts_txn_begin", unsafe { ts_txn_begin(db, &mut txn) }).and_then(|_| read_all(txn, rng));
@@ -665,6 +695,58 @@ fn scan(txn: *mut ts_txn, id: u64, from: i64, until: i64) -> Result<Points, Stri
     res
 }
 
+/// The first timestamp of metric `id` (`i64::MAX` when it has no points), in a snapshot.
+fn first_ts(db: *mut ts_db, id: u64) -> Result<i64, String> {
+    let mut txn = null_mut();
+    // SAFETY: live handle and valid out-pointers; the cursor and snapshot are freed once.
+    unsafe {
+        check("ts_txn_begin", ts_txn_begin(db, &mut txn))?;
+        let mut cur = null_mut();
+        let res =
+            check("ts_scan_range", ts_scan_range(txn, id, i64::MIN, i64::MAX, &mut cur)).and_then(|_| {
+                let (mut t, mut v) = (0i64, 0f64);
+                match ts_cursor_next(cur, &mut t, &mut v) {
+                    TS_OK => Ok(t),
+                    TS_DONE => Ok(i64::MAX),
+                    st => Err(format!("ts_cursor_next returned {st:?}: {}", errmsg())),
+                }
+            });
+        ts_cursor_free(cur);
+        ts_txn_release(txn);
+        res
+    }
+}
+
+/// `reset_retention` for every metric the database has (looked up by name).
+fn reset_all_retention(db: *mut ts_db) -> Result<(), String> {
+    let mut txn = null_mut();
+    // SAFETY: live handle and valid out-pointers; the snapshot is released once.
+    let ids = unsafe {
+        check("ts_txn_begin", ts_txn_begin(db, &mut txn))?;
+        let ids: Vec<u64> = (0..METRICS)
+            .filter_map(|m| {
+                let name = CString::new(metric_name(m)).unwrap();
+                let mut id = 0u64;
+                (ts_metric_lookup(txn, name.as_ptr(), &mut id) == TS_OK).then_some(id)
+            })
+            .collect();
+        ts_txn_release(txn);
+        ids
+    };
+    reset_retention(db, &ids)
+}
+
+/// Set every metric's retention back to keep-all. `ts_metric_set_retention` returns only
+/// once no background drop chosen under the old setting is still in progress, so after
+/// this the database changes only through the ops the harness knows of.
+fn reset_retention(db: *mut ts_db, ids: &[u64]) -> Result<(), String> {
+    for &id in ids {
+        // SAFETY: live handle.
+        check("ts_metric_set_retention(0)", unsafe { ts_metric_set_retention(db, id, 0) })?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------
@@ -698,10 +780,17 @@ struct Choice {
 struct Cand {
     metrics: Vec<Option<MetricModel>>,
     choices: Vec<Choice>,
+    /// Retention passes applied in this state whose cut is not known (in flight at a kill):
+    /// metric and span. The next check reads the cut off the reopened database.
+    unknown_cuts: Vec<(usize, i64)>,
 }
 
 impl Cand {
     fn apply(&mut self, op: &Op) -> Result<(), String> {
+        if let Kind::Retention(m, span) = op.kind {
+            self.unknown_cuts.push((m, span));
+            return Ok(());
+        }
         if let Kind::Delete(m, from, until) = op.kind {
             let mm = self.metrics[m].as_mut().ok_or_else(|| {
                 format!("harness: {} deletes from m{m} which the model lacks", op.describe())
@@ -715,6 +804,34 @@ impl Cand {
             mm.pts.insert(p.ts, (p.bits, op.k));
         }
         Ok(())
+    }
+
+    /// A retention pass over metric `m` with `span` left `c` as the first point: drop the
+    /// points before it, each of which must have been past retention.
+    fn cut(&mut self, m: usize, span: i64, c: i64) -> Result<(), String> {
+        let mm = self.metrics[m].as_mut().ok_or_else(|| format!("harness: retention over m{m}, absent"))?;
+        let Some(&newest) = mm.pts.keys().next_back() else { return Ok(()) };
+        // The engine's horizon is the newest *sealed* point minus the span: at most this.
+        let horizon = newest.saturating_sub(span);
+        if let Some((&ts, &(_, k))) = mm.pts.range(..c).find(|(ts, _)| **ts >= horizon) {
+            return Err(format!(
+                "a retention pass over m{m} (span {span}) dropped ts {ts} (written by op {k}), within the \
+                 span of the newest point {newest}"
+            ));
+        }
+        mm.pts = mm.pts.split_off(&c);
+        Ok(())
+    }
+
+    /// This state with its unknown retention cuts read off `obs` (each metric's first point),
+    /// or why that cannot be.
+    fn resolved(&self, obs: &Observed) -> Result<Cand, String> {
+        let mut c = self.clone();
+        for (m, span) in std::mem::take(&mut c.unknown_cuts) {
+            let first = obs.metrics[m].as_ref().and_then(|(_, p)| p.first()).map_or(i64::MAX, |p| p.0);
+            c.cut(m, span, first)?;
+        }
+        Ok(c)
     }
 
     fn in_flight(&self, k: u64) -> Option<bool> {
@@ -744,6 +861,8 @@ struct Stats {
     idle_kills: u64,
     checkpoint_kills: u64,
     metric_kills: u64,
+    delete_kills: u64,
+    retention_kills: u64,
     acked_ops: u64,
     acked_points: u64,
     acked_verified: u64,
@@ -763,6 +882,8 @@ struct Harness {
     next_op: u64,
     pending: Pending,
     open_op: Option<Op>,
+    /// The cut the open retention op reported: op, metric, first point left.
+    cut: Option<(u64, usize, i64)>,
     stats: Stats,
 }
 
@@ -770,11 +891,12 @@ impl Harness {
     fn new(seed: u64) -> Harness {
         Harness {
             seed,
-            cands: vec![Cand { metrics: vec![None; METRICS], choices: vec![] }],
+            cands: vec![Cand { metrics: vec![None; METRICS], choices: vec![], unknown_cuts: vec![] }],
             seen_ids: BTreeSet::new(),
             next_op: 0,
             pending: Pending::None,
             open_op: None,
+            cut: None,
             stats: Stats::default(),
         }
     }
@@ -829,13 +951,27 @@ impl Harness {
                     c.metrics[m] = None;
                 }
             }
+            Some("cut") => {
+                let c: i64 = f
+                    .get(3)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("harness: bad cut {body:?}"))?;
+                self.cut = Some((num(1)?, num(2)? as usize, c));
+            }
             Some("ack") => {
                 let k = num(1)?;
                 let op = match self.open_op.take() {
                     Some(op) if op.k == k => op,
                     _ => return Err(format!("harness: op {k} acknowledged but not begun")),
                 };
-                if self.pending == Pending::Op(k) {
+                if let Kind::Retention(m, span) = op.kind {
+                    let Some((_, _, c)) = self.cut.take().filter(|x| x.0 == k && x.1 == m) else {
+                        return Err(format!("harness: {} acknowledged without its cut", op.describe()));
+                    };
+                    for cand in &mut self.cands {
+                        cand.cut(m, span, c).map_err(|e| format!("acknowledged {}: {e}", op.describe()))?;
+                    }
+                } else if self.pending == Pending::Op(k) {
                     for c in &mut self.cands {
                         c.apply(&op)?;
                     }
@@ -958,6 +1094,20 @@ impl Harness {
 
     /// Compare the reopened database with every possible state; keep the one it matches.
     fn verify(&mut self, obs: &Observed, cycle: u64) -> Result<(), String> {
+        // States with a retention pass in flight take their cut from what reopened; a cut
+        // that dropped points within the span rules the state out.
+        let mut resolved = Vec::with_capacity(self.cands.len());
+        let mut bad_cuts = Vec::new();
+        for c in &self.cands {
+            match c.resolved(obs) {
+                Ok(r) => resolved.push(r),
+                Err(e) => bad_cuts.push(e),
+            }
+        }
+        if resolved.is_empty() {
+            return Err(format!("cycle {cycle}: no possible state: {}", bad_cuts.join("; ")));
+        }
+        self.cands = resolved;
         let diffs: Vec<usize> = self.cands.iter().map(|c| self.compare(c, obs, None)).collect();
         let matching: Vec<usize> = (0..diffs.len()).filter(|&i| diffs[i] == 0).collect();
         if matching.is_empty() {
@@ -1380,12 +1530,16 @@ fn cycle(h: &mut Harness, dir: &Path, cycle: u64, last: bool, sched: &mut Rng) -
         "nothing" => h.stats.idle_kills += 1,
         l if l.contains("ts_checkpoint") => h.stats.checkpoint_kills += 1,
         l if l.contains("ts_metric_create") || l.contains("drop") => h.stats.metric_kills += 1,
+        l if l.contains("ts_delete_range") => h.stats.delete_kills += 1,
+        l if l.contains("retention pass") => h.stats.retention_kills += 1,
         _ => {}
     }
     let ops = h.next_op - from;
     // Now and then leave the crashed database to the next writer unchecked (so it recovers
     // a database nobody closed since the crash), as long as the states to track stay few.
-    if !last && h.cands.len() <= 2 && sched.below(5) == 0 {
+    // (Not with a retention pass in flight: its cut is read off the next check.)
+    let cut_unknown = h.cands.iter().any(|c| !c.unknown_cuts.is_empty());
+    if !last && h.cands.len() <= 2 && !cut_unknown && sched.below(5) == 0 {
         h.stats.chained += 1;
         return Ok(());
     }
@@ -1437,8 +1591,8 @@ fn killed_writer_loses_nothing_acknowledged() {
     println!(
         "crash: {} cycles ({} checked after reopen, {} chained without a check, {} killed before ready); \
          {} acked ops verified ({} points written); {} points checked over all reopens; in-flight ops found \
-         present {} / absent {} / undetermined {}; other kills: {} between ops, {} in a checkpoint, {} in a \
-         metric create/drop; seed {seed:#x}",
+         present {} / absent {} / undetermined {} (of them {} range deletes, {} retention passes); other \
+         kills: {} between ops, {} in a checkpoint, {} in a metric create/drop; seed {seed:#x}",
         s.cycles,
         s.checks,
         s.chained,
@@ -1449,6 +1603,8 @@ fn killed_writer_loses_nothing_acknowledged() {
         s.present,
         s.absent,
         s.undetermined,
+        s.delete_kills,
+        s.retention_kills,
         s.idle_kills,
         s.checkpoint_kills,
         s.metric_kills
@@ -1530,10 +1686,15 @@ fn simulate(seed: u64, from: u64, until: u64, ids: &mut [u64; METRICS], next_id:
     lines.push(format!("{MARK}ready"));
     for k in from..until {
         lines.push(format!("{MARK}begin {k}"));
-        if let Kind::Recreate(m) = gen_op(seed, k).kind {
-            lines.push(format!("{MARK}dropped {k} {m}"));
-            ids[m] = 0;
-            create(&mut lines, m, ids);
+        match gen_op(seed, k).kind {
+            Kind::Recreate(m) => {
+                lines.push(format!("{MARK}dropped {k} {m}"));
+                ids[m] = 0;
+                create(&mut lines, m, ids);
+            }
+            // A pass that dropped nothing (always a valid outcome).
+            Kind::Retention(m, _) => lines.push(format!("{MARK}cut {k} {m} {}", i64::MIN)),
+            _ => {}
         }
         lines.push(format!("{MARK}ack {k}"));
     }
@@ -1662,4 +1823,32 @@ fn harness_catches_what_it_should() {
 
     // 5. An id handed out twice.
     expect_err(h2.absorb(&[format!("{MARK}create 3"), format!("{MARK}id 3 1 new")]), "never be reused");
+}
+
+/// A retention cut that drops points within the span is caught; one that drops only
+/// points past it is accepted, and in-flight cuts are read off the reopened state.
+#[test]
+fn harness_checks_retention_cuts() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let mut pts = BTreeMap::new();
+    for ts in 0..100i64 {
+        pts.insert(ts, (ts as u64, 1u64));
+    }
+    let mut metrics = vec![None; METRICS];
+    metrics[0] = Some(MetricModel { id: Id::Known(1), pts });
+    let c = Cand { metrics, choices: vec![], unknown_cuts: vec![] };
+    // Newest point 99, span 50: points below 49 may go, none from 49 on.
+    let mut ok = c.clone();
+    ok.cut(0, 50, 40).unwrap();
+    assert_eq!(ok.metrics[0].as_ref().unwrap().pts.len(), 60);
+    expect_err(c.clone().cut(0, 50, 60), "within the span");
+    // In flight: the cut comes from the observation.
+    let mut pending = c.clone();
+    pending.unknown_cuts.push((0, 50));
+    let mut obs = observed_of(&ok);
+    assert_eq!(pending.resolved(&obs).unwrap().metrics[0].as_ref().unwrap().pts.len(), 60);
+    obs.metrics[0].as_mut().unwrap().1.drain(..15); // first point 55: within the span
+    expect_err(pending.resolved(&obs).map(|_| ()), "within the span");
 }
