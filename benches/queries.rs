@@ -99,7 +99,6 @@ fn main() {
     };
     let one = row("1 bucket", 1);
     let thousand = row("1,000 buckets", 1000);
-    drop(row);
     // The same points in partitions of 1,024: a bucket edge then costs a quarter of the
     // decoding (the blocks crossing edges are what 1,000 buckets spend their time on).
     {
