@@ -122,6 +122,8 @@ class Snapshot:
         until_ts = _convert.timestamp(until_ts, "until_ts")
         bucket = _convert.timestamp(bucket, "bucket")
         cap = _convert.integer(batch_size, "batch_size", 1, 1 << 32)
+        if bucket > 0 and until_ts > from_ts:  # no larger than the buckets there can be
+            cap = min(cap, -(-(until_ts - from_ts) // bucket))
         h = self._h
         fn = h.lib.need("ts_aggregate")
         # ts_agg[cap] in an int64 array (8-aligned), which the struct module reads fast.
