@@ -12,8 +12,8 @@ Workloads, each on a fresh database with default options (one metric per workloa
   batch_extend        Batch.extend of 1,000 points for each of 10 metrics, then commit
                       (C: ts_batch_add_many, ts_batch_commit)
   aggregate_1000      Snapshot.aggregate over the batched metric in buckets of 1,000
-                      timestamps: points summarised per second (C: ts_aggregate, 1,024
-                      buckets per call)
+                      timestamps: points summarised per second, best of 3 passes (C:
+                      ts_aggregate, 1,024 buckets per call)
 The C figures come from bench_c.c, compiled here with gcc against the library the Python
 package loaded, and run in the same process tree right after. Each figure is the best of
 --repeat runs (the machine may be shared). Figures are printed, never checked.
@@ -37,6 +37,7 @@ BATCH = 1000
 READ_BLOCK = 4096
 EXTEND_METRICS = 10
 AGG_BUCKET = 1000
+AGG_PASSES = 3  # aggregate is fast: the best of 3 passes within each run
 WORKLOADS = ("insert_batch_1000", "insert_single", "scan_read_batch", "scan_iterate",
              "batch_extend", "aggregate_1000")
 
@@ -126,11 +127,15 @@ def run_python(tmp, batch_points, single_points):
                     commit()
             rates["batch_extend"] = rounds * EXTEND_METRICS * BATCH / (time.perf_counter() - t0)
 
-            t0 = time.perf_counter()
-            with db.snapshot() as snap:
-                buckets = snap.aggregate(batched, 0, batch_points, AGG_BUCKET)
-            rates["aggregate_1000"] = batch_points / (time.perf_counter() - t0)
-            assert sum(b.count for b in buckets) == batch_points
+            best_time = None
+            for _ in range(AGG_PASSES):
+                t0 = time.perf_counter()
+                with db.snapshot() as snap:
+                    buckets = snap.aggregate(batched, 0, batch_points, AGG_BUCKET)
+                elapsed = time.perf_counter() - t0
+                best_time = elapsed if best_time is None else min(best_time, elapsed)
+                assert sum(b.count for b in buckets) == batch_points
+            rates["aggregate_1000"] = batch_points / best_time
     finally:
         shutil.rmtree(d)
     return rates

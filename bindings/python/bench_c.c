@@ -11,7 +11,7 @@
  *   batch_extend <points/s>        ts_batch_add_many of 1,000 points for each of 10 metrics,
  *                                  then ts_batch_commit
  *   aggregate_1000 <points/s>      ts_aggregate of the batched metric, buckets of 1,000
- *                                  timestamps, 1,024 buckets per call
+ *                                  timestamps, 1,024 buckets per call, best of 3 passes
  * The data (timestamps i, values (i % 1000) * 0.25) is generated before timing starts,
  * as bench.py does.
  */
@@ -28,6 +28,7 @@
 #define EXTEND_METRICS 10
 #define AGG_BUCKET 1000
 #define AGG_CAP 1024
+#define AGG_PASSES 3
 
 static void check(ts_status rc, const char *what) {
     if (rc != TS_OK) {
@@ -126,29 +127,34 @@ int main(int argc, char **argv) {
     printf("batch_extend %.0f\n", (double)(rounds * EXTEND_METRICS * BATCH) / (t1 - t0));
 
     static ts_agg aggs[AGG_CAP];
-    uint64_t counted = 0;
-    t0 = now();
-    check(ts_txn_begin(db, &txn), "ts_txn_begin");
-    int64_t from = 0, until = (int64_t)batch_points;
-    for (;;) {
-        check(ts_aggregate(txn, batched, from, until, AGG_BUCKET, aggs, AGG_CAP, &n),
-              "ts_aggregate");
-        for (size_t i = 0; i < n; i++)
-            counted += aggs[i].count;
-        if (n < AGG_CAP)
-            break;
-        from = aggs[n - 1].start + AGG_BUCKET;
-        if (from >= until)
-            break;
+    double best = 0;
+    for (int pass = 0; pass < AGG_PASSES; pass++) {
+        uint64_t counted = 0;
+        t0 = now();
+        check(ts_txn_begin(db, &txn), "ts_txn_begin");
+        int64_t from = 0, until = (int64_t)batch_points;
+        for (;;) {
+            check(ts_aggregate(txn, batched, from, until, AGG_BUCKET, aggs, AGG_CAP, &n),
+                  "ts_aggregate");
+            for (size_t i = 0; i < n; i++)
+                counted += aggs[i].count;
+            if (n < AGG_CAP)
+                break;
+            from = aggs[n - 1].start + AGG_BUCKET;
+            if (from >= until)
+                break;
+        }
+        ts_txn_release(txn);
+        t1 = now();
+        if (counted != batch_points) {
+            fprintf(stderr, "bench_c: aggregated %" PRIu64 " points, wrote %zu\n", counted,
+                    batch_points);
+            return 1;
+        }
+        if (pass == 0 || t1 - t0 < best)
+            best = t1 - t0;
     }
-    ts_txn_release(txn);
-    t1 = now();
-    if (counted != batch_points) {
-        fprintf(stderr, "bench_c: aggregated %" PRIu64 " points, wrote %zu\n", counted,
-                batch_points);
-        return 1;
-    }
-    printf("aggregate_1000 %.0f\n", (double)batch_points / (t1 - t0));
+    printf("aggregate_1000 %.0f\n", (double)batch_points / best);
 
     check(ts_close(db), "ts_close");
     free(ts);
