@@ -9,6 +9,11 @@ Workloads, each on a fresh database with default options (one metric per workloa
   insert_single       DB.insert, one point per call (C: ts_insert)
   scan_read_batch     Cursor.read_batch(4096) until done (C: ts_cursor_next_batch, 4,096)
   scan_iterate        Python only: `for ts, value in cursor` (tuples, a block read at a time)
+  batch_extend        Batch.extend of 1,000 points for each of 10 metrics, then commit
+                      (C: ts_batch_add_many, ts_batch_commit)
+  aggregate_1000      Snapshot.aggregate over the batched metric in buckets of 1,000
+                      timestamps: points summarised per second, best of 3 passes (C:
+                      ts_aggregate, 1,024 buckets per call)
 The C figures come from bench_c.c, compiled here with gcc against the library the Python
 package loaded, and run in the same process tree right after. Each figure is the best of
 --repeat runs (the machine may be shared). Figures are printed, never checked.
@@ -30,6 +35,11 @@ import tsdb  # noqa: E402
 
 BATCH = 1000
 READ_BLOCK = 4096
+EXTEND_METRICS = 10
+AGG_BUCKET = 1000
+AGG_PASSES = 3  # aggregate is fast: the best of 3 passes within each run
+WORKLOADS = ("insert_batch_1000", "insert_single", "scan_read_batch", "scan_iterate",
+             "batch_extend", "aggregate_1000")
 
 
 def compile_c(tmp):
@@ -104,6 +114,28 @@ def run_python(tmp, batch_points, single_points):
                     total += 1
             rates["scan_iterate"] = total / (time.perf_counter() - t0)
             assert total == batch_points, (total, batch_points)
+
+            extended = [db.create_metric(f"extended.{i}") for i in range(EXTEND_METRICS)]
+            rounds = len(chunks) // EXTEND_METRICS
+            t0 = time.perf_counter()
+            with db.batch() as batch:
+                extend, commit = batch.extend, batch.commit
+                for r in range(rounds):
+                    for i, metric in enumerate(extended):
+                        ts, vs = chunks[r * EXTEND_METRICS + i]
+                        extend(metric, ts, vs)
+                    commit()
+            rates["batch_extend"] = rounds * EXTEND_METRICS * BATCH / (time.perf_counter() - t0)
+
+            best_time = None
+            for _ in range(AGG_PASSES):
+                t0 = time.perf_counter()
+                with db.snapshot() as snap:
+                    buckets = snap.aggregate(batched, 0, batch_points, AGG_BUCKET)
+                elapsed = time.perf_counter() - t0
+                best_time = elapsed if best_time is None else min(best_time, elapsed)
+                assert sum(b.count for b in buckets) == batch_points
+            rates["aggregate_1000"] = batch_points / best_time
     finally:
         shutil.rmtree(d)
     return rates
@@ -142,7 +174,7 @@ def main():
           f"{sys.version.split()[0]}; {args.batch_points:,} batched points, "
           f"{args.single_points:,} single inserts; best of {args.repeat}")
     print(f"{'workload':<20} {'Python pts/s':>14} {'C pts/s':>14} {'Python/C':>9}")
-    for name in ("insert_batch_1000", "insert_single", "scan_read_batch", "scan_iterate"):
+    for name in WORKLOADS:
         c_rate = c.get(name)
         ratio = f"{py[name] / c_rate:9.2f}" if c_rate else f"{'-':>9}"
         c_text = f"{c_rate:14,.0f}" if c_rate else f"{'-':>14}"

@@ -1,5 +1,5 @@
 /*
- * bench_c.c -- the C side of bindings/python/bench.py: the same three workloads as the
+ * bench_c.c -- the C side of bindings/python/bench.py: the same workloads as the
  * Python benchmark, through the C API directly, so bench.py can print Python/C ratios.
  *
  *   bench_c DIR BATCH_POINTS SINGLE_POINTS
@@ -8,6 +8,10 @@
  *   insert_batch_1000 <points/s>   ts_insert_batch, batches of 1,000 points, one metric
  *   insert_single <points/s>       ts_insert, one point per call
  *   scan_read_batch <points/s>     ts_cursor_next_batch into 4,096-point buffers
+ *   batch_extend <points/s>        ts_batch_add_many of 1,000 points for each of 10 metrics,
+ *                                  then ts_batch_commit
+ *   aggregate_1000 <points/s>      ts_aggregate of the batched metric, buckets of 1,000
+ *                                  timestamps, 1,024 buckets per call, best of 3 passes
  * The data (timestamps i, values (i % 1000) * 0.25) is generated before timing starts,
  * as bench.py does.
  */
@@ -21,6 +25,10 @@
 
 #define BATCH 1000
 #define READ_BLOCK 4096
+#define EXTEND_METRICS 10
+#define AGG_BUCKET 1000
+#define AGG_CAP 1024
+#define AGG_PASSES 3
 
 static void check(ts_status rc, const char *what) {
     if (rc != TS_OK) {
@@ -94,6 +102,59 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("scan_read_batch %.0f\n", (double)total / (t1 - t0));
+
+    uint64_t extended[EXTEND_METRICS];
+    for (int i = 0; i < EXTEND_METRICS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extended.%d", i);
+        check(ts_metric_create(db, name, &extended[i]), "ts_metric_create");
+    }
+    size_t rounds = batch_points / BATCH / EXTEND_METRICS;
+    t0 = now();
+    ts_batch *batch = ts_batch_new();
+    if (batch == NULL)
+        return 1;
+    for (size_t r = 0; r < rounds; r++) {
+        for (int i = 0; i < EXTEND_METRICS; i++) {
+            size_t off = (r * EXTEND_METRICS + (size_t)i) * BATCH;
+            check(ts_batch_add_many(batch, extended[i], ts + off, vs + off, BATCH),
+                  "ts_batch_add_many");
+        }
+        check(ts_batch_commit(db, batch), "ts_batch_commit");
+    }
+    ts_batch_free(batch);
+    t1 = now();
+    printf("batch_extend %.0f\n", (double)(rounds * EXTEND_METRICS * BATCH) / (t1 - t0));
+
+    static ts_agg aggs[AGG_CAP];
+    double best = 0;
+    for (int pass = 0; pass < AGG_PASSES; pass++) {
+        uint64_t counted = 0;
+        t0 = now();
+        check(ts_txn_begin(db, &txn), "ts_txn_begin");
+        int64_t from = 0, until = (int64_t)batch_points;
+        for (;;) {
+            check(ts_aggregate(txn, batched, from, until, AGG_BUCKET, aggs, AGG_CAP, &n),
+                  "ts_aggregate");
+            for (size_t i = 0; i < n; i++)
+                counted += aggs[i].count;
+            if (n < AGG_CAP)
+                break;
+            from = aggs[n - 1].start + AGG_BUCKET;
+            if (from >= until)
+                break;
+        }
+        ts_txn_release(txn);
+        t1 = now();
+        if (counted != batch_points) {
+            fprintf(stderr, "bench_c: aggregated %" PRIu64 " points, wrote %zu\n", counted,
+                    batch_points);
+            return 1;
+        }
+        if (pass == 0 || t1 - t0 < best)
+            best = t1 - t0;
+    }
+    printf("aggregate_1000 %.0f\n", (double)batch_points / best);
 
     check(ts_close(db), "ts_close");
     free(ts);

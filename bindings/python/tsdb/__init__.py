@@ -17,7 +17,8 @@ from . import _native
 from ._convert import I64_MAX as _I64_MAX
 from ._db import DB, Batch, open
 from ._native import LibraryNotFound
-from ._snapshot import Cursor, Snapshot
+from ._snapshot import Cursor, MetricList, Snapshot
+from ._types import Bucket, Metric, Stats
 from .errors import (
     AlreadyExists,
     Busy,
@@ -41,7 +42,7 @@ MAX_NAME_LEN = 1024
 MAX_PARTITION_POINTS = 524288
 
 __all__ = [
-    "open", "DB", "Batch", "Snapshot", "Cursor",
+    "open", "DB", "Batch", "Snapshot", "Cursor", "MetricList", "Bucket", "Metric", "Stats",
     "Error", "NotFound", "AlreadyExists", "InvalidArgument", "Busy", "IoError",
     "Corruption", "Closed", "Internal", "Status", "LibraryNotFound",
     "library_version", "library_path", "MAX_TIMESTAMP", "MAX_NAME_LEN",

@@ -61,19 +61,20 @@ def value(v):
         raise InvalidArgument(f"value too large for a double: {v}") from None
 
 
-def name(v):
-    """A metric name as NUL-terminated UTF-8 bytes (str, or bytes holding UTF-8)."""
+def name(v, what="metric name"):
+    """A metric name (or prefix) as NUL-terminated UTF-8 bytes (str, or bytes holding
+    UTF-8)."""
     if isinstance(v, str):
         try:
             b = v.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise InvalidArgument(f"metric name is not valid UTF-8: {e}") from None
+            raise InvalidArgument(f"{what} is not valid UTF-8: {e}") from None
     elif isinstance(v, (bytes, bytearray)):
         b = bytes(v)
     else:
-        raise TypeError(f"metric name must be str or bytes, not {type(v).__name__}")
+        raise TypeError(f"{what} must be str or bytes, not {type(v).__name__}")
     if b"\0" in b:
-        raise InvalidArgument(f"metric name contains a NUL byte: {v!r}")
+        raise InvalidArgument(f"{what} contains a NUL byte: {v!r}")
     return b
 
 

@@ -7,6 +7,7 @@ import weakref
 from . import _convert, _native
 from ._handles import DBHandle, ExclusiveHandle, SnapshotHandle, error
 from ._snapshot import Snapshot
+from ._types import Stats
 from .errors import AlreadyExists, Closed, InvalidArgument, Status
 
 _EXISTS = Status.EXISTS
@@ -19,7 +20,7 @@ DEFAULT_READ_BLOCK = 4096  # points per ts_cursor_next_batch when iterating
 
 
 def _set_options(lib, opts, create_if_missing, partition_points, head_run_points,
-                 raw_head_budget, sync, interval_ms, checkpoint_bytes):
+                 raw_head_budget, sync, interval_ms, checkpoint_bytes, retention):
     """Apply the keyword options to a ts_options (each through its ts_options_set_*)."""
     calls = []
     if create_if_missing is not None:
@@ -54,6 +55,9 @@ def _set_options(lib, opts, create_if_missing, partition_points, head_run_points
     if checkpoint_bytes is not None:
         calls.append((lib.ts_options_set_checkpoint_bytes,
                       _convert.integer(checkpoint_bytes, "checkpoint_bytes", 0, _U64_MAX)))
+    if retention is not None:
+        calls.append((lib.need("ts_options_set_retention"),
+                      _convert.integer(retention, "retention", _I64_MIN, _I64_MAX)))
     for fn, *args in calls:
         rc = fn(opts, *args)
         if rc:
@@ -72,7 +76,7 @@ class DB:
 
     def __init__(self, path, *, create_if_missing=None, partition_points=None,
                  head_run_points=None, raw_head_budget=None, sync=None, interval_ms=None,
-                 checkpoint_bytes=None):
+                 checkpoint_bytes=None, retention=None):
         lib = _native.lib()
         c_path = _convert.path(path)
         self.path = os.fsdecode(c_path)
@@ -82,7 +86,7 @@ class DB:
         out = ctypes.c_void_p()
         try:
             _set_options(lib, opts, create_if_missing, partition_points, head_run_points,
-                         raw_head_budget, sync, interval_ms, checkpoint_bytes)
+                         raw_head_budget, sync, interval_ms, checkpoint_bytes, retention)
             rc = lib.ts_open(c_path, opts, ctypes.byref(out))
             if rc:
                 raise error(lib, rc)
@@ -157,6 +161,25 @@ class DB:
         h = self._h
         h.call(h.lib.ts_metric_drop, _convert.metric_id(metric_id))
 
+    def set_retention(self, metric_id, span):
+        """Keep metric ``metric_id``'s points for ``span`` timestamp units: its sealed
+        partitions whose points are all older than its newest sealed timestamp minus
+        ``span`` are dropped by background work (or now, by ``enforce_retention()``).
+        ``0`` returns the metric to the database's default (``open(..., retention=)``); a
+        negative span keeps everything whatever the default. Durable like a write."""
+        h = self._h
+        h.call(h.lib.need("ts_metric_set_retention"), _convert.metric_id(metric_id),
+               _convert.integer(span, "span", _I64_MIN, _I64_MAX))
+
+    def enforce_retention(self):
+        """Apply retention to every metric now, rather than waiting for the background
+        work; returns how many sealed partitions were dropped. Snapshots begun before
+        still read what was dropped."""
+        h = self._h
+        out = ctypes.c_uint64()
+        h.call(h.lib.need("ts_enforce_retention"), ctypes.byref(out))
+        return out.value
+
     # -- writes ----------------------------------------------------------------------
     def insert(self, metric_id, ts, value):
         """Insert one point. Prefer ``insert_batch`` for more than a few points."""
@@ -200,6 +223,15 @@ class DB:
         h.call(h.lib.ts_insert_batch, metric_id, ts_address, v_address, n)
         del ts_keep, v_keep  # the buffers had to stay exported until here
 
+    def delete_range(self, metric_id, from_ts, until_ts):
+        """Delete the metric's points with ``from_ts <= ts < until_ts``, atomically and
+        durably. Snapshots begun before still read them (their space returns when the last
+        of those is released); points written after this returns are kept, whatever their
+        timestamps. ``from_ts == until_ts`` deletes nothing."""
+        h = self._h
+        h.call(h.lib.need("ts_delete_range"), _convert.metric_id(metric_id),
+               _convert.timestamp(from_ts, "from_ts"), _convert.timestamp(until_ts, "until_ts"))
+
     def batch(self):
         """A new ``Batch``: points of any metrics, committed atomically."""
         return Batch(self)
@@ -209,6 +241,15 @@ class DB:
         replay); writers and readers carry on meanwhile."""
         h = self._h
         h.call(h.lib.ts_checkpoint)
+
+    def stats(self):
+        """A ``Stats``: what the database holds (metrics, points, partitions, bytes on disk
+        and in the log) and what keeps space alive (live snapshots, the oldest one's age,
+        the bytes only old snapshots hold). O(metrics + partitions)."""
+        h = self._h
+        out = _native.ts_stats()
+        h.call(h.lib.need("ts_db_stats"), ctypes.byref(out))
+        return Stats(*(getattr(out, f) for f, _ in _native.ts_stats._fields_))
 
     # -- reads -----------------------------------------------------------------------
     def snapshot(self):
@@ -237,7 +278,9 @@ def open(path, **options):  # noqa: A001 - the module's entry point, as in dbm.o
       create_if_missing (bool, True), partition_points (int, 4096),
       head_run_points (int, 64), raw_head_budget (bytes, 64 MiB),
       sync ("always" | "interval" | "none"; "interval") with interval_ms (int, 100),
-      checkpoint_bytes (bytes, 64 MiB).
+      checkpoint_bytes (bytes, 64 MiB),
+      retention (timestamp units, 0 = keep everything): the default retention span of
+      every metric (``DB.set_retention`` overrides it per metric).
     Raises ``Busy`` if the database is open already (in this process or another),
     ``NotFound`` if it is missing and create_if_missing is False.
     """
@@ -249,8 +292,8 @@ class Batch:
 
     As a context manager it commits on a normal exit (when it holds points) and discards
     the points on an exception; either way it is freed. Use it from one thread at a time.
-    Each ``add`` is one call into the library; for many points of one metric,
-    ``DB.insert_batch`` is much faster.
+    Each ``add`` is one call into the library; ``extend`` adds many points of one metric
+    in one call.
     """
 
     __slots__ = ("_h", "_db", "_fin", "_count", "__weakref__")
@@ -285,11 +328,12 @@ class Batch:
             self._count += 1
 
     def extend(self, metric_id, timestamps, values):
-        """Add many points of one metric (one library call per point: the C API has no
-        bulk add to a batch)."""
+        """Add many points of one metric in one library call (``ts_batch_add_many``); the
+        inputs are those of ``DB.insert_batch`` (buffers are read in place, other inputs
+        converted). The metric id is checked at commit."""
         metric_id = _convert.metric_id(metric_id)
-        ts_keep, _, n = _convert.timestamps(timestamps)
-        v_keep, _, m = _convert.values(values)
+        ts_keep, ts_address, n = _convert.timestamps(timestamps)
+        v_keep, v_address, m = _convert.values(values)
         if n != m:
             raise InvalidArgument(
                 f"extend: timestamps and values differ in length ({n} != {m})")
@@ -298,12 +342,22 @@ class Batch:
         h = self._h
         with h.lock:
             ptr = h.get()
-            add = h.lib.ts_batch_add
-            for ts, value in zip(ts_keep, v_keep):
-                rc = add(ptr, metric_id, ts, value)
+            add_many = h.lib.ts_batch_add_many
+            if add_many is not None:
+                rc = add_many(ptr, metric_id, ts_address, v_address, n)
                 if rc:
                     raise error(h.lib, rc)
-                self._count += 1
+                self._count += n
+            else:  # a library older than ts_batch_add_many: one call per point
+                add = h.lib.ts_batch_add
+                ts_column = (ctypes.c_int64 * n).from_address(ts_address)
+                v_column = (ctypes.c_double * n).from_address(v_address)
+                for ts, value in zip(ts_column, v_column):
+                    rc = add(ptr, metric_id, ts, value)
+                    if rc:
+                        raise error(h.lib, rc)
+                    self._count += 1
+        del ts_keep, v_keep  # the buffers had to stay exported until here
 
     def commit(self):
         """Write every point atomically; on success the batch is empty, ready for reuse.

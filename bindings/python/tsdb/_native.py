@@ -19,6 +19,38 @@ c_status = ctypes.c_uint32  # ts_status: a uint32_t in C (tsdb.h, "ts_status")
 c_handle = ctypes.c_void_p  # every opaque handle (ts_db *, ts_txn *, ...)
 c_handle_p = ctypes.POINTER(ctypes.c_void_p)
 
+
+class ts_agg(ctypes.Structure):
+    """One bucket of ``ts_aggregate`` (tsdb.h, ``struct ts_agg``)."""
+
+    _fields_ = [
+        ("start", ctypes.c_int64),
+        ("count", ctypes.c_uint64),
+        ("min", ctypes.c_double),
+        ("max", ctypes.c_double),
+        ("sum", ctypes.c_double),
+        ("first", ctypes.c_double),
+        ("last", ctypes.c_double),
+        ("first_ts", ctypes.c_int64),
+        ("last_ts", ctypes.c_int64),
+    ]
+
+
+class ts_stats(ctypes.Structure):
+    """What ``ts_db_stats`` reports (tsdb.h, ``struct ts_stats``)."""
+
+    _fields_ = [
+        ("metrics", ctypes.c_uint64),
+        ("points", ctypes.c_uint64),
+        ("partitions", ctypes.c_uint64),
+        ("disk_bytes", ctypes.c_uint64),
+        ("wal_bytes", ctypes.c_uint64),
+        ("live_snapshots", ctypes.c_uint64),
+        ("oldest_snapshot_age_ms", ctypes.c_uint64),
+        ("old_snapshot_bytes", ctypes.c_uint64),
+    ]
+
+
 # name: (restype, argtypes[, "optional"])
 _SIGNATURES = {
     "ts_status_str": (ctypes.c_char_p, [ctypes.c_uint32]),
@@ -33,22 +65,35 @@ _SIGNATURES = {
     "ts_options_set_raw_head_budget": (c_status, [c_handle, ctypes.c_uint64]),
     "ts_options_set_sync": (c_status, [c_handle, ctypes.c_uint32, ctypes.c_uint32]),
     "ts_options_set_checkpoint_bytes": (c_status, [c_handle, ctypes.c_uint64]),
+    "ts_options_set_retention": (c_status, [c_handle, ctypes.c_int64], "optional"),
     # database
     "ts_open": (c_status, [ctypes.c_char_p, c_handle, c_handle_p]),
     "ts_close": (c_status, [c_handle]),
     "ts_checkpoint": (c_status, [c_handle]),
+    "ts_db_stats": (c_status, [c_handle, ctypes.POINTER(ts_stats)], "optional"),
     # metrics
     "ts_metric_create": (c_status, [c_handle, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)]),
     "ts_metric_drop": (c_status, [c_handle, ctypes.c_uint64]),
+    "ts_metric_set_retention": (
+        c_status, [c_handle, ctypes.c_uint64, ctypes.c_int64], "optional"),
+    "ts_enforce_retention": (
+        c_status, [c_handle, ctypes.POINTER(ctypes.c_uint64)], "optional"),
     # writes
     "ts_insert": (c_status, [c_handle, ctypes.c_uint64, ctypes.c_int64, ctypes.c_double]),
     "ts_insert_batch": (
         c_status,
         [c_handle, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t],
     ),
+    "ts_delete_range": (
+        c_status, [c_handle, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64], "optional"),
     # batches
     "ts_batch_new": (c_handle, []),
     "ts_batch_add": (c_status, [c_handle, ctypes.c_uint64, ctypes.c_int64, ctypes.c_double]),
+    "ts_batch_add_many": (
+        c_status,
+        [c_handle, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t],
+        "optional",
+    ),
     "ts_batch_clear": (c_status, [c_handle]),
     "ts_batch_commit": (c_status, [c_handle, c_handle]),
     "ts_batch_free": (None, [c_handle]),
@@ -72,6 +117,21 @@ _SIGNATURES = {
          ctypes.POINTER(ctypes.c_size_t)],
     ),
     "ts_cursor_free": (None, [c_handle]),
+    # queries
+    "ts_aggregate": (
+        c_status,
+        [c_handle, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+         ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)],
+        "optional",
+    ),
+    "ts_metric_list_open": (c_status, [c_handle, ctypes.c_char_p, c_handle_p], "optional"),
+    "ts_metric_list_next": (
+        c_status,
+        [c_handle, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_char_p),
+         ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)],
+        "optional",
+    ),
+    "ts_metric_list_free": (None, [c_handle], "optional"),
 }
 
 
@@ -80,7 +140,11 @@ class LibraryNotFound(ImportError):
 
 
 class Lib:
-    """The loaded library: one attribute per declared C function, plus ``path``."""
+    """The loaded library: one attribute per declared C function, plus ``path``.
+
+    An optional function the library lacks is None; ``need(name)`` returns it or raises
+    ``NotImplementedError`` naming the library and the function.
+    """
 
     def __init__(self, cdll, path):
         self.path = path
@@ -111,6 +175,15 @@ class Lib:
                 f"{REQUIRED_VERSION[0]}.{REQUIRED_VERSION[1]} or a later "
                 f"{REQUIRED_VERSION[0]}.x"
             )
+
+    def need(self, name):
+        """The C function ``name``, or NotImplementedError if this library predates it."""
+        fn = getattr(self, name)
+        if fn is None:
+            raise NotImplementedError(
+                f"{self.path} (libtsdb {self.version}) does not export {name}: it predates "
+                "this feature; build a newer libtsdb (cargo build --release --lib)")
+        return fn
 
 
 def _shared_name():

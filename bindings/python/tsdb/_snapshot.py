@@ -1,15 +1,23 @@
-"""Snapshots (``ts_txn``) and cursors (``ts_cursor``)."""
+"""Snapshots (``ts_txn``), cursors (``ts_cursor``) and metric listings (``ts_metric_list``)."""
 
 import array
 import ctypes
 import itertools
+import struct
 import weakref
 
-from . import _convert, errors
+from . import _convert, _native, errors
 from ._handles import ExclusiveHandle, SnapshotHandle, error
+from ._types import Bucket, Metric
 from .errors import Status
 
 _DONE = Status.DONE
+# struct ts_agg as the struct module reads it: nine 8-byte fields, no padding.
+_AGG = struct.Struct("@qQdddddqq")
+assert _AGG.size == ctypes.sizeof(_native.ts_agg)
+_AGG_WORDS = _AGG.size // 8
+_make_bucket = Bucket._make
+DEFAULT_QUERY_BATCH = 1024  # buckets per ts_aggregate call, metrics per ts_metric_list_next
 _ZEROS_Q = array.array("q", [0])
 _ZEROS_D = array.array("d", [0.0])
 _NOTHING = iter(())  # no points read ahead by iteration
@@ -98,6 +106,152 @@ class Snapshot:
         by the library directly (no Python work per point)."""
         with self.scan(metric_id, from_ts, until_ts) as cursor:
             return cursor.read_all()
+
+    def aggregate(self, metric_id, from_ts, until_ts, bucket, *, batch_size=DEFAULT_QUERY_BATCH):
+        """The metric's points in ``[from_ts, until_ts)`` summarised per bucket
+        ``[from_ts + k*bucket, from_ts + (k+1)*bucket)`` (the last one clipped to
+        ``until_ts``): a list of ``Bucket`` (start, count, min, max, sum, first, last,
+        first_ts, last_ts), ascending, non-empty buckets only. See ``Bucket`` for NaN.
+
+        The library answers sealed blocks lying inside one bucket from their stored
+        summaries, without decoding them. ``batch_size`` buckets come per library call;
+        the calls continue until every bucket is read (the snapshot makes them one answer).
+        """
+        metric_id = _convert.metric_id(metric_id)
+        from_ts = _convert.timestamp(from_ts, "from_ts")
+        until_ts = _convert.timestamp(until_ts, "until_ts")
+        bucket = _convert.timestamp(bucket, "bucket")
+        cap = _convert.integer(batch_size, "batch_size", 1, 1 << 32)
+        if bucket > 0 and until_ts > from_ts:  # no larger than the buckets there can be
+            cap = min(cap, -(-(until_ts - from_ts) // bucket))
+        h = self._h
+        fn = h.lib.need("ts_aggregate")
+        # ts_agg[cap] in an int64 array (8-aligned), which the struct module reads fast.
+        buf = _ZEROS_Q * (cap * _AGG_WORDS)
+        address = buf.buffer_info()[0]
+        view = memoryview(buf).cast("B")
+        n = ctypes.c_size_t()
+        n_ref = ctypes.byref(n)
+        out = []
+        try:
+            h.calls.append(None)  # the call bracket, inlined (see _handles.py)
+            ptr = h.ptr
+            if ptr is None:
+                raise errors.Closed(h.closed_message())
+            while True:
+                rc = fn(ptr, metric_id, from_ts, until_ts, bucket, address, cap, n_ref)
+                if rc:
+                    raise error(h.lib, rc)
+                got = n.value
+                out.extend(map(_make_bucket, _AGG.iter_unpack(view[:got * _AGG.size])))
+                if got < cap:
+                    break
+                # More may remain: continue after the last bucket (tsdb.h, ts_aggregate).
+                from_ts = out[-1].start + bucket
+                if from_ts >= until_ts:
+                    break
+        finally:
+            h.leave()
+        return out
+
+    def metrics(self, prefix=None, *, batch_size=DEFAULT_QUERY_BATCH):
+        """A ``MetricList``: iterate it for ``Metric(id, name)`` of every metric of this
+        snapshot (or those whose name starts with ``prefix``), ascending id, read
+        ``batch_size`` at a time. It frees itself once exhausted; close it (or use
+        ``with``) if you stop early, since it keeps the snapshot alive meanwhile."""
+        c_prefix = None if prefix is None else _convert.name(prefix, "prefix")  # "" is all
+        cap = _convert.integer(batch_size, "batch_size", 1, 1 << 32)
+        h = self._h
+        fn = h.lib.need("ts_metric_list_open")
+        out = ctypes.c_void_p()
+        try:
+            h.calls.append(None)  # the call bracket, inlined (see _handles.py)
+            ptr = h.ptr
+            if ptr is None:
+                raise errors.Closed(h.closed_message())
+            rc = fn(ptr, c_prefix, ctypes.byref(out))
+            if rc:
+                raise error(h.lib, rc)
+            # Counted while the snapshot is held, so its database cannot close meanwhile.
+            h.parent.add_child()
+            return MetricList(self._db, ExclusiveHandle(
+                h.lib, out.value, h.lib.ts_metric_list_free, h.parent,
+                "metric listing is closed"), cap)
+        finally:
+            h.leave()
+
+
+class MetricList:
+    """An iterator over a snapshot's metrics (``ts_metric_list``): ``Metric(id, name)``
+    tuples in ascending id, read from the library ``batch_size`` at a time.
+
+    It holds its snapshot alive (``DB.close()`` raises ``Busy`` meanwhile) until it is
+    exhausted, which frees it, or closed (``close()``, ``with``). It stays valid after its
+    snapshot is released. Use it from one thread at a time (calls are serialised).
+    """
+
+    __slots__ = ("_h", "_db", "_fin", "_pending", "_ids", "_names", "_cap", "_n",
+                 "_exhausted", "__weakref__")
+
+    def __init__(self, db, handle, cap):
+        self._db = db  # keeps the DB object alive while this listing is
+        self._h = handle
+        self._fin = weakref.finalize(self, handle.collect)
+        self._pending = _NOTHING
+        self._cap = cap
+        self._ids = (ctypes.c_uint64 * cap)()
+        self._names = (ctypes.c_char_p * cap)()
+        self._n = ctypes.c_size_t()
+        self._exhausted = False
+
+    def close(self):
+        """Free the listing (idempotent); later reads raise ``Closed``, unless it was
+        exhausted (then they end the iteration)."""
+        self._pending = _NOTHING
+        self._h.close()
+        self._fin.detach()
+
+    @property
+    def closed(self):
+        return self._h.ptr is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return (f"<tsdb.MetricList of {self._db.path!r} "
+                f"{'closed' if self.closed else 'open'}>")
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._pending)
+        except StopIteration:
+            pass
+        self._pending = _NOTHING
+        if self._exhausted:
+            raise StopIteration
+        h = self._h
+        with h.lock:
+            rc = h.lib.ts_metric_list_next(h.get(), self._ids, self._names, self._cap,
+                                           ctypes.byref(self._n))
+            if rc > _DONE:
+                raise error(h.lib, rc)
+            got = self._n.value
+            # Copied now: the library's name strings live until its next call.
+            names = [b.decode("utf-8") for b in self._names[:got]]
+            ids = self._ids[:got]
+        if rc == _DONE:
+            self._exhausted = True
+            self.close()  # let go of the snapshot at once
+            raise StopIteration
+        self._pending = map(Metric._make, zip(ids, names))
+        return next(self._pending)
 
 
 class Cursor:
