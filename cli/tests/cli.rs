@@ -291,6 +291,7 @@ fn demo_with_small_sizes_finishes_and_prints_figures() {
         "scan       2,000 points of 25 series",
         "(every count and sum matches)",
         "ranges     10,000 queries of 60 points",
+        "aggregate  25 series in 1-hour buckets (25 buckets of count/min/max/sum/first/last) in ",
     ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
@@ -308,6 +309,8 @@ fn demo_with_small_sizes_finishes_and_prints_figures() {
         out.contains("points in 4 sealed partitions") && out.contains("every count and sum matches"),
         "{out}"
     );
+    // 9,000 scrapes of 10 s from midnight (plus a few ms): 25 clock hours per series.
+    assert!(out.contains("aggregate  2 series in 1-hour buckets (50 buckets"), "{out}");
     // An earlier demo's database is replaced.
     let again = expect(&["demo", &dir, "--series", "10", "--points", "5"], 0);
     assert!(again.err.contains("replacing the database of an earlier demo"), "{}", again.err);
