@@ -1,4 +1,5 @@
-//! Commands that write and read points: create, insert, import, export, query, metrics.
+//! Commands that write and read points: create, insert, import, export, query (points or
+//! aggregates), delete, retention, metrics.
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tsdb::{Batch, Database, Error, MetricId, Snapshot};
+use tsdb::{Agg, Batch, Database, Error, MetricId, Snapshot};
 
 use crate::csvfile::{self, Record};
 use crate::format::{self, fmt_value, json_str, json_value, parse_ts, parse_value};
@@ -15,6 +16,8 @@ use crate::{Bound, Failure, Outcome, QueryFormat, close, error, open_existing, o
 
 /// Points read per cursor call.
 const READ_BATCH: usize = 4096;
+/// Buckets read per aggregate call.
+const AGG_PAGE: usize = 4096;
 /// Points per atomic batch when importing.
 const IMPORT_BATCH: usize = 50_000;
 /// Bad lines of a CSV file reported one by one; the rest are counted.
@@ -380,17 +383,66 @@ fn scan(
     let mut cursor = snap.scan(id, from, until).map_err(|e| error(format!("cannot scan {name:?}: {e}")))?;
     let (mut ts, mut vals) = (vec![0i64; READ_BATCH], vec![0f64; READ_BATCH]);
     loop {
-        let n = cursor.next_batch(Some(&mut ts), Some(&mut vals)).map_err(|e| match e {
-            Error::Corruption(m) => {
-                Failure::Damage(format!("the database is damaged: {m} (reading {name:?})"))
-            }
-            e => error(format!("cannot read {name:?}: {e}")),
-        })?;
+        let n = cursor.next_batch(Some(&mut ts), Some(&mut vals)).map_err(|e| read_failure(name, e))?;
         if n == 0 {
             return Ok(());
         }
         each(&ts[..n], &vals[..n])?;
     }
+}
+
+/// A failed read of metric `name`: damage (exit 3) or another error.
+fn read_failure(name: &str, e: Error) -> Failure {
+    match e {
+        Error::Corruption(m) => Failure::Damage(format!("the database is damaged: {m} (reading {name:?})")),
+        e => error(format!("cannot read {name:?}: {e}")),
+    }
+}
+
+/// Aggregate metric `id` over `[from, until)` in buckets of `bucket`, page by page (the
+/// library returns at most a page of non-empty buckets per call; the next call starts at
+/// the bucket after the page's last).
+fn aggregates(
+    snap: &Snapshot,
+    id: MetricId,
+    name: &str,
+    from: i64,
+    until: i64,
+    bucket: i64,
+    mut each: impl FnMut(&[Agg]) -> Outcome,
+) -> Outcome {
+    let mut page = Vec::with_capacity(AGG_PAGE);
+    let mut lo = from;
+    loop {
+        page.clear();
+        snap.aggregate(id, lo, until, bucket, AGG_PAGE, &mut page).map_err(|e| read_failure(name, e))?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        each(&page)?;
+        if page.len() < AGG_PAGE {
+            return Ok(());
+        }
+        match page[AGG_PAGE - 1].start.checked_add(bucket) {
+            Some(next) if next < until => lo = next,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The points of metric `id` in `[from, until)`, counted from aggregates of one bucket
+/// spanning the range (a range wider than `i64::MAX` takes at most three buckets).
+fn count_points(snap: &Snapshot, id: MetricId, name: &str, from: i64, until: i64) -> Result<u64, Failure> {
+    if from >= until {
+        return Ok(0);
+    }
+    let bucket = (i128::from(until) - i128::from(from)).min(i128::from(i64::MAX)) as i64;
+    let mut n = 0;
+    aggregates(snap, id, name, from, until, bucket, |page| {
+        n += page.iter().map(|a| a.count).sum::<u64>();
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 pub fn export(dir: &Path, names: &[String], from: Bound, until: Bound, header: bool) -> Outcome {
@@ -439,12 +491,12 @@ pub fn query(dir: &Path, metric: &str, from: Bound, until: Bound, format: QueryF
                         .zip(vals)
                         .try_for_each(|(t, v)| out.line(format_args!("{t:>20}  {}", fmt_value(*v))))
                 })?;
-                let range = format!(
-                    "[{}, {})",
-                    from.0.map_or("-".into(), |t| t.to_string()),
-                    until.0.map_or("-".into(), |t| t.to_string())
-                );
-                out.line(format_args!("({} point{} of {metric:?} in {range})", format::count(n), plural(n)))?;
+                out.line(format_args!(
+                    "({} point{} of {metric:?} in {})",
+                    format::count(n),
+                    plural(n),
+                    range_text(from, until)
+                ))?;
             }
             QueryFormat::Csv => {
                 out.line(format_args!("timestamp,value"))?;
@@ -482,15 +534,276 @@ pub fn query(dir: &Path, metric: &str, from: Bound, until: Bound, format: QueryF
     result.and(closed)
 }
 
-pub fn list(dir: &Path) -> Outcome {
+/// `[from, until)` as the query output spells it: `[1000, -)`.
+fn range_text(from: Bound, until: Bound) -> String {
+    let b = |b: Bound| b.0.map_or("-".into(), |t| t.to_string());
+    format!("[{}, {})", b(from), b(until))
+}
+
+/// Where buckets start when FROM is `-`: the multiple of `bucket` at or below the first
+/// point before `until` (`None`: no point).
+fn first_bucket(
+    snap: &Arc<Snapshot>,
+    id: MetricId,
+    name: &str,
+    until: i64,
+    bucket: i64,
+) -> Result<Option<i64>, Failure> {
+    let mut cursor =
+        snap.scan(id, i64::MIN, until).map_err(|e| error(format!("cannot scan {name:?}: {e}")))?;
+    let mut ts = [0i64; 1];
+    if cursor.next_batch(Some(&mut ts), None).map_err(|e| read_failure(name, e))? == 0 {
+        return Ok(None);
+    }
+    let aligned = i128::from(ts[0]).div_euclid(i128::from(bucket)) * i128::from(bucket);
+    Ok(Some(aligned.max(i128::from(i64::MIN)) as i64))
+}
+
+/// The columns of an aggregate row, as text.
+const AGG_COLUMNS: [&str; 9] =
+    ["start", "count", "min", "max", "sum", "first", "last", "first_ts", "last_ts"];
+
+fn agg_cells(a: &Agg) -> [String; 9] {
+    [
+        a.start.to_string(),
+        a.count.to_string(),
+        fmt_value(a.min),
+        fmt_value(a.max),
+        fmt_value(a.sum),
+        fmt_value(a.first),
+        fmt_value(a.last),
+        a.first_ts.to_string(),
+        a.last_ts.to_string(),
+    ]
+}
+
+pub fn query_aggregates(
+    dir: &Path,
+    metric: &str,
+    from: Bound,
+    until: Bound,
+    bucket: i64,
+    format: QueryFormat,
+) -> Outcome {
+    let (lo, hi) = range(from, until)?;
+    let db = open_existing(dir)?;
+    let result = (|| {
+        let snap = db.begin();
+        let id = snap.lookup(metric).map_err(|_| no_metric(&db, dir, metric, false))?;
+        let start = match from.0 {
+            Some(_) => Some(lo),
+            None => first_bucket(&snap, id, metric, hi, bucket)?,
+        };
+        let pages = |each: &mut dyn FnMut(&[Agg]) -> Outcome| match start {
+            Some(s) => aggregates(&snap, id, metric, s, hi, bucket, each),
+            None => Ok(()),
+        };
+        let mut out = Out(BufWriter::with_capacity(1 << 16, std::io::stdout().lock()));
+        match format {
+            QueryFormat::Table => {
+                // Columns as wide as the widest cell so far: the header takes the first
+                // page's widths, later pages can only widen them.
+                let mut widths = AGG_COLUMNS.map(str::len);
+                let (mut buckets, mut points) = (0u64, 0u64);
+                let mut header = false;
+                let mut row = String::new();
+                pages(&mut |page: &[Agg]| {
+                    let cells: Vec<[String; 9]> = page.iter().map(agg_cells).collect();
+                    for c in &cells {
+                        for (w, cell) in widths.iter_mut().zip(c) {
+                            *w = (*w).max(cell.chars().count());
+                        }
+                    }
+                    if !std::mem::replace(&mut header, true) {
+                        out.line(format_args!("{}", table_row(&mut row, &widths, AGG_COLUMNS.iter())))?;
+                    }
+                    for (c, a) in cells.iter().zip(page) {
+                        buckets += 1;
+                        points += a.count;
+                        out.line(format_args!("{}", table_row(&mut row, &widths, c.iter())))?;
+                    }
+                    Ok(())
+                })?;
+                if !header {
+                    out.line(format_args!("{}", table_row(&mut row, &widths, AGG_COLUMNS.iter())))?;
+                }
+                out.line(format_args!(
+                    "({} bucket{} of {bucket} holding {} point{} of {metric:?} in {})",
+                    format::count(buckets),
+                    plural(buckets),
+                    format::count(points),
+                    plural(points),
+                    range_text(from, until)
+                ))?;
+            }
+            QueryFormat::Csv => {
+                out.line(format_args!("{}", AGG_COLUMNS.join(",")))?;
+                pages(&mut |page: &[Agg]| {
+                    page.iter().try_for_each(|a| out.line(format_args!("{}", agg_cells(a).join(","))))
+                })?;
+            }
+            QueryFormat::Json => {
+                let bound = |b: Bound| b.0.map_or("null".to_string(), |t| t.to_string());
+                write!(
+                    out.0,
+                    "{{\"metric\":{},\"from\":{},\"until\":{},\"bucket\":{bucket},\"buckets\":[",
+                    json_str(metric),
+                    bound(from),
+                    bound(until)
+                )
+                .map_err(write_failed)?;
+                let mut n = 0u64;
+                pages(&mut |page: &[Agg]| {
+                    for a in page {
+                        let sep = if n == 0 { "" } else { "," };
+                        n += 1;
+                        write!(
+                            out.0,
+                            "{sep}{{\"start\":{},\"count\":{},\"min\":{},\"max\":{},\"sum\":{},\
+                             \"first\":{},\"last\":{},\"first_ts\":{},\"last_ts\":{}}}",
+                            a.start,
+                            a.count,
+                            json_value(a.min),
+                            json_value(a.max),
+                            json_value(a.sum),
+                            json_value(a.first),
+                            json_value(a.last),
+                            a.first_ts,
+                            a.last_ts
+                        )
+                        .map_err(write_failed)?;
+                    }
+                    Ok(())
+                })?;
+                out.line(format_args!("]}}"))?;
+            }
+        }
+        out.0.flush().map_err(write_failed)
+    })();
+    let closed = close(db);
+    result.and(closed)
+}
+
+/// One table row into `buf`: every cell right-aligned to its column's width, two spaces
+/// between columns.
+fn table_row<'b, S: AsRef<str>>(
+    buf: &'b mut String,
+    widths: &[usize],
+    cells: impl IntoIterator<Item = S>,
+) -> &'b str {
+    buf.clear();
+    for (i, (cell, &w)) in cells.into_iter().zip(widths).enumerate() {
+        let cell = cell.as_ref();
+        if i > 0 {
+            buf.push_str("  ");
+        }
+        buf.extend(std::iter::repeat_n(' ', w.saturating_sub(cell.chars().count())));
+        buf.push_str(cell);
+    }
+    buf
+}
+
+pub fn delete(dir: &Path, metric: &str, from: Bound, until: Bound) -> Outcome {
+    let (lo, hi) = range(from, until)?;
+    let db = open_existing(dir)?;
+    let result = (|| {
+        let snap = db.begin();
+        let id = snap.lookup(metric).map_err(|_| no_metric(&db, dir, metric, false))?;
+        let before = count_points(&snap, id, metric, lo, hi)?;
+        // Released first: a snapshot begun before the delete would keep the deleted
+        // blocks alive past the close's checkpoint.
+        drop(snap);
+        db.delete_range(id, lo, hi).map_err(|e| error(format!("cannot delete from {metric:?}: {e}")))?;
+        let after = count_points(&db.begin(), id, metric, lo, hi)?;
+        let removed = before.saturating_sub(after);
+        say!(
+            "deleted {} point{} of {metric:?} in {}",
+            format::count(removed),
+            plural(removed),
+            range_text(from, until)
+        );
+        Ok(())
+    })();
+    let closed = close(db);
+    result.and(closed)
+}
+
+/// Sealed partitions and points of the database now.
+fn partitions_and_points(db: &Database) -> Result<(u64, u64), Failure> {
+    db.stats()
+        .map(|s| (s.partitions, s.points))
+        .map_err(|e| error(format!("cannot read the statistics: {e}")))
+}
+
+/// "N partitions (P points)" dropped between `before` and `after`.
+fn dropped(before: (u64, u64), after: (u64, u64)) -> String {
+    let (parts, points) = (before.0.saturating_sub(after.0), before.1.saturating_sub(after.1));
+    format!(
+        "{} partition{} ({} point{})",
+        format::count(parts),
+        plural(parts),
+        format::count(points),
+        plural(points)
+    )
+}
+
+pub fn set_retention(dir: &Path, metric: &str, span: i64) -> Outcome {
+    let db = open_existing(dir)?;
+    let result = (|| {
+        let id = db.begin().lookup(metric).map_err(|_| no_metric(&db, dir, metric, false))?;
+        // Counted from the database's figures rather than `enforce_retention`'s result:
+        // the setting wakes the library's background work, which may drop some of the
+        // partitions first.
+        let before = partitions_and_points(&db)?;
+        db.set_retention(id, span)
+            .map_err(|e| error(format!("cannot set the retention of {metric:?}: {e}")))?;
+        db.enforce_retention().map_err(|e| error(format!("cannot apply retention: {e}")))?;
+        let after = partitions_and_points(&db)?;
+        match span {
+            0 => say!("retention of {metric:?} set to the database's default (this tool's: keep everything)"),
+            s if s < 0 => say!("retention of {metric:?} set to keep everything"),
+            s => say!(
+                "retention of {metric:?} set to {s}: its sealed partitions whose points are all older than its newest sealed timestamp minus {s} are dropped"
+            ),
+        }
+        say!("dropped {} past retention", dropped(before, after));
+        Ok(())
+    })();
+    let closed = close(db);
+    result.and(closed)
+}
+
+pub fn enforce_retention(dir: &Path) -> Outcome {
+    let db = open_existing(dir)?;
+    let result = (|| {
+        let before = partitions_and_points(&db)?;
+        db.enforce_retention().map_err(|e| error(format!("cannot apply retention: {e}")))?;
+        let after = partitions_and_points(&db)?;
+        say!("dropped {} past retention", dropped(before, after));
+        Ok(())
+    })();
+    let closed = close(db);
+    result.and(closed)
+}
+
+pub fn list(dir: &Path, prefix: &str) -> Outcome {
     let db = open_existing(dir)?;
     let result = (|| {
         let snap = db.begin();
         let mut out = Out(BufWriter::new(std::io::stdout().lock()));
-        for (id, name) in snap.metrics(MetricId(0)) {
+        let mut n = 0u64;
+        for (id, name) in snap.metrics(MetricId(0)).filter(|(_, name)| name.starts_with(prefix)) {
+            n += 1;
             out.line(format_args!("{:>8}  {name}", id.0))?;
         }
-        out.0.flush().map_err(write_failed)
+        out.0.flush().map_err(write_failed)?;
+        if n == 0 && !prefix.is_empty() {
+            eprintln!(
+                "no metric name starts with {prefix:?} (the database has {} metrics)",
+                snap.metric_count()
+            );
+        }
+        Ok(())
     })();
     let closed = close(db);
     result.and(closed)

@@ -35,6 +35,8 @@ const INTERVAL: i64 = 10_000;
 /// Short range queries: how many, and how many scrapes each covers (10 minutes).
 const QUERIES: u64 = 10_000;
 const QUERY_SCRAPES: u64 = 60;
+/// Aggregates: clock hours (T0 is midnight).
+const AGG_BUCKET: i64 = 3_600_000;
 
 /// The gauges of a host: name, and how values move. A value is `units * mul / div`, so
 /// decimals are the doubles nearest to short decimal numbers, as parsed from a scrape.
@@ -208,7 +210,8 @@ pub fn run(a: &DemoArgs) -> Outcome {
     closed?;
     let first = format!("host0000.{}", GAUGES[0].name);
     say!(
-        "the database stays in {0}: try `tsdb stats {0}`, `tsdb query {0} {first} - -`, `tsdb check {0}`",
+        "the database stays in {0}: try `tsdb stats {0}`, `tsdb query {0} {first} - -` (add \
+         `--bucket 3600000` for hourly aggregates), `tsdb check {0}`",
         dir.display()
     );
     Ok(())
@@ -429,6 +432,35 @@ fn read_back(db: &Database, a: &DemoArgs, series: &mut [Series], open_time: Dura
         count(QUERIES),
         secs(took),
         secs(took / QUERIES as u32),
+        rate(read, took)
+    );
+    let mut aggs = Vec::new();
+    let (mut buckets, mut read) = (0u64, 0u64);
+    let start = Instant::now();
+    for (s, sr) in series.iter().enumerate() {
+        aggs.clear();
+        snap.aggregate(sr.id, T0, i64::MAX, AGG_BUCKET, usize::MAX, &mut aggs)
+            .map_err(|e| error(format!("aggregating series {s} failed: {e}")))?;
+        let n: u64 = aggs.iter().map(|a| a.count).sum();
+        // Buckets' sums add up in another order than the values were written in: equal
+        // to the written sum within rounding.
+        let sum: f64 = aggs.iter().map(|a| a.sum).sum();
+        if n != a.points || (sum - sr.sum).abs() > 1e-9 * sr.sum.abs().max(1.0) {
+            return Err(error(format!(
+                "series {s} aggregated to {n} points summing to {sum}; {} summing to {} were written",
+                a.points, sr.sum
+            )));
+        }
+        buckets += aggs.len() as u64;
+        read += n;
+    }
+    let took = start.elapsed();
+    say!(
+        "aggregate  {} series in 1-hour buckets ({} buckets of count/min/max/sum/first/last) in {}: {} \
+         (every count and sum matches)",
+        count(a.series),
+        count(buckets),
+        secs(took),
         rate(read, took)
     );
     Ok(())

@@ -9,7 +9,9 @@ pub fn stats(dir: &Path) -> Outcome {
     let db = open_existing(dir)?;
     let inv = db.inventory();
     let storage = db.storage_stats();
+    let live = db.stats();
     close(db)?;
+    let live = live.map_err(|e| error(format!("cannot read the statistics: {e}")))?;
     let inv = inv.map_err(|e| match e {
         tsdb::Error::Corruption(m) => Failure::Damage(format!("the database is damaged: {m}")),
         e => error(format!("cannot read the database: {e}")),
@@ -82,7 +84,26 @@ pub fn stats(dir: &Path) -> Outcome {
                 "- (no points)".into()
             },
         ),
-        ("snapshots", format!("{} live", inv.live_snapshots)),
+        (
+            "log",
+            format!(
+                "{} written since the last checkpoint (what an open after a crash replays)",
+                bytes(live.wal_bytes)
+            ),
+        ),
+        (
+            "snapshots",
+            format!(
+                "{} live (oldest: {}); {} of blocks kept only by snapshots older than the current state",
+                live.live_snapshots,
+                if live.live_snapshots == 0 {
+                    "none".to_string()
+                } else {
+                    secs(std::time::Duration::from_millis(live.oldest_snapshot_age_ms))
+                },
+                bytes(live.old_snapshot_bytes)
+            ),
+        ),
     ];
     for (k, v) in rows {
         say!("{k:<12} {v}");

@@ -1,6 +1,7 @@
 //! `tsdb`: the command-line tool of libtsdb. Creates databases and metrics, writes points
-//! (one at a time or from CSV), reads them back (CSV, table or JSON), shows what a
-//! database holds, verifies it, and runs the demo: the project's main job.
+//! (one at a time or from CSV), reads them back (CSV, table or JSON) as points or bucketed
+//! aggregates, deletes ranges, sets and applies retention, shows what a database holds,
+//! verifies it, and runs the demo: the project's main job.
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error, 3 damage found (`check`, or a database
 //! too damaged to open).
@@ -33,14 +34,18 @@ mod inspect;
     version,
     arg_required_else_help = true,
     after_help = "Examples:\n  \
-        tsdb demo /tmp/demo                      build a 10M-point database and print figures\n  \
-        tsdb create mydb cpu.user                a database with one metric\n  \
-        tsdb insert mydb cpu.user 1700000000000 0.25\n  \
-        tsdb import mydb points.csv              lines of metric,timestamp,value\n  \
-        tsdb query mydb cpu.user - -             every point of one metric\n  \
-        tsdb export mydb > all.csv               every point, in the format import reads\n  \
-        tsdb stats mydb                          what the database holds\n  \
-        tsdb check mydb                          verify every checksum (exit 3 on damage)\n\n\
+        tsdb demo /tmp/demo                           build a 10M-point database and print figures\n  \
+        tsdb create mydb cpu.user                     a database with one metric\n  \
+        tsdb insert mydb cpu.user 1700000000000 0.25  one point\n  \
+        tsdb import mydb points.csv                   lines of metric,timestamp,value\n  \
+        tsdb query mydb cpu.user - -                  every point of one metric\n  \
+        tsdb query mydb cpu.user - - --bucket 60000   count, min, max, sum... per minute\n  \
+        tsdb delete mydb cpu.user - 1700000000000     delete the points before a time\n  \
+        tsdb retention mydb cpu.user 604800000        keep a week of cpu.user\n  \
+        tsdb metrics mydb --prefix cpu.               the metrics named cpu.*\n  \
+        tsdb export mydb > all.csv                    every point, in the format import reads\n  \
+        tsdb stats mydb                               what the database holds\n  \
+        tsdb check mydb                               verify every checksum (exit 3 on damage)\n\n\
         Exit codes: 0 success, 1 error, 2 usage error, 3 damage found."
 )]
 struct Cli {
@@ -135,10 +140,17 @@ enum Command {
         no_header: bool,
     },
 
-    /// Print the points of one metric with FROM <= timestamp < UNTIL
+    /// Print the points of one metric with FROM <= timestamp < UNTIL, or their aggregates
     ///
     /// FROM and UNTIL are integer timestamps, or - for no bound.
     /// JSON spells values that JSON numbers cannot hold as strings: "NaN", "inf", "-inf".
+    ///
+    /// With --bucket N, prints one row per non-empty bucket [FROM + k*N, FROM + (k+1)*N)
+    /// instead of points: its start, the number of points, the min, max and sum of the
+    /// values, the first and last values and their timestamps. NaN values are counted;
+    /// min, max and sum leave them out (and are NaN when every value of the bucket is
+    /// NaN); first and last are the values at first_ts and last_ts, NaN or not. With FROM
+    /// -, buckets start at multiples of N (the one holding the metric's first point).
     Query {
         /// The database directory
         #[arg(value_name = "DIR")]
@@ -155,6 +167,54 @@ enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
         format: QueryFormat,
+        /// Print aggregates over buckets of N timestamp units instead of points
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+        bucket: Option<i64>,
+    },
+
+    /// Delete the points of one metric with FROM <= timestamp < UNTIL
+    ///
+    /// FROM and UNTIL are integer timestamps, or - for no bound (`- -` deletes every point
+    /// of the metric; the metric itself stays). Prints how many points were removed. The
+    /// disk space comes back at the checkpoint that closing the database writes.
+    Delete {
+        /// The database directory
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The metric's name
+        #[arg(value_name = "METRIC")]
+        metric: String,
+        /// First timestamp deleted, or - for no lower bound
+        #[arg(value_name = "FROM", allow_hyphen_values = true, value_parser = parse_bound)]
+        from: Bound,
+        /// First timestamp kept, or - for no upper bound
+        #[arg(value_name = "UNTIL", allow_hyphen_values = true, value_parser = parse_bound)]
+        until: Bound,
+    },
+
+    /// Set a metric's retention span, or apply retention to every metric
+    ///
+    /// With METRIC and SPAN: the metric keeps its sealed partitions (blocks of a few
+    /// thousand points) holding points newer than its newest sealed timestamp minus SPAN
+    /// (in timestamp units); older partitions are dropped, now and whenever new data seals.
+    /// The setting is stored in the database. SPAN 0 returns the metric to the database's
+    /// default (which the application opening it chooses; this tool's is to keep
+    /// everything); a negative SPAN keeps everything whatever the default.
+    ///
+    /// Without them: apply every metric's retention now, and print how many partitions
+    /// were dropped.
+    ///
+    /// A metric's newest sealed partition and its points not yet sealed are never dropped.
+    Retention {
+        /// The database directory
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The metric's name
+        #[arg(value_name = "METRIC", requires = "span")]
+        metric: Option<String>,
+        /// The span kept, in timestamp units: > 0, 0 (the default), or < 0 (keep all)
+        #[arg(value_name = "SPAN", allow_hyphen_values = true, value_parser = parse_span)]
+        span: Option<i64>,
     },
 
     /// List the metrics of a database: id and name, in creation order
@@ -162,9 +222,17 @@ enum Command {
         /// The database directory
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        /// Only the metrics whose names start with P
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
     },
 
     /// Show what a database holds: series, points, partitions, bytes on disk, bytes per point
+    ///
+    /// Also what keeps space alive while it is open: write-ahead log bytes since the last
+    /// checkpoint, live snapshots and the age of the oldest, and bytes of data blocks only
+    /// older snapshots still read. This tool holds no snapshot and a database is open in
+    /// one process at a time, so those read 0 here unless something is wrong.
     Stats {
         /// The database directory
         #[arg(value_name = "DIR")]
@@ -189,15 +257,23 @@ enum Command {
 enum QueryFormat {
     /// Aligned columns, for reading
     Table,
-    /// `timestamp,value` lines under a header
+    /// `timestamp,value` lines under a header (with --bucket:
+    /// `start,count,min,max,sum,first,last,first_ts,last_ts`)
     Csv,
-    /// One JSON object: {"metric": ..., "points": [[ts, value], ...]}
+    /// One JSON object: {"metric": ..., "points": [[ts, value], ...]}, or with --bucket
+    /// {"metric": ..., "bucket": N, "buckets": [{"start": ..., "count": ..., ...}, ...]}
     Json,
 }
 
 /// A range bound: a timestamp, or none (`-`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Bound(Option<i64>);
+
+fn parse_span(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|_| {
+        format!("span {s:?} is not an integer; give a span in timestamp units, 0 for the default or -1 to keep all")
+    })
+}
 
 fn parse_bound(s: &str) -> Result<Bound, String> {
     if s == "-" {
@@ -241,10 +317,19 @@ fn main() -> ExitCode {
             until.unwrap_or(Bound(None)),
             !no_header,
         ),
-        Command::Query { dir, metric, from, until, format } => {
+        Command::Query { dir, metric, from, until, format, bucket: None } => {
             data::query(&dir, &metric, from, until, format)
         }
-        Command::Metrics { dir } => data::list(&dir),
+        Command::Query { dir, metric, from, until, format, bucket: Some(bucket) } => {
+            data::query_aggregates(&dir, &metric, from, until, bucket, format)
+        }
+        Command::Delete { dir, metric, from, until } => data::delete(&dir, &metric, from, until),
+        Command::Retention { dir, metric: Some(metric), span: Some(span) } => {
+            data::set_retention(&dir, &metric, span)
+        }
+        Command::Retention { dir, metric: None, span: None } => data::enforce_retention(&dir),
+        Command::Retention { .. } => Err(Failure::Usage("give both METRIC and SPAN, or neither".into())),
+        Command::Metrics { dir, prefix } => data::list(&dir, prefix.as_deref().unwrap_or("")),
         Command::Stats { dir } => inspect::stats(&dir),
         Command::Check { dir } => inspect::check(&dir),
     };
