@@ -229,8 +229,6 @@ func (it *AggIter) Next() bool {
 
 // At returns the bucket the last successful Next moved to.
 func (it *AggIter) At() Agg {
-	it.mu.Lock()
-	defer it.mu.Unlock()
 	return it.cur
 }
 
@@ -251,7 +249,7 @@ func (it *AggIter) Err() error {
 func (it *AggIter) All() func(yield func(Agg) bool) {
 	return func(yield func(Agg) bool) {
 		for it.Next() {
-			if !yield(it.At()) {
+			if !yield(it.cur) {
 				return
 			}
 		}

@@ -548,7 +548,7 @@ func TestRetention(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	db, err := Open(dir, &Options{PartitionPoints: 100, Retention: 1000})
 	must(t, err)
-	defer db.Close() // last: after the snapshots' Release
+	defer db.Close()            // last: after the snapshots' Release
 	a := mustCreate(t, db, "a") // the default: about the newest 1,000
 	b := mustCreate(t, db, "b")
 	c := mustCreate(t, db, "c")
