@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 	"unsafe"
@@ -77,34 +78,81 @@ func BenchmarkInsertBatch1000(b *testing.B) {
 	})
 }
 
-// BenchmarkBatchCommit1000: one op is an atomic Batch of 1,000 points over 10 metrics.
+// BenchmarkBatchCommit1000: one op is an atomic Batch of 1,000 points over 10 metrics,
+// 100 each. GoAdd adds them round-robin (each Add starts a new run: one ts_batch_add_many
+// per point inside Commit's single cgo call); GoAddRuns adds them metric by metric and
+// GoAddMany with one AddMany per metric (one ts_batch_add_many per metric); C is the
+// GoAddMany loop in C.
 func BenchmarkBatchCommit1000(b *testing.B) {
-	db, _ := benchDB(b)
-	defer closeBench(b, db)
-	var ids [10]uint64
-	for i := range ids {
-		id, err := db.CreateMetric("m" + string(rune('0'+i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = id
-	}
-	var batch Batch
-	next := int64(0)
-	b.ResetTimer()
-	start := time.Now()
-	for r := 0; r < b.N; r++ {
-		for i := 0; i < 100; i++ {
-			for _, id := range ids {
-				batch.Add(id, next, float64(next))
+	const metrics, per = 10, 100
+	setup := func(b *testing.B) (*DB, []uint64) {
+		db, _ := benchDB(b)
+		ids := make([]uint64, metrics)
+		for i := range ids {
+			id, err := db.CreateMetric("m" + string(rune('0'+i)))
+			if err != nil {
+				b.Fatal(err)
 			}
-			next++
+			ids[i] = id
 		}
-		if err := db.Commit(&batch); err != nil {
-			b.Fatal(err)
+		return db, ids
+	}
+	goLoop := func(fill func(batch *Batch, ids []uint64, next int64, ts []int64, vs []float64)) func(b *testing.B) {
+		return func(b *testing.B) {
+			db, ids := setup(b)
+			defer closeBench(b, db)
+			var batch Batch
+			ts := make([]int64, per)
+			vs := make([]float64, per)
+			next := int64(0)
+			b.ResetTimer()
+			start := time.Now()
+			for r := 0; r < b.N; r++ {
+				fill(&batch, ids, next, ts, vs)
+				next += per
+				if err := db.Commit(&batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, start, b.N*metrics*per)
 		}
 	}
-	report(b, start, b.N*1000)
+	b.Run("GoAdd", goLoop(func(batch *Batch, ids []uint64, next int64, _ []int64, _ []float64) {
+		for i := int64(0); i < per; i++ {
+			for _, id := range ids {
+				batch.Add(id, next+i, float64(next+i))
+			}
+		}
+	}))
+	b.Run("GoAddRuns", goLoop(func(batch *Batch, ids []uint64, next int64, _ []int64, _ []float64) {
+		for _, id := range ids {
+			for i := int64(0); i < per; i++ {
+				batch.Add(id, next+i, float64(next+i))
+			}
+		}
+	}))
+	b.Run("GoAddMany", goLoop(func(batch *Batch, ids []uint64, next int64, ts []int64, vs []float64) {
+		for i := range ts {
+			ts[i] = next + int64(i)
+			vs[i] = float64(ts[i])
+		}
+		for _, id := range ids {
+			if err := batch.AddMany(id, ts, vs); err != nil {
+				panic(err)
+			}
+		}
+	}))
+	b.Run("C", func(b *testing.B) {
+		db, ids := setup(b)
+		defer closeBench(b, db)
+		next := int64(0)
+		b.ResetTimer()
+		start := time.Now()
+		if err := cbench.BatchCommits(unsafe.Pointer(db.p), ids, per, &next, b.N); err != nil {
+			b.Fatal(err)
+		}
+		report(b, start, b.N*metrics*per)
+	})
 }
 
 // BenchmarkInsert: one op is one single-point Insert (one cgo call, one log record).
@@ -220,4 +268,92 @@ func BenchmarkScan(b *testing.B) {
 		}
 		report(b, start, b.N*total)
 	})
+}
+
+// BenchmarkAggregate: one op aggregates a 1,000,000-point metric (checkpointed, so from
+// sealed partitions) through a fresh snapshot, in 1,000 buckets of 1,000 points (most
+// blocks answered from their stored summaries) or in 100,000 buckets of 10 points (every
+// block decoded). points/s counts the points aggregated.
+func BenchmarkAggregate(b *testing.B) {
+	const total = 1_000_000
+	db, id := benchDB(b)
+	defer closeBench(b, db)
+	ts := make([]int64, 10000)
+	vs := make([]float64, len(ts))
+	for k := 0; k < total/len(ts); k++ {
+		for i := range ts {
+			ts[i] = int64(k*len(ts) + i)
+			vs[i] = float64((ts[i]*7919)%1000) * 0.5
+		}
+		if err := db.InsertBatch(id, ts, vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.Checkpoint(); err != nil {
+		b.Fatal(err)
+	}
+	for _, bucket := range []int64{1000, 10} {
+		buckets := total / int(bucket)
+		name := "Buckets" + strconv.Itoa(buckets)
+		run := func(b *testing.B, agg func(txn *Txn) (int, uint64)) {
+			b.ResetTimer()
+			start := time.Now()
+			for r := 0; r < b.N; r++ {
+				txn, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, points := agg(txn)
+				txn.Release()
+				if n != buckets || points != total {
+					b.Fatalf("%d buckets of %d points, want %d of %d", n, points, buckets, total)
+				}
+			}
+			report(b, start, b.N*total)
+		}
+		b.Run(name+"/Go", func(b *testing.B) {
+			run(b, func(txn *Txn) (int, uint64) {
+				aggs, err := txn.Aggregate(id, 0, total, bucket)
+				if err != nil {
+					b.Fatal(err)
+				}
+				points := uint64(0)
+				for _, a := range aggs {
+					points += a.Count
+				}
+				return len(aggs), points
+			})
+		})
+		b.Run(name+"/GoIter", func(b *testing.B) {
+			run(b, func(txn *Txn) (int, uint64) {
+				it, err := txn.AggregateIter(id, 0, total, bucket)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, points := 0, uint64(0)
+				for it.Next() {
+					n++
+					points += it.At().Count
+				}
+				if it.Err() != nil {
+					b.Fatal(it.Err())
+				}
+				return n, points
+			})
+		})
+		b.Run(name+"/C", func(b *testing.B) {
+			b.ResetTimer()
+			start := time.Now()
+			for r := 0; r < b.N; r++ {
+				n, points, err := cbench.Aggregate(unsafe.Pointer(db.p), id, 0, total, bucket, aggBlock)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n != int64(buckets) || points != total {
+					b.Fatalf("%d buckets of %d points", n, points)
+				}
+			}
+			report(b, start, b.N*total)
+		})
+	}
 }

@@ -32,8 +32,8 @@ func reopenAfterGC(t *testing.T, dir string) *DB {
 	return nil
 }
 
-// TestFinalizers: handles dropped without Close/Release are freed by finalizers, children
-// first; a live child keeps its DB open.
+// TestFinalizers: handles dropped without Close/Release (a DB, Txns, a Cursor, a
+// MetricIter) are freed by finalizers, children first; a live child keeps its DB open.
 func TestFinalizers(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	var txn *Txn
@@ -51,6 +51,12 @@ func TestFinalizers(t *testing.T) {
 			t.Fatal("Next")
 		}
 		_ = mustBegin(t, db)
+		// A forgotten metric listing, partly read: it pins its snapshot too.
+		l, err := txn.Metrics("")
+		must(t, err)
+		if !l.Next() {
+			t.Fatal("MetricIter.Next")
+		}
 	}()
 
 	// The DB is unreachable except through txn: the collector must not close it.

@@ -6,24 +6,34 @@ import (
 	"testing"
 )
 
-// TestReadmeExample: README.md shows example_test.go verbatim, so the README's example is
-// the one `go test` runs (Example, with its // Output: check).
+// readmeExamples are the files README.md shows, in the order of its ```go blocks.
+var readmeExamples = []string{"example_test.go", "example_query_test.go"}
+
+// TestReadmeExample: README.md shows the example files verbatim, so the README's examples
+// are the ones `go test` runs (with their // Output: checks).
 func TestReadmeExample(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	must(t, err)
-	example, err := os.ReadFile("example_test.go")
-	must(t, err)
 	const open = "```go\n"
-	start := strings.Index(string(readme), open)
-	if start < 0 {
-		t.Fatal("README.md has no ```go block")
+	rest := string(readme)
+	for _, file := range readmeExamples {
+		example, err := os.ReadFile(file)
+		must(t, err)
+		start := strings.Index(rest, open)
+		if start < 0 {
+			t.Fatalf("README.md has no ```go block for %s", file)
+		}
+		rest = rest[start+len(open):]
+		end := strings.Index(rest, "```\n")
+		if end < 0 {
+			t.Fatal("README.md: a ```go block is not closed")
+		}
+		if rest[:end] != string(example) {
+			t.Fatalf("README.md's ```go block for %s differs from it; copy the file into it:\n%s", file, example)
+		}
+		rest = rest[end:]
 	}
-	body := string(readme)[start+len(open):]
-	end := strings.Index(body, "```\n")
-	if end < 0 {
-		t.Fatal("README.md: the ```go block is not closed")
-	}
-	if body[:end] != string(example) {
-		t.Fatalf("README.md's first ```go block differs from example_test.go; copy the file into it:\n%s", example)
+	if strings.Contains(rest, open) {
+		t.Fatalf("README.md has more ```go blocks than the %d example files", len(readmeExamples))
 	}
 }

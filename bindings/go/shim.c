@@ -42,6 +42,9 @@ tsgo_result tsgo_open(const char *path, const tsgo_options *o, ts_db **out) {
   if (st == TS_OK && o->checkpoint_bytes != 0) {
     st = ts_options_set_checkpoint_bytes(opts, o->checkpoint_bytes);
   }
+  if (st == TS_OK && o->retention != 0) {
+    st = ts_options_set_retention(opts, o->retention);
+  }
   if (st == TS_OK) {
     st = ts_open(path, opts, out);
   }
@@ -53,6 +56,8 @@ tsgo_result tsgo_open(const char *path, const tsgo_options *o, ts_db **out) {
 tsgo_result tsgo_close(ts_db *db) { return result(ts_close(db)); }
 
 tsgo_result tsgo_checkpoint(ts_db *db) { return result(ts_checkpoint(db)); }
+
+tsgo_result tsgo_db_stats(ts_db *db, ts_stats *out) { return result(ts_db_stats(db, out)); }
 
 tsgo_result tsgo_metric_create(ts_db *db, const char *name, uint64_t *id_out) {
   return result(ts_metric_create(db, name, id_out));
@@ -69,16 +74,30 @@ tsgo_result tsgo_insert_batch(ts_db *db, uint64_t id, const int64_t *ts, const d
   return result(ts_insert_batch(db, id, ts, values, n));
 }
 
-tsgo_result tsgo_batch_commit(ts_db *db, const uint64_t *ids, const int64_t *ts,
-                              const double *values, size_t n) {
+tsgo_result tsgo_delete_range(ts_db *db, uint64_t id, int64_t from, int64_t until) {
+  return result(ts_delete_range(db, id, from, until));
+}
+
+tsgo_result tsgo_metric_set_retention(ts_db *db, uint64_t id, int64_t span) {
+  return result(ts_metric_set_retention(db, id, span));
+}
+
+tsgo_result tsgo_enforce_retention(ts_db *db, uint64_t *dropped_out) {
+  return result(ts_enforce_retention(db, dropped_out));
+}
+
+tsgo_result tsgo_batch_commit(ts_db *db, const uint64_t *run_ids, const uint64_t *run_lens,
+                              size_t runs, const int64_t *ts, const double *values) {
   ts_batch *b = ts_batch_new();
   if (b == NULL) {
     tsgo_result r = {TS_INTERNAL, strdup(oom_msg)};
     return r;
   }
   ts_status st = TS_OK;
-  for (size_t i = 0; i < n && st == TS_OK; i++) {
-    st = ts_batch_add(b, ids[i], ts[i], values[i]);
+  size_t at = 0;
+  for (size_t r = 0; r < runs && st == TS_OK; r++) {
+    st = ts_batch_add_many(b, run_ids[r], ts + at, values + at, (size_t)run_lens[r]);
+    at += (size_t)run_lens[r];
   }
   if (st == TS_OK) {
     st = ts_batch_commit(db, b);
@@ -106,4 +125,18 @@ tsgo_result tsgo_scan_range(const ts_txn *txn, uint64_t id, int64_t from, int64_
 tsgo_result tsgo_cursor_next_batch(ts_cursor *c, int64_t *ts, double *values, size_t cap,
                                    size_t *n_out) {
   return result(ts_cursor_next_batch(c, ts, values, cap, n_out));
+}
+
+tsgo_result tsgo_aggregate(const ts_txn *txn, uint64_t id, int64_t from, int64_t until,
+                           int64_t bucket, ts_agg *out, size_t cap, size_t *n_out) {
+  return result(ts_aggregate(txn, id, from, until, bucket, out, cap, n_out));
+}
+
+tsgo_result tsgo_metric_list_open(const ts_txn *txn, const char *prefix, ts_metric_list **out) {
+  return result(ts_metric_list_open(txn, prefix, out));
+}
+
+tsgo_result tsgo_metric_list_next(ts_metric_list *list, uint64_t *ids, const char **names,
+                                  size_t cap, size_t *n_out) {
+  return result(ts_metric_list_next(list, ids, names, cap, n_out));
 }

@@ -85,8 +85,8 @@ if ldd "$tmp/static.test" | grep -q libtsdb; then
   ldd "$tmp/static.test" >&2
   exit 1
 fi
-(cd "$tmp" && cp "$here/README.md" "$here/example_test.go" . &&
-  ./static.test -test.count=1 -test.run 'Example|TestOpenInsertScan|TestBatch$|TestErrors|TestReadmeExample')
+(cd "$tmp" && cp "$here/README.md" "$here/example_test.go" "$here/example_query_test.go" . &&
+  ./static.test -test.count=1 -test.run 'Example|TestOpenInsertScan|TestBatch$|TestBatchAddMany|TestErrors|TestReadmeExample|TestAggregate$|TestMetrics$|TestStats|TestRetention')
 
 echo "== pkg-config (-tags tsdb_pkgconfig, from a generated tsdb.pc)"
 cat >"$tmp/tsdb.pc" <<EOF
@@ -105,12 +105,12 @@ go test -run '^$' -bench . -benchtime "${TSDB_GO_BENCHTIME:-300ms}" . | tee "$tm
 awk '
   /points\/s/ { for (i = 1; i < NF; i++) if ($(i + 1) == "points/s") { name = $1; sub(/-[0-9]+$/, "", name); v[name] = $i } }
   END {
-    split("InsertBatch1000 Insert Scan", groups, " ")
-    for (g = 1; g <= 3; g++) {
+    ng = split("InsertBatch1000 Insert Scan BatchCommit1000 Aggregate/Buckets1000 Aggregate/Buckets100000", groups, " ")
+    for (g = 1; g <= ng; g++) {
       b = "Benchmark" groups[g]
       c = v[b "/C"]
       for (k in v) if (index(k, b "/Go") == 1 && c > 0)
-        printf "Go/C %-30s %6.2f  (%.3gM vs %.3gM points/s)\n", k, v[k] / c, v[k] / 1e6, c / 1e6
+        printf "Go/C %-42s %6.2f  (%.3gM vs %.3gM points/s)\n", k, v[k] / c, v[k] / 1e6, c / 1e6
     }
   }' "$tmp/bench.txt" | sort
 

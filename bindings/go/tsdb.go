@@ -2,22 +2,27 @@
 //
 // A database is a directory of metrics; a metric has a unique name and a uint64 id; a point
 // is an (int64 timestamp, float64 value) pair. Write through a *DB (Insert, InsertBatch, or
-// an atomic multi-metric Batch); read through a snapshot (DB.Begin returns a *Txn) and its
-// cursors (Txn.Scan). See tsdb.h for the full semantics, which this package keeps.
+// an atomic multi-metric Batch; DeleteRange removes points); read through a snapshot
+// (DB.Begin returns a *Txn): its cursors (Txn.Scan), bucketed aggregates (Txn.Aggregate,
+// Txn.AggregateIter) and metric listings (Txn.Metrics). DB.Stats reports what the database
+// holds; Options.Retention, DB.SetRetention and DB.EnforceRetention bound how long it keeps
+// points. See tsdb.h for the full semantics, which this package keeps.
 //
 // # Handles
 //
-// DB, Txn and Cursor wrap C handles. Free them deterministically with DB.Close, Txn.Release
-// and Cursor.Close; a handle that is dropped without that is freed by a finalizer when the
-// garbage collector finds it. A Txn or Cursor keeps its DB reachable, so a DB is never
-// finalized before its children. DB.Close fails with ErrBusy while a Txn or Cursor of it is
-// live (unreleased), as ts_close does, and the DB stays usable. Calls on a closed or
-// released handle return an error that errors.Is(err, ErrClosed); they never crash.
+// DB, Txn, Cursor and MetricIter wrap C handles. Free them deterministically with DB.Close,
+// Txn.Release, Cursor.Close and MetricIter.Close; a handle that is dropped without that is
+// freed by a finalizer when the garbage collector finds it. A Txn, Cursor or MetricIter
+// keeps its DB reachable, so a DB is never finalized before its children. DB.Close fails
+// with ErrBusy while a Txn, Cursor or MetricIter of it is live (unreleased), as ts_close
+// does, and the DB stays usable. Calls on a closed or released handle return an error that
+// errors.Is(err, ErrClosed); they never crash.
 //
 // # Goroutines
 //
-// A DB may be used from any number of goroutines at once, and so may a Txn. A Cursor is
-// meant for one goroutine at a time; concurrent calls are serialised, never unsafe. Close
+// A DB may be used from any number of goroutines at once, and so may a Txn. A Cursor,
+// AggIter or MetricIter is meant for one goroutine at a time; concurrent calls are
+// serialised, never unsafe. Close
 // and Release may be called concurrently with anything: they wait for calls in progress.
 //
 // # Errors
@@ -110,6 +115,11 @@ type Options struct {
 	// CheckpointBytes: log bytes written between background checkpoints (default 64 MiB;
 	// at least 4096).
 	CheckpointBytes uint64
+	// Retention is the default retention span, in timestamp units: a sealed partition
+	// whose points are all older than its metric's newest sealed timestamp minus the span
+	// is dropped by background work (see DB.SetRetention for a metric's own span, and
+	// DB.EnforceRetention). 0 keeps everything (the default); negative values are rejected.
+	Retention int64
 }
 
 func (o *Options) toC(c *C.tsgo_options) {
@@ -150,6 +160,7 @@ func (o *Options) toC(c *C.tsgo_options) {
 		c.sync_interval_ms = C.uint32_t(ms)
 	}
 	c.checkpoint_bytes = C.uint64_t(o.CheckpointBytes)
+	c.retention = C.int64_t(o.Retention) // a negative span: the library rejects it
 }
 
 // DB is an open database. Its methods may be called from any number of goroutines.

@@ -652,9 +652,12 @@ func TestErrorMessagesPerCall(t *testing.T) {
 		{"ts_metric_lookup", func() error { _, err := txn.Lookup("nope"); return err }},
 		{"ts_metric_drop", func() error { return db.DropMetric(12345) }},
 		{"ts_insert", func() error { return db.Insert(12345, 1, 1) }},
+		{"ts_aggregate", func() error { _, err := txn.Aggregate(id, 0, 10, 0); return err }},
+		{"ts_delete_range", func() error { return db.DeleteRange(12345, 0, 1) }},
+		{"ts_metric_list_open", func() error { _, err := txn.Metrics("\xff"); return err }},
 	}
 	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
+	for g := 0; g < 2*len(kinds); g++ {
 		k := kinds[g%len(kinds)]
 		wg.Add(1)
 		go func() {

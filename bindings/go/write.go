@@ -92,31 +92,87 @@ func (db *DB) InsertBatch(id uint64, ts []int64, values []float64) error {
 	return check(op, r)
 }
 
+// DeleteRange deletes metric id's points with from <= ts < until, atomically (a snapshot
+// sees all of them gone or none) and durably (logged like a write). Snapshots begun before
+// still read the points; their disk space returns once those are released. Points written
+// after DeleteRange returns are kept, whatever their timestamps. from == until deletes
+// nothing.
+//
+// ErrNotFound if id names no live metric; ErrInvalidArgument if from > until; ErrIOError
+// if the log or a rewritten partition cannot be written (when the rewrite fails after the
+// delete was logged, on a full disk, the database turns failed: writes return ErrInternal,
+// reads go on, and reopening applies the delete).
+func (db *DB) DeleteRange(id uint64, from, until int64) error {
+	const op = "DB.DeleteRange"
+	p, err := db.acquire(op)
+	if err != nil {
+		return err
+	}
+	r := C.tsgo_delete_range(p, C.uint64_t(id), C.int64_t(from), C.int64_t(until))
+	db.mu.RUnlock()
+	return check(op, r)
+}
+
 // Batch gathers points for any number of metrics, written atomically by DB.Commit: a
 // snapshot sees all of them or none. The zero value is an empty batch ready to use. Points
-// are kept in Go memory until Commit, which crosses into C once for the whole batch.
-// A Batch may be filled from several goroutines at once; it must not be copied.
+// are kept in Go memory until Commit, which crosses into C once for the whole batch and
+// hands the library each run of points of one metric at once (ts_batch_add_many): points
+// added metric by metric (AddMany, or consecutive Adds of one id) cost one library call per
+// run rather than per point. A Batch may be filled from several goroutines at once; it must
+// not be copied.
 type Batch struct {
-	mu   sync.Mutex
-	ids  []uint64
-	ts   []int64
-	vals []float64
+	mu      sync.Mutex
+	runIDs  []uint64 // run r: runLens[r] consecutive points of ts/vals, all for runIDs[r]
+	runLens []uint64
+	ts      []int64
+	vals    []float64
 }
 
 // Add appends point (ts, value) for metric id. The id is checked by Commit.
 func (b *Batch) Add(id uint64, ts int64, value float64) {
 	b.mu.Lock()
-	b.ids = append(b.ids, id)
+	b.extend(id, 1)
 	b.ts = append(b.ts, ts)
 	b.vals = append(b.vals, value)
 	b.mu.Unlock()
+}
+
+// AddMany appends the points (ts[i], values[i]) for metric id: the form of Add for points
+// of one metric. The id is checked by Commit. The slices must have the same length (else
+// it returns ErrInvalidArgument and adds nothing); they are copied, so the caller may reuse
+// them at once. Empty slices add nothing.
+func (b *Batch) AddMany(id uint64, ts []int64, values []float64) error {
+	if len(ts) != len(values) {
+		return newError("Batch.AddMany", StatusInvalidArgument, "len(ts) = "+strconv.Itoa(len(ts))+
+			" but len(values) = "+strconv.Itoa(len(values)))
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	b.extend(id, len(ts))
+	b.ts = append(b.ts, ts...)
+	b.vals = append(b.vals, values...)
+	b.mu.Unlock()
+	return nil
+}
+
+// extend accounts n more points of metric id (b.mu held): they join the last run if it
+// is id's.
+func (b *Batch) extend(id uint64, n int) {
+	if k := len(b.runIDs) - 1; k >= 0 && b.runIDs[k] == id {
+		b.runLens[k] += uint64(n)
+		return
+	}
+	b.runIDs = append(b.runIDs, id)
+	b.runLens = append(b.runLens, uint64(n))
 }
 
 // Len returns the number of points added since the last successful Commit or Reset.
 func (b *Batch) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.ids)
+	return len(b.ts)
 }
 
 // Reset removes every point, keeping the memory for reuse.
@@ -127,7 +183,8 @@ func (b *Batch) Reset() {
 }
 
 func (b *Batch) reset() {
-	b.ids, b.ts, b.vals = b.ids[:0], b.ts[:0], b.vals[:0]
+	b.runIDs, b.runLens = b.runIDs[:0], b.runLens[:0]
+	b.ts, b.vals = b.ts[:0], b.vals[:0]
 }
 
 // Commit writes every point of b atomically (ts_batch_commit). Within a metric a later
@@ -141,16 +198,16 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.ids) == 0 {
+	if len(b.ts) == 0 {
 		return newError(op, StatusInvalidArgument, "empty batch: add at least one point")
 	}
 	p, err := db.acquire(op)
 	if err != nil {
 		return err
 	}
-	r := C.tsgo_batch_commit(p, (*C.uint64_t)(unsafe.Pointer(&b.ids[0])),
-		(*C.int64_t)(unsafe.Pointer(&b.ts[0])), (*C.double)(unsafe.Pointer(&b.vals[0])),
-		C.size_t(len(b.ids)))
+	r := C.tsgo_batch_commit(p, (*C.uint64_t)(unsafe.Pointer(&b.runIDs[0])),
+		(*C.uint64_t)(unsafe.Pointer(&b.runLens[0])), C.size_t(len(b.runIDs)),
+		(*C.int64_t)(unsafe.Pointer(&b.ts[0])), (*C.double)(unsafe.Pointer(&b.vals[0])))
 	db.mu.RUnlock()
 	if err := check(op, r); err != nil {
 		return err
