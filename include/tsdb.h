@@ -616,8 +616,9 @@ ts_status ts_metric_set_retention(struct ts_db *db, uint64_t id, int64_t span);
 /**
  * Apply retention now to every metric, rather than waiting for the background work (which
  * checks a metric when it seals a partition, and every metric at open). `*dropped_out`
- * (unless NULL) receives how many partitions were dropped. Each metric's drop is logged as
- * a range delete below its first partition kept.
+ * (unless NULL) receives how many partitions this call dropped (the background work's
+ * drops are not counted; the two never drop the same partitions). Each metric's drop is
+ * logged as a range delete below its first partition kept.
  *
  * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if the log cannot
  * be written.

@@ -518,7 +518,8 @@ impl Database {
 
     /// Apply retention now, to every metric: drop the sealed partitions past their
     /// metric's retention span (each metric's drop is logged as a range delete below the
-    /// first partition kept). Returns how many partitions were dropped. The background
+    /// first partition kept). Returns how many partitions this call dropped (background
+    /// drops are not counted, and never drop the same partitions twice). The background
     /// thread does the same for metrics that sealed new partitions; this is for tools,
     /// tests and benchmarks.
     pub fn enforce_retention(&self) -> Result<u64> {
@@ -526,7 +527,14 @@ impl Database {
         let v = sh.current.load_full();
         let mut dropped = 0;
         for (id, map) in v.ids.range_from(0) {
-            if let Some((cut, n)) = sh.retention_cut(map) {
+            if sh.retention_cut(map).is_none() {
+                continue;
+            }
+            // Chosen again under the lock, on the current map: a background drop of the
+            // same partitions may have just happened, and must not be counted twice.
+            let _serial = sh.retention_lock.lock();
+            let cut = sh.current.load().ids.get(id).and_then(|m| sh.retention_cut(m));
+            if let Some((cut, n)) = cut {
                 sh.delete_range(MetricId(id), i64::MIN, cut)?;
                 dropped += n;
             }
