@@ -66,23 +66,29 @@ module TSDB
       [:ts_options_set_raw_head_budget, %i[pointer uint64], :uint32],
       [:ts_options_set_sync, %i[pointer uint32 uint32], :uint32],
       [:ts_options_set_checkpoint_bytes, %i[pointer uint64], :uint32],
+      [:ts_options_set_retention, %i[pointer int64], :uint32],
 
       [:ts_open, %i[string pointer pointer], :uint32, { blocking: true }],
       [:ts_close, [:pointer], :uint32, { blocking: true }],
       # The same function keeping the GVL, for finalizers (see Handle).
       [:ts_close_holding_gvl, :ts_close, [:pointer], :uint32],
       [:ts_checkpoint, [:pointer], :uint32, { blocking: true }],
+      [:ts_db_stats, %i[pointer pointer], :uint32, { blocking: true }],
+      [:ts_check, %i[pointer pointer], :uint32, { blocking: true }],
 
       [:ts_metric_create, %i[pointer string pointer], :uint32],
       [:ts_metric_drop, %i[pointer uint64], :uint32],
+      [:ts_metric_set_retention, %i[pointer uint64 int64], :uint32, { blocking: true }],
+      [:ts_enforce_retention, %i[pointer pointer], :uint32, { blocking: true }],
 
       [:ts_insert, %i[pointer uint64 int64 double], :uint32],
       # The same function with the GVL released, for sync: :always (an fsync per call).
       [:ts_insert_blocking, :ts_insert, %i[pointer uint64 int64 double], :uint32, { blocking: true }],
       [:ts_insert_batch, %i[pointer uint64 pointer pointer size_t], :uint32, { blocking: true }],
+      [:ts_delete_range, %i[pointer uint64 int64 int64], :uint32, { blocking: true }],
 
       [:ts_batch_new, [], :pointer],
-      [:ts_batch_add, %i[pointer uint64 int64 double], :uint32],
+      [:ts_batch_add_many, %i[pointer uint64 pointer pointer size_t], :uint32],
       [:ts_batch_clear, [:pointer], :uint32],
       [:ts_batch_commit, %i[pointer pointer], :uint32, { blocking: true }],
       [:ts_batch_free, [:pointer], :void],
@@ -94,13 +100,19 @@ module TSDB
 
       [:ts_scan_range, %i[pointer uint64 int64 int64 pointer], :uint32],
       [:ts_cursor_next_batch, %i[pointer pointer pointer size_t pointer], :uint32, { blocking: true }],
-      [:ts_cursor_free, [:pointer], :void]
+      [:ts_cursor_free, [:pointer], :void],
+
+      [:ts_aggregate, %i[pointer uint64 int64 int64 int64 pointer size_t pointer], :uint32, { blocking: true }],
+      [:ts_metric_list_open, %i[pointer string pointer], :uint32],
+      [:ts_metric_list_next, %i[pointer pointer pointer size_t pointer], :uint32, { blocking: true }],
+      [:ts_metric_list_free, [:pointer], :void]
     ].freeze
 
     # Functions of tsdb.h deliberately left unbound, and why (test/test_binding.rb lists any
     # other function of the header that FUNCTIONS lacks).
     UNBOUND = {
-      ts_cursor_next: "Cursor reads through ts_cursor_next_batch, one call per batch"
+      ts_cursor_next: "Cursor reads through ts_cursor_next_batch, one call per batch",
+      ts_batch_add: "Batch gathers points in Ruby and adds them with ts_batch_add_many, one call per metric"
     }.freeze
 
     FUNCTIONS.each do |spec|
