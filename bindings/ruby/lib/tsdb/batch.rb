@@ -26,6 +26,10 @@ module TSDB
     private_constant :PENDING_POINTS
     NO_POINTS = [].freeze
     private_constant :NO_POINTS
+    # The Integers that are immediates on 64-bit Ruby, well inside int64 and uint64.
+    FIXNUM_MAX = (2**62) - 1
+    FIXNUM_MIN = -(2**62)
+    private_constant :FIXNUM_MAX, :FIXNUM_MIN
 
     # The Database the batch commits to.
     attr_reader :database
@@ -42,25 +46,34 @@ module TSDB
         ObjectSpace.define_finalizer(self, @handle.finalizer)
       end
       @size = 0
-      @pending = {} # metric id => [timestamps, values] not yet in the ts_batch
+      # Points not yet in the ts_batch: metric id => [timestamps, values]. @lock guards them
+      # (and is taken before the handle's lock).
+      @pending = {}
       @pending_size = 0
+      @lock = Mutex.new
     end
 
     # Add the point (ts, value) for metric `id`. Returns self.
     def add(id, ts, value)
-      # The common case checked inline (this is the per-point path); Convert explains failures.
-      unless id.is_a?(Integer) && ts.is_a?(Integer) && value.is_a?(Float) && id >= 0 && id <= Convert::UINT64_MAX &&
-             ts >= Convert::INT64_MIN && ts <= Convert::INT64_MAX
+      # The common case checked inline (this is the per-point path: comparisons with Fixnum
+      # bounds are the cheap ones); Convert checks the rest and explains failures.
+      unless id.is_a?(Integer) && ts.is_a?(Integer) && value.is_a?(Float) &&
+             id >= 0 && id <= FIXNUM_MAX && ts >= FIXNUM_MIN && ts <= FIXNUM_MAX
         id = Convert.metric_id(id)
         Convert.timestamp(ts)
         value = Convert.value(value)
       end
-      @handle.exclusive do |batch|
-        columns = (@pending[id] ||= [[], []])
+      @lock.lock
+      begin
+        raise Closed, "batch is closed" if @handle.closed?
+
+        columns = @pending[id] || (@pending[id] = [[], []])
         columns[0] << ts
         columns[1] << value
         @size += 1
-        flush(batch) if (@pending_size += 1) >= PENDING_POINTS
+        flush if (@pending_size += 1) >= PENDING_POINTS
+      ensure
+        @lock.unlock
       end
       self
     end
@@ -82,10 +95,12 @@ module TSDB
       value_buf = FFI::MemoryPointer.new(:double, n, false)
       ts_buf.put_array_of_int64(0, timestamps + NO_POINTS)
       value_buf.put_array_of_double(0, values + NO_POINTS)
-      @handle.exclusive do |batch|
-        flush(batch) # the points added before these go first: a later point wins
-        TSDB.check(Native.ts_batch_add_many(batch, id, ts_buf, value_buf, n))
-        @size += n
+      @lock.synchronize do
+        flush # the points added before these go first: a later point wins
+        @handle.exclusive do |batch|
+          TSDB.check(Native.ts_batch_add_many(batch, id, ts_buf, value_buf, n))
+          @size += n
+        end
       end
       self
     end
@@ -100,8 +115,8 @@ module TSDB
 
     # Remove every point. Returns self.
     def clear
-      @handle.exclusive do |batch|
-        TSDB.check(Native.ts_batch_clear(batch))
+      @lock.synchronize do
+        @handle.exclusive { |batch| TSDB.check(Native.ts_batch_clear(batch)) }
         @pending = {}
         @pending_size = 0
         @size = 0
@@ -114,9 +129,11 @@ module TSDB
     # batch raises TSDB::InvalidArgument (as ts_batch_commit does); the block form of
     # Database#batch skips the commit instead.
     def commit
-      @handle.exclusive do |batch|
-        flush(batch)
-        @db_handle.shared { |db| TSDB.check(Native.ts_batch_commit(db, batch)) }
+      @lock.synchronize do
+        flush
+        @handle.exclusive do |batch|
+          @db_handle.shared { |db| TSDB.check(Native.ts_batch_commit(db, batch)) }
+        end
         n = @size
         @size = 0
         n
@@ -125,10 +142,12 @@ module TSDB
 
     # Free the batch (uncommitted points are discarded). Closing twice does nothing.
     def close
-      @handle.close
+      @lock.synchronize do
+        @handle.close
+        @pending = {}
+        @pending_size = 0
+      end
       ObjectSpace.undefine_finalizer(self)
-      @pending = {}
-      @pending_size = 0
       nil
     end
 
@@ -142,17 +161,19 @@ module TSDB
 
     private
 
-    # Hand the pending points to the ts_batch, one ts_batch_add_many per metric (under the
-    # handle's lock). At most PENDING_POINTS are pending, so one pair of buffers serves all.
-    def flush(batch)
+    # Hand the pending points to the ts_batch, one ts_batch_add_many per metric (under
+    # @lock). At most PENDING_POINTS are pending, so one pair of buffers serves them all.
+    def flush
       return if @pending_size.zero?
 
       @ts_buf ||= FFI::MemoryPointer.new(:int64, PENDING_POINTS, false)
       @value_buf ||= FFI::MemoryPointer.new(:double, PENDING_POINTS, false)
-      @pending.each do |id, (timestamps, values)|
-        @ts_buf.put_array_of_int64(0, timestamps)
-        @value_buf.put_array_of_double(0, values)
-        TSDB.check(Native.ts_batch_add_many(batch, id, @ts_buf, @value_buf, timestamps.size))
+      @handle.exclusive do |batch|
+        @pending.each do |id, (timestamps, values)|
+          @ts_buf.put_array_of_int64(0, timestamps)
+          @value_buf.put_array_of_double(0, values)
+          TSDB.check(Native.ts_batch_add_many(batch, id, @ts_buf, @value_buf, timestamps.size))
+        end
       end
       # Fresh arrays: put_array_of_* leaves the old ones costly for the garbage collector.
       @pending = {}
