@@ -78,7 +78,7 @@ module TSDB
 
           n = @n_out.read(:size_t)
           # The name strings live until the next call: copy them now.
-          names = @names.get_array_of_pointer(0, n).map { |p| p.read_string.force_encoding(Encoding::UTF_8) }
+          names = @names.get_array_of_string(0, n).each { |name| name.force_encoding(Encoding::UTF_8) }
           @ids.get_array_of_uint64(0, n).zip(names)
         end
       end
