@@ -96,6 +96,12 @@ class TestBinding < TSDBTest
     out, status = run_ruby(load, env: { "TSDB_LIB" => TSDB.library_path, "TSDB_LIB_DIR" => nil })
     assert status.success?, out
     assert_equal "#{TSDB.library_version}\n", out
+
+    # A directory holding only the SONAME, as a runtime-only install does.
+    File.symlink(File.realpath(TSDB.library_path), File.join(@tmp, "libtsdb.so.0"))
+    out, status = run_ruby('require "tsdb"; puts TSDB.library_path', env: { "TSDB_LIB" => nil, "TSDB_LIB_DIR" => @tmp })
+    assert status.success?, out
+    assert_equal "#{File.join(@tmp, 'libtsdb.so.0')}\n", out
   end
 
   def test_without_variables_the_repository_build_comes_first

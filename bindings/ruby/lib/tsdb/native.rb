@@ -13,11 +13,13 @@ module TSDB
   module Native
     extend FFI::Library
 
-    LIB_NAMES = %w[libtsdb.so libtsdb.dylib].freeze
+    # libtsdb.so.0 (the SONAME) is where a runtime-only install puts the library.
+    LIB_NAMES = %w[libtsdb.so libtsdb.so.0 libtsdb.dylib].freeze
 
     # Where the library is looked for, in order: ENV["TSDB_LIB"] (the file itself),
     # ENV["TSDB_LIB_DIR"] (a directory holding it), the repository's target/release when this
-    # gem is used from a checkout, then the system's search path (ffi_lib "tsdb").
+    # gem is used from a checkout, then the system's search path (ffi_lib "tsdb", then
+    # "libtsdb.so.0").
     def self.library_candidates
       if (file = ENV["TSDB_LIB"]) && !file.empty?
         return [[file, "TSDB_LIB"]] if File.file?(file)
@@ -32,7 +34,8 @@ module TSDB
       end
       repo_release = File.expand_path("../../../../target/release", __dir__)
       in_repo = LIB_NAMES.map { |n| File.join(repo_release, n) }.find { |f| File.file?(f) }
-      (in_repo ? [[in_repo, "the repository's target/release"]] : []) + [["tsdb", "the system library path"]]
+      (in_repo ? [[in_repo, "the repository's target/release"]] : []) +
+        [["tsdb", "the system library path"], ["libtsdb.so.0", "the system library path"]]
     end
 
     def self.load_library
