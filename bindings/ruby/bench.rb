@@ -2,7 +2,8 @@
 
 # Throughput of the Ruby binding: points/s for insert_batch (1,000 points a call) against
 # single inserts, plus the atomic multi-metric batch (add and add_many), both ways of
-# scanning, aggregates, and metrics/s for listing metrics. Figures are printed, not checked. Usage: ruby bindings/ruby/bench.rb [--quick]
+# scanning, aggregates, and metrics/s for listing metrics. Figures are printed, not checked.
+# Usage: ruby bindings/ruby/bench.rb [--quick]
 # (the library is found as by the gem: TSDB_LIB, TSDB_LIB_DIR, target/release, system path).
 #
 # Each figure is the best of a few runs, by wall-clock time and by the calling thread's CPU
@@ -89,7 +90,10 @@ measure("batch { add_many } (#{group(BATCH)} points, #{MULTI_METRICS} metrics)",
   lambda do
     (MULTI_POINTS / BATCH).times do |b|
       db.batch do |batch|
-        ids.each_with_index { |id, m| batch.add_many(id, Array.new(per_metric) { |i| (b * BATCH) + (m * per_metric) + i }, values) }
+        ids.each_with_index do |id, m|
+          base = (b * BATCH) + (m * per_metric)
+          batch.add_many(id, Array.new(per_metric) { |i| base + i }, values)
+        end
       end
     end
   end

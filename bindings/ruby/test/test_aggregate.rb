@@ -9,8 +9,8 @@ class TestAggregate < TSDBTest
   # What ts_aggregate must give for `points` (scanned, ascending): the NaN rule of tsdb.h
   # folded in Ruby, non-empty buckets only.
   def fold(points, from, to, bucket)
-    points.select { |ts, _| ts >= from && ts < to }.chunk_while { |(a, _), (b, _)| (a - from) / bucket == (b - from) / bucket }
-          .map do |run|
+    inside = points.select { |ts, _| ts >= from && ts < to }
+    inside.chunk_while { |(a, _), (b, _)| (a - from) / bucket == (b - from) / bucket }.map do |run|
       numbers = run.map(&:last).reject(&:nan?)
       TSDB::Bucket.new(from + ((run[0][0] - from) / bucket * bucket), run.size,
                        numbers.min || NAN, numbers.max || NAN, numbers.empty? ? NAN : numbers.sum,

@@ -46,7 +46,8 @@ class TestBinding < TSDBTest
   end
 
   def test_structs_match_the_header
-    { "ts_agg" => TSDB::Bucket, "ts_stats" => TSDB::Stats, "ts_check_report" => TSDB::CheckReport }.each do |c_name, klass|
+    structs = { "ts_agg" => TSDB::Bucket, "ts_stats" => TSDB::Stats, "ts_check_report" => TSDB::CheckReport }
+    structs.each do |c_name, klass|
       body = header[/typedef struct #{c_name} \{(.*?)\} #{c_name};/m, 1]
       refute_nil body, "struct #{c_name} is not in #{HEADER}"
       fields = body.gsub(%r{/\*.*?\*/}m, "").scan(/^\s*(\w+) (\w+);/).map { |type, name| [name.to_sym, type] }

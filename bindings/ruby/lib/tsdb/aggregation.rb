@@ -29,7 +29,9 @@ module TSDB
       @from = from
       @to = to
       @bucket = bucket
-      @batch_size = batch_size
+      # No bigger buffer than the range has buckets (a short range needs no 72 KiB).
+      buckets = bucket.positive? ? (to - from + bucket - 1) / bucket : batch_size
+      @batch_size = [batch_size, buckets].min.clamp(1, batch_size)
       @first_batch = fetch(from).freeze
     end
 
