@@ -123,12 +123,15 @@ class TestLifecycle < TSDBTest
       txn_holder << db.snapshot # only the snapshot is kept; the database object is not
     end
     3.times { GC.start(full_mark: true, immediate_sweep: true) }
-    txn = txn_holder.pop
-    refute txn.database.closed?
-    assert_equal [[5, 5.0]], txn.scan("a").to_a
-    assert_raises(TSDB::Busy) { TSDB.open(@dir) } # still open in this process
-    txn.release
-    txn = nil # rubocop:disable Lint/UselessAssignment -- let the database be collected
+    # Used in a thread of its own too, so that no stale reference to the snapshot, its
+    # cursor or the database stays behind on this thread's stack for the collector to see.
+    in_fresh_thread do
+      txn = txn_holder.pop
+      refute txn.database.closed?
+      assert_equal [[5, 5.0]], txn.scan("a").to_a
+      assert_raises(TSDB::Busy) { TSDB.open(@dir) } # still open in this process
+      txn.release
+    end
     db = after_gc { open_db }
     db.close
   end
