@@ -18,11 +18,14 @@ require_relative "tsdb/native"
 require_relative "tsdb/errors"
 require_relative "tsdb/convert"
 require_relative "tsdb/handle"
+require_relative "tsdb/structs"
 require_relative "tsdb/options"
 require_relative "tsdb/database"
 require_relative "tsdb/batch"
 require_relative "tsdb/snapshot"
 require_relative "tsdb/cursor"
+require_relative "tsdb/aggregation"
+require_relative "tsdb/metric_list"
 
 module TSDB
   # The version of the loaded libtsdb, "MAJOR.MINOR.PATCH".

@@ -45,6 +45,18 @@ class TestBinding < TSDBTest
     puts "\nnote: tsdb.h functions without a Ruby binding yet: #{unbound.join(', ')}" unless unbound.empty?
   end
 
+  def test_structs_match_the_header
+    structs = { "ts_agg" => TSDB::Bucket, "ts_stats" => TSDB::Stats, "ts_check_report" => TSDB::CheckReport }
+    structs.each do |c_name, klass|
+      body = header[/typedef struct #{c_name} \{(.*?)\} #{c_name};/m, 1]
+      refute_nil body, "struct #{c_name} is not in #{HEADER}"
+      fields = body.gsub(%r{/\*.*?\*/}m, "").scan(/^\s*(\w+) (\w+);/).map { |type, name| [name.to_sym, type] }
+      assert_equal fields.map(&:first), klass.members, "fields of #{c_name}, in order"
+      types = { "int64_t" => :int64, "uint64_t" => :uint64, "double" => :double }
+      assert_equal fields.to_h { |name, type| [name, types.fetch(type)] }, klass::NATIVE, "types of #{c_name}"
+    end
+  end
+
   def test_every_error_status_of_the_header_has_its_class
     enum = header[/enum ts_status\b.*?\};/m]
     statuses = enum.scan(/^\s*(TS_\w+) = (\d+),/).to_h { |name, n| [name, Integer(n)] }
@@ -85,6 +97,12 @@ class TestBinding < TSDBTest
     out, status = run_ruby(load, env: { "TSDB_LIB" => TSDB.library_path, "TSDB_LIB_DIR" => nil })
     assert status.success?, out
     assert_equal "#{TSDB.library_version}\n", out
+
+    # A directory holding only the SONAME, as a runtime-only install does.
+    File.symlink(File.realpath(TSDB.library_path), File.join(@tmp, "libtsdb.so.0"))
+    out, status = run_ruby('require "tsdb"; puts TSDB.library_path', env: { "TSDB_LIB" => nil, "TSDB_LIB_DIR" => @tmp })
+    assert status.success?, out
+    assert_equal "#{File.join(@tmp, 'libtsdb.so.0')}\n", out
   end
 
   def test_without_variables_the_repository_build_comes_first

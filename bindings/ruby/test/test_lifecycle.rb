@@ -13,7 +13,8 @@ class TestLifecycle < TSDBTest
     assert_nil db.close, "closing twice does nothing"
     [-> { db.insert(id, 1, 1.0) }, -> { db.insert_batch(id, [1], [1.0]) }, -> { db.create_metric("b") },
      -> { db.drop_metric(id) }, -> { db.checkpoint }, -> { db.snapshot }, -> { batch.commit },
-     -> { db.batch { |b| b.add(id, 3, 3.0) } }].each do |call|
+     -> { db.batch { |b| b.add(id, 3, 3.0) } }, -> { db.delete_range(id, 0, 10) }, -> { db.set_retention(id, 5) },
+     -> { db.enforce_retention }, -> { db.stats }, -> { db.check }].each do |call|
       err = assert_raises(TSDB::Closed) { call.call }
       assert_match(/database .* is closed/, err.message)
       assert_equal 8, err.status
@@ -30,7 +31,8 @@ class TestLifecycle < TSDBTest
       cursor = txn.scan(id)
       txn.release
       txn.release # twice: nothing
-      %i[metric_count].each { |m| assert_raises(TSDB::Closed) { txn.public_send(m) } }
+      %i[metric_count metrics].each { |m| assert_raises(TSDB::Closed) { txn.public_send(m) } }
+      assert_raises(TSDB::Closed) { txn.aggregate(id, 0, 10, 5) }
       assert_raises(TSDB::Closed) { txn.lookup("a") }
       err = assert_raises(TSDB::Closed) { txn.scan(id) }
       assert_equal "snapshot is released", err.message
@@ -91,6 +93,9 @@ class TestLifecycle < TSDBTest
       db.insert_batch(id, [1, 2, 3], [1.0, 2.0, 3.0])
       db.snapshot.scan(id).first # a snapshot and a cursor, both forgotten
       db.batch.add(id, 4, 4.0)   # a batch never committed
+      txn = db.snapshot
+      txn.metrics(batch_size: 1).each.next # a metric listing left in progress
+      txn.release
       # and the database itself is never closed
     end
     db = after_gc { open_db }
@@ -118,12 +123,15 @@ class TestLifecycle < TSDBTest
       txn_holder << db.snapshot # only the snapshot is kept; the database object is not
     end
     3.times { GC.start(full_mark: true, immediate_sweep: true) }
-    txn = txn_holder.pop
-    refute txn.database.closed?
-    assert_equal [[5, 5.0]], txn.scan("a").to_a
-    assert_raises(TSDB::Busy) { TSDB.open(@dir) } # still open in this process
-    txn.release
-    txn = nil # rubocop:disable Lint/UselessAssignment -- let the database be collected
+    # Used in a thread of its own too, so that no stale reference to the snapshot, its
+    # cursor or the database stays behind on this thread's stack for the collector to see.
+    in_fresh_thread do
+      txn = txn_holder.pop
+      refute txn.database.closed?
+      assert_equal [[5, 5.0]], txn.scan("a").to_a
+      assert_raises(TSDB::Busy) { TSDB.open(@dir) } # still open in this process
+      txn.release
+    end
     db = after_gc { open_db }
     db.close
   end

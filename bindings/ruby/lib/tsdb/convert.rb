@@ -40,6 +40,28 @@ module TSDB
       ts
     end
 
+    # An int64 parameter that is no timestamp (a span, a bucket width).
+    def int64(value, what)
+      timestamp(value, what)
+    end
+
+    # [from, until) as int64s from `from` and `to`, or from a Range of timestamps given as
+    # `from` (10...20, 10..19, 10.., ..19) with `to` nil. nil bounds are the extremes.
+    def bounds(from, to)
+      if from.is_a?(Range)
+        raise ArgumentError, "give a Range or from and to, not both" unless to.nil?
+
+        range = from
+        from = range.begin
+        to = range.end
+        # An inclusive end: points stop at MAX_TIMESTAMP, so INT64_MAX is as good as + 1.
+        to = [timestamp(to, "range end") + 1, INT64_MAX].min if to && !range.exclude_end?
+      end
+      from = from.nil? ? INT64_MIN : timestamp(from, "from")
+      to = to.nil? ? INT64_MAX : timestamp(to, "to")
+      [from, to]
+    end
+
     def value(value)
       return value if value.is_a?(Float)
       raise TypeError, "value must be Numeric, not #{value.class}" unless value.is_a?(Numeric)

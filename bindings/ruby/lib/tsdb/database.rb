@@ -18,6 +18,8 @@ module TSDB
     private_constant :CLOSE
     NO_POINTS = [].freeze
     private_constant :NO_POINTS
+    RETENTION_SPANS = { default: 0, forever: -1 }.freeze
+    private_constant :RETENTION_SPANS
 
     # Open (creating it unless create_if_missing: false) the database in directory `path`;
     # the options are listed in TSDB::Options. With a block, yield the database, close it
@@ -144,6 +146,73 @@ module TSDB
       value_buf.put_array_of_double(0, values + NO_POINTS)
       @handle.shared { |db| TSDB.check(Native.ts_insert_batch(db, id, ts_buf, value_buf, n)) }
       n
+    end
+
+    # Delete metric `id`'s points with from <= ts < to, atomically and durably. The range may
+    # be given as a Range instead: delete_range(id, 0...1000), delete_range(id, ..999); both
+    # bounds are required (nil is the lowest or highest timestamp), so that no call deletes
+    # everything by accident. Snapshots begun before the delete still read the points (their
+    # space returns when the last of them is released); points written after it returns are
+    # kept whatever their timestamps. Returns nil. Raises TSDB::NotFound if no live metric
+    # has this id, TSDB::InvalidArgument if from > to.
+    def delete_range(id, from, to = (to_omitted = true))
+      id = Convert.metric_id(id)
+      if to_omitted
+        raise ArgumentError, "delete_range(id, from, to) or delete_range(id, range)" unless from.is_a?(Range)
+
+        to = nil
+      end
+      from, to = Convert.bounds(from, to)
+      @handle.shared { |db| TSDB.check(Native.ts_delete_range(db, id, from, to)) }
+      nil
+    end
+
+    # Keep metric `id`'s points for `span` timestamp units, whatever the database's default
+    # (the retention: option): its sealed partitions whose points are all older than its
+    # newest sealed timestamp minus `span` are dropped by background work (or by
+    # #enforce_retention), like a #delete_range. `span` is an Integer > 0, :default (or 0)
+    # to follow the database's default again, or :forever (or a negative Integer) to keep
+    # everything. Durable like a write. Returns nil. Raises TSDB::NotFound if no live metric
+    # has this id.
+    def set_retention(id, span)
+      id = Convert.metric_id(id)
+      span = RETENTION_SPANS.fetch(span) do
+        raise ArgumentError, "span must be an Integer, :default or :forever, not #{span.inspect}" if span.is_a?(Symbol)
+
+        Convert.int64(span, "span")
+      end
+      @handle.shared { |db| TSDB.check(Native.ts_metric_set_retention(db, id, span)) }
+      nil
+    end
+
+    # Apply retention now to every metric instead of waiting for the background work (which
+    # checks a metric when it seals a partition, and every metric at open). Returns how many
+    # partitions this call dropped (those the background work dropped already are not
+    # counted). Snapshots begun before still read the dropped points.
+    def enforce_retention
+      out = FFI::MemoryPointer.new(:uint64)
+      @handle.shared { |db| TSDB.check(Native.ts_enforce_retention(db, out)) }
+      out.read_uint64
+    end
+
+    # Figures about the database, a frozen TSDB::Stats: metrics, points, partitions,
+    # disk_bytes, wal_bytes, live_snapshots, oldest_snapshot_age_ms, old_snapshot_bytes.
+    # Walks the current state (O(metrics + partitions)); writers and readers go on meanwhile.
+    def stats
+      out = Stats.buffer
+      @handle.shared { |db| TSDB.check(Native.ts_db_stats(db, out)) }
+      Stats.read(out)
+    end
+
+    # Verify every checksum and structural invariant of what the database stores, decoding
+    # every point (a full scan); writers and readers go on meanwhile. Returns a frozen
+    # TSDB::CheckReport of what was checked and found healthy; raises TSDB::Corruption when
+    # damage was found (the message gives the number of problems and the first one, naming
+    # the file and offset).
+    def check
+      out = CheckReport.buffer
+      @handle.shared { |db| TSDB.check(Native.ts_check(db, out)) }
+      CheckReport.read(out)
     end
 
     # A batch of points for any number of metrics, written atomically by its commit. With a

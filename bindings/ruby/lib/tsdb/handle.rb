@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 module TSDB
-  # Internal: one C handle (ts_db, ts_txn or ts_cursor) and the rules for using and freeing
-  # it from many Ruby threads, explicitly and from a finalizer.
+  # Internal: one C handle (ts_db, ts_txn, ts_cursor, ts_batch or ts_metric_list) and the
+  # rules for using and freeing it from many Ruby threads, explicitly and from a finalizer.
   #
   # - #exclusive yields the pointer with the handle's lock held: for calls that keep the GVL
   #   (short ones, which run one at a time anyway) and for handles C allows on one thread at

@@ -10,6 +10,8 @@ module TSDB
   #   sync:              :interval  :none, :interval or :always (what a power loss may lose)
   #   sync_interval_ms:  100        fsync period for sync: :interval (1..60000)
   #   checkpoint_bytes:  64 MiB     log bytes between background checkpoints (>= 4096)
+  #   retention:         0          keep each metric's points for this many timestamp units
+  #                                 (0: keep everything); Database#set_retention overrides it
   #
   # Values are checked by libtsdb: out-of-range ones raise TSDB::InvalidArgument.
   module Options
@@ -22,7 +24,8 @@ module TSDB
       partition_points: [:ts_options_set_partition_points, ->(v) { Convert.uint(v, UINT32_MAX, "partition_points") }],
       head_run_points: [:ts_options_set_head_run_points, ->(v) { Convert.uint(v, UINT32_MAX, "head_run_points") }],
       raw_head_budget: [:ts_options_set_raw_head_budget, ->(v) { Convert.uint(v, Convert::UINT64_MAX, "raw_head_budget") }],
-      checkpoint_bytes: [:ts_options_set_checkpoint_bytes, ->(v) { Convert.uint(v, Convert::UINT64_MAX, "checkpoint_bytes") }]
+      checkpoint_bytes: [:ts_options_set_checkpoint_bytes, ->(v) { Convert.uint(v, Convert::UINT64_MAX, "checkpoint_bytes") }],
+      retention: [:ts_options_set_retention, ->(v) { Convert.int64(v, "retention") }]
     }.freeze
     KNOWN = (SETTERS.keys + %i[sync sync_interval_ms]).freeze
 

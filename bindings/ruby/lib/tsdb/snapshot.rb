@@ -33,7 +33,7 @@ module TSDB
         @handle = Handle.new(out.read_pointer, "snapshot is released", RELEASE, db_handle)
         ObjectSpace.define_finalizer(self, @handle.finalizer)
       end
-      # The block form closes the cursors opened in it.
+      # The block form closes the cursors (and metric listings) opened in it.
       @cursors = scoped ? [] : nil
     end
 
@@ -60,10 +60,9 @@ module TSDB
     # value. Raises TSDB::NotFound if the metric is not in this snapshot and
     # TSDB::InvalidArgument if from > to.
     def scan(metric, from = nil, to = nil, batch_size: DEFAULT_BATCH)
-      id = metric.is_a?(Integer) ? Convert.metric_id(metric) : lookup(metric)
-      from, to = bounds(from, to)
-      batch_size = Convert.uint(batch_size, 1 << 24, "batch_size")
-      raise RangeError, "batch_size must be at least 1" if batch_size.zero?
+      id = metric_id(metric)
+      from, to = Convert.bounds(from, to)
+      batch_size = check_batch_size(batch_size)
 
       cursor = Cursor.new(self, @handle, @db_handle, id, from, to, batch_size)
       track(cursor)
@@ -74,6 +73,52 @@ module TSDB
       ensure
         cursor.close
       end
+    end
+
+    # The non-empty buckets of the points of `metric` (an id, or a name looked up in this
+    # snapshot) with from <= ts < to, in buckets of `bucket` timestamp units starting at
+    # `from`: an Aggregation, Enumerable over frozen TSDB::Bucket structs (start, count, min,
+    # max, sum, first, last, first_ts, last_ts), ascending. The range may be given as a Range
+    # instead: aggregate(metric, 0...3600, 60). With a block, yield each bucket and return
+    # the Aggregation.
+    #
+    # Sealed blocks lying wholly inside a bucket are answered from their stored summaries,
+    # without decoding their points. NaN values are counted, and left out of min, max and
+    # sum (NaN when every value of a bucket is). Buckets are fetched `batch_size` at a time.
+    # Raises TSDB::NotFound if the metric is not in this snapshot, TSDB::InvalidArgument if
+    # from > to or bucket <= 0.
+    def aggregate(metric, *range_and_bucket, batch_size: Aggregation::DEFAULT_BATCH, &block)
+      case range_and_bucket.size
+      when 3 then from, to, bucket = range_and_bucket
+      when 2
+        from, bucket = range_and_bucket
+        raise TypeError, "aggregate(metric, range, bucket) takes a Range, not #{from.class}" unless from.is_a?(Range)
+      else
+        raise ArgumentError, "wrong number of arguments (given #{range_and_bucket.size + 1}, expected 3..4)"
+      end
+      from, to = Convert.bounds(from, to)
+      bucket = Convert.int64(bucket, "bucket")
+      batch_size = check_batch_size(batch_size)
+      id = metric_id(metric)
+      aggregation = Aggregation.new(self, @handle, id, from, to, bucket, batch_size)
+      block ? aggregation.each(&block) : aggregation
+    end
+
+    # The metrics of this snapshot whose name starts with `prefix` (every metric when nil or
+    # ""), ascending id: a MetricList, Enumerable over [id, name] pairs, read `batch_size` at
+    # a time. With a block, yield each pair and return the MetricList.
+    #
+    #   txn.metrics.to_h                     # => { 1 => "cpu.user", 2 => "cpu.system", ... }
+    #   txn.metrics(prefix: "cpu.").count
+    #
+    # Raises TSDB::Closed once the snapshot is released.
+    def metrics(prefix: nil, batch_size: MetricList::DEFAULT_BATCH, &block)
+      prefix = prefix.nil? ? "" : Convert.c_string(prefix, "prefix")
+      batch_size = check_batch_size(batch_size)
+      raise Closed, "snapshot is released" if released?
+
+      list = MetricList.new(self, prefix.frozen? ? prefix : prefix.dup.freeze, batch_size)
+      block ? list.each(&block) : list
     end
 
     # Release the snapshot (its cursors keep working: each holds the snapshot it reads).
@@ -94,19 +139,22 @@ module TSDB
 
     private
 
-    def bounds(from, to)
-      if from.is_a?(Range)
-        raise ArgumentError, "give a Range or from and to, not both" unless to.nil?
+    def metric_id(metric)
+      metric.is_a?(Integer) ? Convert.metric_id(metric) : lookup(metric)
+    end
 
-        range = from
-        from = range.begin
-        to = range.end
-        # An inclusive end: points stop at MAX_TIMESTAMP, so INT64_MAX is as good as + 1.
-        to = [Convert.timestamp(to, "range end") + 1, Convert::INT64_MAX].min if to && !range.exclude_end?
-      end
-      from = from.nil? ? Convert::INT64_MIN : Convert.timestamp(from, "from")
-      to = to.nil? ? Convert::INT64_MAX : Convert.timestamp(to, "to")
-      [from, to]
+    def check_batch_size(batch_size)
+      batch_size = Convert.uint(batch_size, 1 << 24, "batch_size")
+      raise RangeError, "batch_size must be at least 1" if batch_size.zero?
+
+      batch_size
+    end
+
+    # A native listing for MetricList#each, closed at the end of this snapshot's block.
+    def open_listing(prefix)
+      listing = MetricList::Listing.new(@handle, @db_handle, prefix)
+      track(listing)
+      listing
     end
 
     def track(cursor)
