@@ -862,8 +862,9 @@ void ts_cursor_free(struct ts_cursor *c);
  *
  * Writes only non-empty buckets, ascending, at most `cap` of them, to `out[0..*n_out)`.
  * When `*n_out == cap`, more buckets may remain: call again with `from` set to
- * `out[cap-1].start + bucket` (the snapshot guarantees the same answer as one big call).
- * `from == until` writes nothing.
+ * `out[cap-1].start + bucket`, unless that reaches `until` or overflows INT64_MAX (then
+ * none remain); the snapshot guarantees the same answer as one big call. `from == until`
+ * writes nothing.
  *
  * Fast: a sealed block lying wholly inside one bucket is answered from the summary stored
  * in its header without decoding its points; only blocks crossing a bucket edge (and the
