@@ -5,13 +5,13 @@
 //! spans (for snapshots older than that). Beginning and releasing a snapshot are two atomic
 //! additions each; reading the figures walks the rings.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 const SLOTS: usize = 4096;
 const COARSE_SECS: u64 = 1024;
 
 pub struct LiveSnapshots {
-    start: Instant,
+    /// `coarse_secs()` when the database opened.
+    start: u64,
     fine: Box<[AtomicU64]>,
     coarse: Box<[AtomicU64]>,
 }
@@ -19,13 +19,13 @@ pub struct LiveSnapshots {
 impl Default for LiveSnapshots {
     fn default() -> LiveSnapshots {
         let ring = || (0..SLOTS).map(|_| AtomicU64::new(0)).collect();
-        LiveSnapshots { start: Instant::now(), fine: ring(), coarse: ring() }
+        LiveSnapshots { start: coarse_secs(), fine: ring(), coarse: ring() }
     }
 }
 
 impl LiveSnapshots {
     fn now(&self) -> u64 {
-        self.start.elapsed().as_secs()
+        coarse_secs().saturating_sub(self.start)
     }
 
     /// Count a snapshot beginning now; returns the second to pass to [`LiveSnapshots::end`].
@@ -70,6 +70,18 @@ impl LiveSnapshots {
         }
         (live, oldest)
     }
+}
+
+/// Seconds of the monotonic clock, read cheaply: `CLOCK_MONOTONIC_COARSE` is served from
+/// the vDSO's data page without touching a hardware clock (about 5 ns, where
+/// `Instant::now` cost ~40 ns on the benchmark VM and doubled `ts_txn_begin` +
+/// `ts_txn_release`). Its few-ms resolution is plenty for ages counted in seconds.
+#[allow(unsafe_code)]
+fn coarse_secs() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; clock_gettime only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    if rc == 0 { t.tv_sec as u64 } else { 0 }
 }
 
 #[cfg(test)]
