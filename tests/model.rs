@@ -231,6 +231,10 @@ fn run(seed: u64, steps: usize) {
                 let b = a + rng.below(300) as i64;
                 let (from, until) = if rng.below(5) == 0 { (i64::MIN, i64::MAX) } else { (a, b) };
                 check_scan(&snap, m, id, from, until, 1 + rng.below(64) as usize);
+                if from < until && rng.below(2) == 0 {
+                    let bucket = [1, 7, 50, 1000, i64::MAX][rng.below(5) as usize];
+                    check_aggregate(&snap, m, id, from, until, bucket);
+                }
             }
         }
     }
@@ -246,6 +250,51 @@ fn run(seed: u64, steps: usize) {
     check_all(&db.begin(), &model);
     db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `Snapshot::aggregate` equals a fold over the model's points (sums to rounding: they add
+/// per block).
+fn check_aggregate(snap: &Snapshot, model: &Model, id: u64, from: i64, until: i64, bucket: i64) {
+    let mut got = Vec::new();
+    let res = snap.aggregate(MetricId(id), from, until, bucket, usize::MAX, &mut got);
+    let Some(pts) = points_in(model, id) else {
+        assert!(matches!(res, Err(Error::NotFound(_))), "aggregate of absent id {id}");
+        return;
+    };
+    res.unwrap();
+    // start, count, min, max, sum, first, last, first_ts, last_ts, non-NaN count, sum of |v|
+    let mut want: Vec<(i64, u64, f64, f64, f64, u64, u64, i64, i64, u64, f64)> = Vec::new();
+    for (&t, &bits) in pts.range(from..until) {
+        let v = f64::from_bits(bits);
+        let start = (i128::from(from)
+            + (i128::from(t) - i128::from(from)) / i128::from(bucket) * i128::from(bucket))
+            as i64;
+        if want.last().is_none_or(|w| w.0 != start) {
+            want.push((start, 0, f64::INFINITY, f64::NEG_INFINITY, 0.0, bits, bits, t, t, 0, 0.0));
+        }
+        let w = want.last_mut().unwrap();
+        w.1 += 1;
+        w.6 = bits;
+        w.8 = t;
+        if !v.is_nan() {
+            (w.2, w.3, w.4, w.9, w.10) = (w.2.min(v), w.3.max(v), w.4 + v, w.9 + 1, w.10 + v.abs());
+        }
+    }
+    let ctx = format!("aggregate of id {id} in [{from}, {until}) by {bucket}");
+    assert_eq!(got.len(), want.len(), "{ctx}: buckets");
+    let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
+    for (g, w) in got.iter().zip(&want) {
+        let (min, max, sum) = if w.9 == 0 { (f64::NAN, f64::NAN, f64::NAN) } else { (w.2, w.3, w.4) };
+        assert_eq!((g.start, g.count, g.first_ts, g.last_ts), (w.0, w.1, w.7, w.8), "{ctx}");
+        assert_eq!((g.first.to_bits(), g.last.to_bits()), (w.5, w.6), "{ctx}: first/last");
+        assert!(same(g.min, min) && same(g.max, max), "{ctx}: min/max {g:?} vs {min} {max}");
+        // Sums add per block: they agree to rounding, relative to the sum of magnitudes,
+        // unless an intermediate sum overflows (then the order of additions decides).
+        if w.10.is_finite() {
+            let close = same(g.sum, sum) || (g.sum - sum).abs() <= 1e-9 * w.10;
+            assert!(close, "{ctx}: sum {} vs {sum}", g.sum);
+        }
+    }
 }
 
 /// The snapshot holds exactly the model's metrics, each with exactly its points.
