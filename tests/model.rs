@@ -262,39 +262,67 @@ fn check_aggregate(snap: &Snapshot, model: &Model, id: u64, from: i64, until: i6
         return;
     };
     res.unwrap();
-    // start, count, min, max, sum, first, last, first_ts, last_ts, non-NaN count, sum of |v|
-    let mut want: Vec<(i64, u64, f64, f64, f64, u64, u64, i64, i64, u64, f64)> = Vec::new();
+    let mut want: Vec<Fold> = Vec::new();
     for (&t, &bits) in pts.range(from..until) {
         let v = f64::from_bits(bits);
         let start = (i128::from(from)
             + (i128::from(t) - i128::from(from)) / i128::from(bucket) * i128::from(bucket))
             as i64;
-        if want.last().is_none_or(|w| w.0 != start) {
-            want.push((start, 0, f64::INFINITY, f64::NEG_INFINITY, 0.0, bits, bits, t, t, 0, 0.0));
+        if want.last().is_none_or(|w| w.start != start) {
+            want.push(Fold {
+                start,
+                first: bits,
+                first_ts: t,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                ..Fold::default()
+            });
         }
         let w = want.last_mut().unwrap();
-        w.1 += 1;
-        w.6 = bits;
-        w.8 = t;
+        w.count += 1;
+        (w.last, w.last_ts) = (bits, t);
         if !v.is_nan() {
-            (w.2, w.3, w.4, w.9, w.10) = (w.2.min(v), w.3.max(v), w.4 + v, w.9 + 1, w.10 + v.abs());
+            (w.min, w.max, w.sum, w.valued, w.magnitude) =
+                (w.min.min(v), w.max.max(v), w.sum + v, w.valued + 1, w.magnitude + v.abs());
         }
     }
     let ctx = format!("aggregate of id {id} in [{from}, {until}) by {bucket}");
     assert_eq!(got.len(), want.len(), "{ctx}: buckets");
     let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
     for (g, w) in got.iter().zip(&want) {
-        let (min, max, sum) = if w.9 == 0 { (f64::NAN, f64::NAN, f64::NAN) } else { (w.2, w.3, w.4) };
-        assert_eq!((g.start, g.count, g.first_ts, g.last_ts), (w.0, w.1, w.7, w.8), "{ctx}");
-        assert_eq!((g.first.to_bits(), g.last.to_bits()), (w.5, w.6), "{ctx}: first/last");
+        let (min, max, sum) =
+            if w.valued == 0 { (f64::NAN, f64::NAN, f64::NAN) } else { (w.min, w.max, w.sum) };
+        assert_eq!(
+            (g.start, g.count, g.first_ts, g.last_ts),
+            (w.start, w.count, w.first_ts, w.last_ts),
+            "{ctx}"
+        );
+        assert_eq!((g.first.to_bits(), g.last.to_bits()), (w.first, w.last), "{ctx}: first/last");
         assert!(same(g.min, min) && same(g.max, max), "{ctx}: min/max {g:?} vs {min} {max}");
         // Sums add per block: they agree to rounding, relative to the sum of magnitudes,
         // unless an intermediate sum overflows (then the order of additions decides).
-        if w.10.is_finite() {
-            let close = same(g.sum, sum) || (g.sum - sum).abs() <= 1e-9 * w.10;
+        if w.magnitude.is_finite() {
+            let close = same(g.sum, sum) || (g.sum - sum).abs() <= 1e-9 * w.magnitude;
             assert!(close, "{ctx}: sum {} vs {sum}", g.sum);
         }
     }
+}
+
+/// One bucket of the model's fold.
+#[derive(Default)]
+struct Fold {
+    start: i64,
+    count: u64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    first: u64,
+    last: u64,
+    first_ts: i64,
+    last_ts: i64,
+    /// Non-NaN values, and the sum of their magnitudes.
+    valued: u64,
+    magnitude: f64,
 }
 
 /// The snapshot holds exactly the model's metrics, each with exactly its points.
