@@ -27,15 +27,27 @@
  *   - Every pointer argument is checked: NULL gives TS_INVALID_ARGUMENT, never a crash.
  *   - Each handle has one creator and one destroyer: ts_options_new/ts_options_free,
  *     ts_open/ts_close, ts_txn_begin/ts_txn_release, ts_scan_range/ts_cursor_free,
- *     ts_batch_new/ts_batch_free. Destroyers accept NULL; never call one twice.
+ *     ts_metric_list_open/ts_metric_list_free, ts_batch_new/ts_batch_free. Destroyers
+ *     accept NULL; never call one twice. ts_close must be the last call on its ts_db.
+ *   - Arrays passed in or out must be aligned for their element type.
  *   - No panic of the Rust implementation ever crosses into your process: it becomes
  *     TS_INTERNAL with a message.
- *   - Batch calls (ts_insert_batch, ts_batch_commit, ts_cursor_next_batch) cross the
- *     boundary once per batch: they are the fast path, and what bindings should use.
+ *   - Batch calls (ts_insert_batch, ts_batch_add_many, ts_batch_commit,
+ *     ts_cursor_next_batch, ts_aggregate, ts_metric_list_next) cross the boundary once per
+ *     batch: they are the fast path, and what bindings should use.
  *
  * THREADS
  *   ts_db: any number of threads at once. ts_txn: may be shared by threads for reading.
- *   ts_cursor, ts_batch, ts_options: one thread at a time (they may move between threads).
+ *   ts_cursor, ts_metric_list, ts_batch, ts_options: one thread at a time (they may move
+ *   between threads).
+ *
+ * QUERIES
+ *   Beyond range scans: ts_aggregate (count, min, max, sum, first, last per time bucket,
+ *   answered from block summaries where a block lies inside a bucket), ts_delete_range
+ *   (atomic, logged, copy-on-write), retention (ts_options_set_retention,
+ *   ts_metric_set_retention, ts_enforce_retention), ts_metric_list_* (a snapshot's
+ *   metrics, by name prefix), ts_db_stats (what a database holds and what keeps space
+ *   alive) and ts_check (verifies every checksum).
  *
  * DURABILITY
  *   Every write is in the write-ahead log (DIR/wal) when its call returns, so a crash of the
@@ -48,7 +60,9 @@
  *
  * CAVEATS
  *   - Avoid long-lived snapshots: a live ts_txn (or a cursor on it) keeps every partition
- *     it can see alive, in memory and on disk, until released. ts_close returns TS_BUSY while any snapshot or cursor is alive.
+ *     it can see alive, in memory and on disk, until released (ts_db_stats shows how many
+ *     are live, the oldest one's age and the bytes only they keep). ts_close returns
+ *     TS_BUSY while any snapshot, cursor or metric listing is alive.
  *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
  *     ts_open of the same directory, from this process or another, return TS_BUSY. The lock
  *     is an flock on an open file, so a child forked by another thread holds it too until it
