@@ -83,11 +83,10 @@ impl PartitionMap {
         part_points: usize,
         sink: &dyn BlockSink,
     ) -> Result<Option<(PartitionMap, bool)>> {
-        let (sealable, carry) = head.split_at_seq(upto);
-        if sealable.is_empty() {
+        let (ts, vals, carry) = head.split_for_seal(upto);
+        if ts.is_empty() {
             return Ok(None);
         }
-        let (ts, vals) = sorted_unique(sealable, head.is_sorted());
         let parts = merge_into_parts(&self.parts, &ts, &vals, part_points, sink)?;
         let next = self.successor(parts, Head::with_points(carry));
         Ok(Some((next, head.freeze())))
