@@ -31,8 +31,24 @@ fn to_int(v: f64, e: usize) -> Option<i64> {
     if s.is_nan() || s.abs() >= EXACT {
         return None; // also infinities
     }
-    let n = s.round() as i64;
+    let n = round(s) as i64;
     ((n as f64 / POW10[e]).to_bits() == v.to_bits()).then_some(n)
+}
+
+/// `s` rounded to an integer (|s| < 2^53). Below 2^51 by the float-adder trick: adding and
+/// subtracting 1.5 x 2^52 leaves the nearest integer (ties to even), two SSE2 additions
+/// where `f64::round` is a libm call on baseline x86-64 (no SSE4.1): 7% of ingest's
+/// instructions. A tie (k + 0.5) never round-trips at exponent `e`, so the tie rule does
+/// not matter to `to_int`.
+#[inline]
+fn round(s: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+    if s.abs() < 2_251_799_813_685_248.0 {
+        // 2^51
+        (s + MAGIC) - MAGIC
+    } else {
+        s.round()
+    }
 }
 
 /// The smallest exponent at which `v` round-trips.
@@ -140,4 +156,41 @@ pub fn decode(src: &[u8], ints: &mut [i64], out: &mut [f64]) -> Result<(), Codec
         out[pos] = f64::from_bits(bits);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::shapes::Rng;
+
+    /// The float-adder rounding gives `to_int` exactly the answers `f64::round` gave.
+    #[test]
+    fn fast_rounding_changes_no_answer() {
+        let old = |v: f64, e: usize| -> Option<i64> {
+            let s = v * POW10[e];
+            if s.is_nan() || s.abs() >= EXACT {
+                return None;
+            }
+            let n = s.round() as i64;
+            ((n as f64 / POW10[e]).to_bits() == v.to_bits()).then_some(n)
+        };
+        let mut rng = Rng::new(7, 0);
+        for i in 0..400_000u64 {
+            let v = match i % 4 {
+                0 => f64::from_bits(rng.next_u64()),
+                1 => {
+                    (rng.next_u64() as i64 >> rng.below(60)) as f64
+                        / POW10[rng.below(POW10.len() as u64) as usize]
+                }
+                2 => (rng.next_u64() >> 11) as f64 + 0.5, // ties
+                _ => {
+                    ((rng.next_u64() >> 12) as f64 + 0.5) / POW10[rng.below(6) as usize]
+                        * if i % 8 == 3 { -1.0 } else { 1.0 }
+                }
+            };
+            for e in 0..POW10.len() {
+                assert_eq!(to_int(v, e), old(v, e), "v={v:e} ({:#x}) e={e}", v.to_bits());
+            }
+        }
+    }
 }
