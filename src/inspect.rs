@@ -175,21 +175,12 @@ impl Database {
             std::fs::File::open(&path).map_err(|e| storage::io_err("cannot open manifest", &path, &e))?;
         let len = file.metadata().map_err(|e| storage::io_err("cannot stat manifest", &path, &e))?.len();
         r.manifest_bytes = len;
-        // The superblock layout of storage/manifest.rs: two copies, at 0 and 4096, each
-        // │ magic [8] │ format u32 │ 0 u32 │ generation u64 │ ... │ crc u32 at 88 over the 88 before │.
-        // Opening needs one valid copy; a damaged one is survivable but is damage.
-        for slot in [0u64, SUPER_SLOT] {
-            let mut b = [0u8; SUPER_LEN];
-            let read = file.read_exact_at(&mut b, slot);
-            let crc_ok =
-                u32::from_le_bytes(b[88..92].try_into().expect("4 bytes")) == crc32fast::hash(&b[..88]);
-            let format_ok = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")) == manifest::FORMAT;
-            if read.is_err() || b[..8] != manifest::MAGIC || !crc_ok || !format_ok {
-                r.damage.push(format!(
-                    "MANIFEST offset {slot}: superblock copy damaged (magic, format or checksum); the \
-                     database opens from the other copy, and the next checkpoint rewrites both"
-                ));
-            }
+        // Opening needs one valid superblock copy; a damaged one is survivable but is damage.
+        for slot in cp.manifest.damaged_superblocks() {
+            r.damage.push(format!(
+                "MANIFEST offset {slot}: superblock copy damaged (magic, format or checksum); the \
+                 database opens from the other copy, and the next checkpoint rewrites both"
+            ));
         }
         let mut refs: Vec<BlockAt> = Vec::new();
         let mut seg_sizes: BTreeMap<u64, Option<u64>> = BTreeMap::new();
@@ -310,10 +301,6 @@ impl Database {
         Ok(inv)
     }
 }
-
-/// Where copy 1 of the manifest's superblock lives, and the bytes of one copy.
-const SUPER_SLOT: u64 = 4096;
-const SUPER_LEN: usize = 92;
 
 /// A block somewhere in a data segment and what refers to it, compactly (one per block of
 /// the database is held at once, for the overlap check): metric `id`, and `which` is a

@@ -285,6 +285,12 @@ impl Manifest {
         self.remap()
     }
 
+    /// Offsets of the superblock copies that fail their checks (magic, format, checksum).
+    /// Opening needs one good copy; a damaged other one is survived, and reported by a check.
+    pub fn damaged_superblocks(&self) -> Vec<u64> {
+        [0, SLOT].into_iter().filter(|&slot| read_super(self.bytes(), slot as usize).is_none()).collect()
+    }
+
     /// Bytes of the file, and how many of them the current tree uses.
     pub fn sizes(&self) -> (u64, u64) {
         (self.sb.end, self.sb.live + FIRST_BLOB)
