@@ -188,11 +188,11 @@ impl Snapshot {
         if from > until {
             return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
         }
-        let map = self.version().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
+        let map = self.version.ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
         if from == until || cap == 0 {
             return Ok(());
         }
-        let (head_ts, head_vals) = map.head.visible(self.seq(), from, until);
+        let (head_ts, head_vals) = map.head.visible(self.seq, from, until);
         let mut f = Folder {
             from,
             until,

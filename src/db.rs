@@ -104,9 +104,9 @@ pub(crate) struct Shared {
     /// Metrics a seal or a setting may have given partitions past their retention; the
     /// background thread applies it.
     retention_due: Mutex<Vec<u64>>,
-    /// Held by a background retention drop (from choosing the cut to publishing it) and by
-    /// `set_retention`: once a setting call returns, no drop chosen under the old setting
-    /// is still to come.
+    /// Held by a retention drop from choosing its cut to publishing it (`drop_expired`) and
+    /// by `set_retention`: once a setting call returns, no drop chosen under the old
+    /// setting is still to come.
     retention_lock: Mutex<()>,
     /// `wal.written()` when the last checkpoint started.
     checkpoint_mark: AtomicU64,
@@ -527,16 +527,8 @@ impl Database {
         let v = sh.current.load_full();
         let mut dropped = 0;
         for (id, map) in v.ids.range_from(0) {
-            if sh.retention_cut(map).is_none() {
-                continue;
-            }
-            // Chosen again under the lock, on the current map: a background drop of the
-            // same partitions may have just happened, and must not be counted twice.
-            let _serial = sh.retention_lock.lock();
-            let cut = sh.current.load().ids.get(id).and_then(|m| sh.retention_cut(m));
-            if let Some((cut, n)) = cut {
-                sh.delete_range(MetricId(id), i64::MIN, cut)?;
-                dropped += n;
+            if sh.retention_cut(map).is_some() {
+                dropped += sh.drop_expired(id)?;
             }
         }
         Ok(dropped)
@@ -851,25 +843,23 @@ impl Shared {
         if from > until {
             return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
         }
-        let sh = self;
-        sh.check_writable()?;
+        self.check_writable()?;
         let (ticket, lsn) = {
-            let v = sh.current.load();
-            v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            self.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
             if from == until {
                 return Ok(());
             }
-            sh.wal.append(&Record::Delete { id: id.0, from, until }, &sh.seqr)?
+            self.wal.append(&Record::Delete { id: id.0, from, until }, &self.seqr)?
         };
         // Every write before the delete must be in the heads: wait, holding no lock.
-        sh.seqr.wait_turn(&ticket);
-        let applied = sh.apply_delete(id, from, until, ticket.seq);
+        self.seqr.wait_turn(&ticket);
+        let applied = self.apply_delete(id, from, until, ticket.seq);
         if applied.is_err() {
-            sh.failed.store(true, Ordering::SeqCst);
+            self.failed.store(true, Ordering::SeqCst);
         }
         drop(ticket);
         applied?;
-        sh.after_write(lsn)
+        self.after_write(lsn)
     }
 
     /// Apply the delete with sequence number `seq` (every earlier write published, `seq`
@@ -953,16 +943,26 @@ impl Shared {
     fn retention_pass(&self) {
         let due = std::mem::take(&mut *self.retention_due.lock());
         for id in due {
-            let _serial = self.retention_lock.lock();
-            let cut = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m));
-            if let Some((cut, _)) = cut {
-                // A failure (a full disk) leaves the partitions for a later pass.
-                if self.delete_range(MetricId(id), i64::MIN, cut).is_err() {
-                    self.retention_due.lock().push(id);
-                    return;
-                }
+            // A failure (a full disk) leaves the partitions for a later pass.
+            if self.drop_expired(id).is_err() {
+                self.retention_due.lock().push(id);
+                return;
             }
         }
+    }
+
+    /// Drop metric `id`'s partitions past retention as one logged range delete; returns
+    /// how many. The cut is chosen under the retention lock, on the current map, so a
+    /// concurrent pass (background or `enforce_retention`) never drops or counts the same
+    /// partitions twice, and a `set_retention` returning means no drop under the old span
+    /// is still to come.
+    fn drop_expired(&self, id: u64) -> Result<u64> {
+        let _serial = self.retention_lock.lock();
+        let Some((cut, n)) = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m)) else {
+            return Ok(0);
+        };
+        self.delete_range(MetricId(id), i64::MIN, cut)?;
+        Ok(n)
     }
 
     /// A new head holding `head`'s points and the given extents (their copies on disk).
@@ -1356,11 +1356,6 @@ impl Snapshot {
     /// first id `>= from`. Lazy: O(log n) memory whatever the number of metrics.
     pub fn metrics(&self, from: MetricId) -> impl Iterator<Item = (MetricId, &str)> {
         self.version.ids.range_from(from.0).map(|(id, m)| (MetricId(id), &*m.name))
-    }
-
-    /// The version this snapshot reads.
-    pub(crate) fn version(&self) -> &Version {
-        &self.version
     }
 
     /// The sequence number this snapshot reads at.

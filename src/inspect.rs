@@ -68,8 +68,6 @@ pub struct Inventory {
     /// The smallest and largest timestamp of any point (`None` without points).
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
-    /// Snapshots alive when the call began (cursors and listings hold theirs).
-    pub live_snapshots: u64,
 }
 
 impl Database {
@@ -266,13 +264,12 @@ impl Database {
 
     /// Count what the database holds, through one snapshot: metrics, points (exactly what a
     /// full scan returns), partitions, extents, block bytes and segments, the time range,
-    /// and the snapshots alive. Reads every head; decodes a sealed partition only when a
+    /// (live snapshots are in [`Database::stats`]). Reads every head; decodes a sealed partition only when a
     /// head holds a late point for a timestamp it may also hold. A damaged block it must
     /// decode is [`Error::Corruption`].
     pub fn inventory(&self) -> Result<Inventory> {
-        let live_snapshots = self.shared.current.load().live.figures().0;
         let snap = self.begin();
-        let mut inv = Inventory { live_snapshots, ..Inventory::default() };
+        let mut inv = Inventory::default();
         let mut segments = BTreeSet::new();
         for (_, map) in snap.version.ids.range_from(0) {
             inv.metrics += 1;

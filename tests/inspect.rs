@@ -92,10 +92,10 @@ fn check_passes_on_a_healthy_database_and_counts_what_it_read() {
     assert_eq!(full_scan_points(&db), points);
     assert_eq!(inv.head_points, 5 + 10, "late's new points and small's; not the overwrites");
     assert_eq!((inv.metrics, inv.first_ts, inv.last_ts), (3, Some(0), Some(1_000_000 + 1999 * 1000)));
-    assert_eq!(inv.live_snapshots, 0);
+    assert_eq!(db.stats().unwrap().live_snapshots, 0);
     {
         let _s = db.begin();
-        assert_eq!(db.inventory().unwrap().live_snapshots, 1);
+        assert_eq!(db.stats().unwrap().live_snapshots, 1);
     }
     // Writes after open (still in heads and the log) are counted and checked too.
     let id = db.begin().lookup("small").unwrap();
