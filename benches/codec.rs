@@ -91,7 +91,7 @@ fn measure(b: &Blocks, dur: Duration) -> Row {
         .iter()
         .map(|blk| {
             let h = codec::header(blk).expect("header");
-            blk.len() - codec::HEADER_LEN - h.ts_len()
+            blk.len() - codec::HEADER_LEN - h.ts_len() - h.dir_len()
         })
         .sum();
 

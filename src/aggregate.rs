@@ -2,10 +2,13 @@
 //!
 //! A sealed block lying wholly inside one bucket, with no head point of the snapshot in its
 //! time range, contributes its stored summary (count, min, max, sum): its points are not
-//! decoded. Only blocks crossing a bucket edge or the range's ends, blocks that head points
-//! overwrite, and the blocks whose first or last value a bucket reports are decoded.
+//! decoded. A paged block crossing a bucket edge or the range's ends does the same page by
+//! page, from its directory: only the pages crossing an edge are decoded (at most 512
+//! points each), and the pages whose first or last value a bucket reports. Blocks that head
+//! points overwrite are decoded whole and merged.
 use std::sync::Arc;
 
+use crate::codec::{Page, Summary};
 use crate::db::{Snapshot, not_found};
 use crate::partition::Sealed;
 use crate::{Error, MetricId, Result};
@@ -31,13 +34,38 @@ pub struct Agg {
     pub last_ts: i64,
 }
 
+/// A run of stored points folded from its summary: a whole block, or a page of one.
+#[derive(Clone)]
+enum Piece {
+    Block(Arc<Sealed>),
+    Page(Arc<Sealed>, Page),
+}
+
+impl Piece {
+    /// Decode as little as gives the piece's first (or last) value into `ts` and `vals`:
+    /// the page; a paged block's first (last) page; else the whole block. Returns whether
+    /// that was the whole piece.
+    fn decode_end(&self, first: bool, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<bool> {
+        match self {
+            Piece::Page(block, page) => block.decode_page(page, ts, vals).map(|()| true),
+            Piece::Block(block) => match block.pages()? {
+                Some(pages) => {
+                    let page = if first { &pages[0] } else { &pages[pages.len() - 1] };
+                    block.decode_page(page, ts, vals).map(|()| false)
+                }
+                None => block.decode_into(ts, vals).map(|()| true),
+            },
+        }
+    }
+}
+
 /// The bucket being folded.
 struct Acc {
     agg: Agg,
     /// Non-NaN values folded into min/max/sum.
     valued: u64,
-    /// `agg.last` is still to be read from this block's last point (`None`: known).
-    last_from: Option<Arc<Sealed>>,
+    /// `agg.last` is still to be read from this piece's last point (`None`: known).
+    last_from: Option<Piece>,
 }
 
 /// Folds points and block summaries, in ascending time, into buckets written to `out`.
@@ -89,8 +117,8 @@ impl Folder<'_> {
 
     fn finish(&mut self) -> Result<()> {
         let Some(mut acc) = self.cur.take() else { return Ok(()) };
-        if let Some(block) = acc.last_from.take() {
-            block.decode_into(&mut self.scratch_ts, &mut self.scratch_vals)?;
+        if let Some(piece) = acc.last_from.take() {
+            piece.decode_end(false, &mut self.scratch_ts, &mut self.scratch_vals)?;
             acc.agg.last = *self.scratch_vals.last().expect("blocks are never empty");
         }
         if acc.valued == 0 {
@@ -137,18 +165,18 @@ impl Folder<'_> {
         Ok(())
     }
 
-    /// Fold a whole block lying inside one bucket from its summary.
-    fn block(&mut self, block: &Arc<Sealed>) -> Result<()> {
-        let s = block.summary()?;
+    /// Fold a piece lying inside one bucket, whose summary is `s`, from its summary.
+    fn summary(&mut self, s: &Summary, piece: Piece) -> Result<()> {
         if !self.enter(s.first_ts)? {
             return Ok(());
         }
         let acc = self.cur.as_mut().expect("entered");
-        // The first value of a bucket's first block is read now; the last value of the
-        // bucket's last block when the bucket is finished (`last_from`).
-        let decoded = acc.agg.count == 0;
-        if decoded {
-            block.decode_into(&mut self.scratch_ts, &mut self.scratch_vals)?;
+        // The first value of a bucket's first piece is read now; the last value of the
+        // bucket's last piece when the bucket is finished (`last_from`), unless decoding
+        // the first value decoded the whole piece.
+        let mut decoded = false;
+        if acc.agg.count == 0 {
+            decoded = piece.decode_end(true, &mut self.scratch_ts, &mut self.scratch_vals)?;
             acc.agg.first = self.scratch_vals[0];
             acc.agg.first_ts = s.first_ts;
             acc.agg.last = *self.scratch_vals.last().expect("blocks are never empty");
@@ -163,8 +191,27 @@ impl Folder<'_> {
             a.sum += s.sum;
             acc.valued += valued;
         }
-        acc.last_from = (!decoded).then(|| block.clone());
+        acc.last_from = (!decoded).then_some(piece);
         Ok(())
+    }
+
+    /// Decode `block`'s points into the scratch buffers (all of them, or `page`), then fold
+    /// those in range.
+    fn decoded(&mut self, block: &Sealed, page: Option<&Page>) -> Result<()> {
+        let (mut ts, mut vals) =
+            (std::mem::take(&mut self.scratch_ts), std::mem::take(&mut self.scratch_vals));
+        let r = match page {
+            Some(p) => block.decode_page(p, &mut ts, &mut vals),
+            None => block.decode_into(&mut ts, &mut vals),
+        };
+        let r = r.and_then(|()| self.points(&ts, &vals));
+        (self.scratch_ts, self.scratch_vals) = (ts, vals);
+        r
+    }
+
+    /// Whether `[lo, hi]` lies in range and inside one bucket.
+    fn inside_one(&self, lo: i64, hi: i64) -> bool {
+        lo >= self.from && hi < self.until && self.start_of(lo) == self.start_of(hi)
     }
 }
 
@@ -218,23 +265,31 @@ impl Snapshot {
             if f.full {
                 break;
             }
-            let head_inside = head_ts.get(h).is_some_and(|&t| t <= hi);
-            if lo >= from && hi < until && !head_inside && f.start_of(lo) == f.start_of(hi) {
-                f.block(&part.data)?;
-            } else {
-                // Decode, let the head's points in the block's range win, fold.
-                let after = h + head_ts[h..].partition_point(|&t| t <= hi);
-                if after > h {
-                    let (ts, vals) = data.merged_with(&head_ts[h..after], &head_vals[h..after])?;
-                    h = after;
-                    f.points(&ts, &vals)?;
-                } else {
-                    let (mut ts, mut vals) =
-                        (std::mem::take(&mut f.scratch_ts), std::mem::take(&mut f.scratch_vals));
-                    let r = data.decode_into(&mut ts, &mut vals).and_then(|()| f.points(&ts, &vals));
-                    (f.scratch_ts, f.scratch_vals) = (ts, vals);
-                    r?;
+            let after = h + head_ts[h..].partition_point(|&t| t <= hi);
+            if after > h {
+                // Head points in the block's range: decode, let them win, fold.
+                let (ts, vals) = data.merged_with(&head_ts[h..after], &head_vals[h..after])?;
+                h = after;
+                f.points(&ts, &vals)?;
+            } else if f.inside_one(lo, hi) {
+                f.summary(&data.summary()?, Piece::Block(data.clone()))?;
+            } else if let Some(pages) = data.pages()? {
+                for page in &pages {
+                    let (plo, phi) = (page.summary.first_ts, page.summary.last_ts);
+                    if phi < from || plo >= until {
+                        continue;
+                    }
+                    if f.inside_one(plo, phi) {
+                        f.summary(&page.summary, Piece::Page(data.clone(), *page))?;
+                    } else {
+                        f.decoded(data, Some(page))?;
+                    }
+                    if f.full {
+                        break;
+                    }
                 }
+            } else {
+                f.decoded(data, None)?;
             }
             if f.full {
                 break;

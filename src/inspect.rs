@@ -397,27 +397,8 @@ fn check_block(s: &Sealed, what: &str, r: &mut CheckReport, ts: &mut Vec<i64>, v
         return false;
     }
     r.points += ts.len() as u64;
-    let (mut min, mut max, mut sum, mut nans) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0u32);
-    for &v in vals.iter() {
-        if v.is_nan() {
-            nans += 1;
-        } else {
-            min = min.min(v);
-            max = max.max(v);
-            sum += v;
-        }
-    }
-    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || a == b;
-    if nans != summary.nan_count
-        || !same(min, summary.min)
-        || !same(max, summary.max)
-        || !same(sum, summary.sum)
-    {
-        r.damage.push(format!(
-            "{at}: {what}: the block's summary (min {}, max {}, sum {}, {} NaN) does not match its points \
-             (min {min}, max {max}, sum {sum}, {nans} NaN)",
-            summary.min, summary.max, summary.sum, summary.nan_count
-        ));
+    if let Err(e) = codec::check_summaries(block, ts, vals) {
+        r.damage.push(format!("{at}: {what}: {e}"));
         return false;
     }
     true

@@ -38,15 +38,33 @@ pub fn pack(vals: &[u64], width: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&(acc as u64).to_le_bytes()[..bits.div_ceil(8) as usize]);
 }
 
+/// What [`unpack`] writes: `u64`, or `i64` holding the same bits (so the frame coder can
+/// unpack straight into its output).
+pub trait Word: Copy {
+    fn from_bits(x: u64) -> Self;
+}
+
+impl Word for u64 {
+    fn from_bits(x: u64) -> u64 {
+        x
+    }
+}
+
+impl Word for i64 {
+    fn from_bits(x: u64) -> i64 {
+        x as i64
+    }
+}
+
 /// Read `out.len()` values of `width` bits from the front of `src`; returns the bytes used.
-pub fn unpack(src: &[u8], width: u8, out: &mut [u64]) -> Result<usize, CodecError> {
+pub fn unpack<W: Word>(src: &[u8], width: u8, out: &mut [W]) -> Result<usize, CodecError> {
     let need = packed_len(out.len(), width);
     if width > 64 {
         return Err(CodecError::new(format!("bit width {width} > 64")));
     }
     let src = src.get(..need).ok_or_else(|| CodecError::short("packed frame", need, src.len()))?;
     if width == 0 {
-        out.fill(0);
+        out.fill(W::from_bits(0));
         return Ok(0);
     }
     let w = usize::from(width);
@@ -59,7 +77,7 @@ pub fn unpack(src: &[u8], width: u8, out: &mut [u64]) -> Result<usize, CodecErro
     for (i, slot) in out[..fast].iter_mut().enumerate() {
         let bit = i * w;
         let word = u64::from_le_bytes(src[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
-        *slot = (word >> (bit % 8)) & mask;
+        *slot = W::from_bits((word >> (bit % 8)) & mask);
     }
     for (j, slot) in out.iter_mut().enumerate().skip(fast) {
         let bit = j * w;
@@ -69,7 +87,7 @@ pub fn unpack(src: &[u8], width: u8, out: &mut [u64]) -> Result<usize, CodecErro
         for (k, b) in src[first..last].iter().enumerate() {
             v |= u128::from(*b) << (8 * k);
         }
-        *slot = ((v >> (bit % 8)) as u64) & mask;
+        *slot = W::from_bits(((v >> (bit % 8)) as u64) & mask);
     }
     Ok(need)
 }

@@ -58,7 +58,7 @@ fn exponent_of(v: f64) -> Option<usize> {
 
 /// The smallest exponent at which every sampled value round-trips: the first values, and
 /// values spread over the run (a strided sample alone can alias with periodic data).
-fn exponent(vals: &[f64]) -> Option<usize> {
+pub fn exponent(vals: &[f64]) -> Option<usize> {
     let half = SAMPLE / 2;
     let step = (vals.len() / half).max(1);
     let sample = vals.iter().take(half).chain(vals.iter().skip(step / 2).step_by(step));
@@ -89,9 +89,10 @@ fn integers(vals: &[f64], e: usize) -> Result<Decimals, Vec<(usize, u64)>> {
 }
 
 /// Append the decimal coding of `vals`; false (with `out` possibly extended: the caller
-/// truncates) when the values are not decimal enough.
-pub fn encode(vals: &[f64], out: &mut Vec<u8>) -> bool {
-    let Some(mut e) = exponent(vals) else { return false };
+/// truncates) when the values are not decimal enough. `hint`: the exponent to start from
+/// (a paged block samples its values once for all its pages), else sampled from `vals`.
+pub fn encode(vals: &[f64], hint: Option<usize>, out: &mut Vec<u8>) -> bool {
+    let Some(mut e) = hint.or_else(|| exponent(vals)) else { return false };
     let (ints, exceptions) = match integers(vals, e) {
         Ok(r) => r,
         Err(exceptions) => {

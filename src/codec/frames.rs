@@ -224,7 +224,6 @@ fn varbits_len(xs: &[i64], lo: i64) -> Option<usize> {
 /// Decode `out.len()` values from `src[*at..]`, advancing `*at`.
 pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecError> {
     let mut prev = unzigzag(get_varint(src, at)?);
-    let mut buf = [0u64; FRAME];
     let mut done = 0;
     while done < out.len() {
         let tag = *src.get(*at).ok_or_else(|| CodecError::short("frame", *at + 1, src.len()))?;
@@ -233,6 +232,7 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
         if tag == VARBITS_TAG {
             let k = FRAME.min(out.len() - done);
             let lo = unzigzag(get_varint(src, at)?);
+            let mut buf = [0u64; FRAME];
             *at += unpack(&src[*at..], 5, &mut buf[..k])?;
             let mut starts = [0usize; FRAME];
             let mut total = 0usize;
@@ -280,16 +280,16 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
         match mode {
             FOR => {
                 let lo = unzigzag(get_varint(src, at)?);
-                *at += unpack(&src[*at..], width, &mut buf[..k])?;
-                for (x, &p) in dst.iter_mut().zip(&buf[..k]) {
-                    *x = lo.wrapping_add(p as i64);
+                *at += unpack(&src[*at..], width, dst)?;
+                for x in dst.iter_mut() {
+                    *x = lo.wrapping_add(*x);
                 }
             }
             DELTA => {
                 let lo = unzigzag(get_varint(src, at)?);
-                *at += unpack(&src[*at..], width, &mut buf[..k])?;
-                for (x, &p) in dst.iter_mut().zip(&buf[..k]) {
-                    prev = prev.wrapping_add(lo.wrapping_add(p as i64));
+                *at += unpack(&src[*at..], width, dst)?;
+                for x in dst.iter_mut() {
+                    prev = prev.wrapping_add(lo.wrapping_add(*x));
                     *x = prev;
                 }
             }
@@ -334,6 +334,7 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
                 }
                 let common = unzigzag(get_varint(src, at)?);
                 let lo = unzigzag(get_varint(src, at)?);
+                let mut buf = [0u64; FRAME];
                 *at += unpack(&src[*at..], width, &mut buf[..nonzero])?;
                 let mut deltas = [common; FRAME];
                 for (&pos, &p) in positions[..nonzero].iter().zip(&buf[..nonzero]) {

@@ -6,7 +6,7 @@
 //! behind each choice. Block layout (all integers little-endian):
 //!
 //! ```text
-//! │ version u8 │ ts_codec u8 │ val_codec u8 │ 0 u8 │ count u32 │ first_ts i64 │ last_ts i64 │
+//! │ version u8 │ ts_codec u8 │ val_codec u8 │ page_shift u8 │ count u32 │ first_ts i64 │ last_ts i64 │
 //! │ min f64 │ max f64 │ sum f64 │ nan_count u32 │ ts_len u32 │ body_crc u32 │ header_crc u32 │
 //! │ timestamps (ts_len bytes) │ values (the rest) │
 //! ```
@@ -20,20 +20,35 @@
 //!   (`frames.rs`: per frame of 128 the cheapest of plain, delta, sparse-delta and repeat).
 //! - Values: [`VAL_DECIMAL`] (see `decimal.rs`), [`VAL_XOR`] (Gorilla) or [`VAL_RAW`]
 //!   (`count` x 8 bytes), whichever is smallest.
+//! - `page_shift` 0: the body is one timestamp section then one value section, as above.
+//!   Otherwise (format 2, blocks of more than 2 x [`PAGE_POINTS`] points) the block is paged:
+//!   pages of `1 << page_shift` points, each coded on its own and summarised in a directory
+//!   at the end of the body (`pages.rs`), so a reader decodes only the pages it needs.
+//!   Format 1 blocks (never paged) are still read.
 //!
 //! Decoding never trusts the block: every length, count and offset is checked, and a bad
 //! block is a [`CodecError`], never a panic, an out-of-bounds read or an allocation larger
 //! than a fixed multiple of the block's size.
 pub mod bitpack;
+pub use pages::Page;
 mod decimal;
 mod frames;
 pub mod gorilla;
+mod pages;
 pub mod run;
 #[doc(hidden)]
 pub mod shapes;
 
-/// Format version written in byte 0 of every block.
-pub const FORMAT_VERSION: u8 = 1;
+/// Format version written in byte 0 of every block (1 is still read: never paged).
+pub const FORMAT_VERSION: u8 = 2;
+/// log2 of [`PAGE_POINTS`], written in byte 3 of a paged block's header.
+const PAGE_SHIFT: u8 = 9;
+/// Points per page of a paged block: blocks of more than two pages' worth are paged (a
+/// smaller block is decoded whole, at most 1,024 points). A multiple of the frame coder's
+/// 128, so pages cut no frame in two.
+pub const PAGE_POINTS: usize = 1 << PAGE_SHIFT;
+/// Page sizes a reader accepts (`page_shift` values): bounds the directory of a hostile block.
+const PAGE_SHIFTS: std::ops::RangeInclusive<u8> = 7..=20;
 /// Bytes of the block header.
 pub const HEADER_LEN: usize = 64;
 /// Most points in one block. Bounds what decoding a hostile block can allocate (16 MB):
@@ -53,7 +68,8 @@ pub const VAL_XOR: u8 = 2;
 // Header offsets, each derived from the previous field.
 const TS_CODEC_AT: usize = 1;
 const VAL_CODEC_AT: usize = TS_CODEC_AT + 1;
-const COUNT_AT: usize = VAL_CODEC_AT + 2;
+const PAGE_SHIFT_AT: usize = VAL_CODEC_AT + 1;
+const COUNT_AT: usize = PAGE_SHIFT_AT + 1;
 const FIRST_TS_AT: usize = COUNT_AT + 4;
 const LAST_TS_AT: usize = FIRST_TS_AT + 8;
 const MIN_AT: usize = LAST_TS_AT + 8;
@@ -100,6 +116,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// This summary followed by `next` (of later points): how a paged block's header
+    /// summary is made from its pages', and how aggregates fold summaries.
+    pub fn combine(&self, next: &Summary) -> Summary {
+        Summary {
+            count: self.count + next.count,
+            first_ts: self.first_ts,
+            last_ts: next.last_ts,
+            min: self.min.min(next.min),
+            max: self.max.max(next.max),
+            sum: self.sum + next.sum,
+            nan_count: self.nan_count + next.nan_count,
+        }
+    }
+
     fn of(ts: &[i64], vals: &[f64]) -> Summary {
         let (mut min, mut max, mut sum, mut nans) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u32);
         for &v in vals {
@@ -128,14 +158,29 @@ impl Summary {
 pub struct Header {
     pub summary: Summary,
     pub ts_codec: u8,
+    /// The value coding (of the first page, in a paged block).
     pub val_codec: u8,
+    /// 0, or log2 of the points per page of a paged block.
+    page_shift: u8,
     ts_len: usize,
+    /// Bytes of a paged block's directory and its trailer (0 if not paged).
+    dir_len: usize,
 }
 
 impl Header {
-    /// Bytes of the timestamp section (the value section is the rest of the body).
+    /// Bytes of the timestamp section.
     pub fn ts_len(&self) -> usize {
         self.ts_len
+    }
+
+    /// Bytes of the page directory (0 when the block is not paged).
+    pub fn dir_len(&self) -> usize {
+        self.dir_len
+    }
+
+    /// Whether the block is paged.
+    pub fn paged(&self) -> bool {
+        self.page_shift != 0
     }
 }
 
@@ -153,27 +198,19 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
-    encode_ts(ts, out);
-    let ts_len = out.len() - start - HEADER_LEN;
-    let codec = match val_codec {
-        Some(c) => {
-            let ok = match c {
-                VAL_DECIMAL => decimal::encode(vals, out),
-                VAL_XOR => {
-                    encode_xor(vals, out);
-                    true
-                }
-                _ => false,
-            };
-            if ok { c } else { encode_raw(vals, out) }
-        }
-        None => encode_values(vals, out),
+    let (s, codec, ts_len, page_shift) = if ts.len() > 2 * PAGE_POINTS {
+        let (s, codec, ts_len) = pages::encode(ts, vals, val_codec, out);
+        (s, codec, ts_len, PAGE_SHIFT)
+    } else {
+        encode_ts(ts, out);
+        let ts_len = out.len() - start - HEADER_LEN;
+        (Summary::of(ts, vals), encode_values_with(vals, val_codec, None, out), ts_len, 0)
     };
-    let s = Summary::of(ts, vals);
     let h = &mut out[start..start + HEADER_LEN];
     h[0] = FORMAT_VERSION;
     h[TS_CODEC_AT] = TIME_FRAMES;
     h[VAL_CODEC_AT] = codec;
+    h[PAGE_SHIFT_AT] = page_shift;
     h[COUNT_AT..][..4].copy_from_slice(&s.count.to_le_bytes());
     h[FIRST_TS_AT..][..8].copy_from_slice(&s.first_ts.to_le_bytes());
     h[LAST_TS_AT..][..8].copy_from_slice(&s.last_ts.to_le_bytes());
@@ -190,13 +227,33 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     s
 }
 
+/// Append `vals` in coding `force` when given (raw if they do not fit it), else in the
+/// smallest ([`encode_values`]); returns the coding used. `hint`: a decimal exponent to
+/// start from.
+fn encode_values_with(vals: &[f64], force: Option<u8>, hint: Option<usize>, out: &mut Vec<u8>) -> u8 {
+    match force {
+        Some(c) => {
+            let ok = match c {
+                VAL_DECIMAL => decimal::encode(vals, hint, out),
+                VAL_XOR => {
+                    encode_xor(vals, out);
+                    true
+                }
+                _ => false,
+            };
+            if ok { c } else { encode_raw(vals, out) }
+        }
+        None => encode_values(vals, hint, out),
+    }
+}
+
 /// Values: decimal unless XOR is at least a fifth smaller (XOR decodes about 5x slower),
 /// and raw when neither beats 8 bytes a value. XOR is only tried when decimal fails or
 /// takes more than 2 bytes a value (to win it would need under 1.6).
-fn encode_values(vals: &[f64], out: &mut Vec<u8>) -> u8 {
+fn encode_values(vals: &[f64], hint: Option<usize>, out: &mut Vec<u8>) -> u8 {
     let at = out.len();
     let raw = 8 * vals.len();
-    let decimal = if decimal::encode(vals, out) { out.len() - at } else { usize::MAX };
+    let decimal = if decimal::encode(vals, hint, out) { out.len() - at } else { usize::MAX };
     if decimal <= 2 * vals.len() {
         return VAL_DECIMAL;
     }
@@ -253,9 +310,9 @@ pub fn header(block: &[u8]) -> Result<Header, CodecError> {
             "header checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    if h[0] != FORMAT_VERSION {
+    if h[0] != FORMAT_VERSION && h[0] != 1 {
         return Err(CodecError::new(format!(
-            "unknown block format version {} (this build reads {FORMAT_VERSION})",
+            "unknown block format version {} (this build reads 1 and {FORMAT_VERSION})",
             h[0]
         )));
     }
@@ -271,6 +328,14 @@ pub fn header(block: &[u8]) -> Result<Header, CodecError> {
     if ts_len > block.len() - HEADER_LEN {
         return Err(CodecError::short("timestamp section", ts_len, block.len() - HEADER_LEN));
     }
+    let page_shift = h[PAGE_SHIFT_AT];
+    let dir_len = match page_shift {
+        0 => 0,
+        s if h[0] != 1 && PAGE_SHIFTS.contains(&s) && count as usize > 1 << s => {
+            pages::dir_len(block, ts_len)?
+        }
+        s => return Err(CodecError::new(format!("page shift {s} for {count} points (format {})", h[0]))),
+    };
     let f = |at| f64::from_bits(u64_at(h, at));
     let summary = Summary {
         count,
@@ -281,7 +346,7 @@ pub fn header(block: &[u8]) -> Result<Header, CodecError> {
         sum: f(SUM_AT),
         nan_count: u32_at(h, NAN_COUNT_AT),
     };
-    Ok(Header { summary, ts_codec, val_codec, ts_len })
+    Ok(Header { summary, ts_codec, val_codec, page_shift, ts_len, dir_len })
 }
 
 /// Decode a whole block, appending its points to `ts` and `vals`; checks both checksums.
@@ -331,12 +396,77 @@ pub fn decode_into(block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<Sum
 
 fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) -> Result<(), CodecError> {
     check_body(block)?;
+    if h.paged() {
+        // The body's checksum covers every page: the pages' own are not needed.
+        for page in pages::directory(h, block)? {
+            let r = page.start..page.start + page.summary.count as usize;
+            pages::decode_page(block, &page, false, &mut ts[r.clone()], &mut vals[r])?;
+        }
+        return Ok(());
+    }
     let (ts_sec, val_sec) = block[HEADER_LEN..].split_at(h.ts_len);
     // Values first: the decimal coding uses `ts` as scratch for its integers.
     decode_values(h.val_codec, val_sec, ts, vals)?;
     decode_ts(ts_sec, h.summary.first_ts, ts)?;
     if ts.last() != Some(&h.summary.last_ts) {
         return Err(CodecError::new("decoded timestamps do not end at the header's last_ts".into()));
+    }
+    Ok(())
+}
+
+/// The pages of a paged block (checking its header and directory, not the pages' bytes);
+/// `None` when the block is not paged.
+pub fn pages(block: &[u8]) -> Result<Option<Vec<Page>>, CodecError> {
+    let h = header(block)?;
+    if !h.paged() {
+        return Ok(None);
+    }
+    pages::directory(&h, block).map(Some)
+}
+
+/// Decode page `page` (from [`pages`] of the same block) into `ts` and `vals`, which must
+/// hold exactly its point count; checks the page's checksum. On error they hold garbage.
+pub fn decode_page(block: &[u8], page: &Page, ts: &mut [i64], vals: &mut [f64]) -> Result<(), CodecError> {
+    let n = page.summary.count as usize;
+    if ts.len() != n || vals.len() != n {
+        return Err(CodecError::new(format!("buffers of {} and {} for {n} points", ts.len(), vals.len())));
+    }
+    pages::decode_page(block, page, true, ts, vals)
+}
+
+/// Check that the summaries a decoded block stores (its header's, and its pages' when
+/// paged) are those of its points `ts` and `vals`; says which one differs.
+pub fn check_summaries(block: &[u8], ts: &[i64], vals: &[f64]) -> Result<(), CodecError> {
+    let h = header(block)?;
+    let same = |a: &Summary, b: &Summary| {
+        let f = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) || x == y;
+        (a.count, a.first_ts, a.last_ts, a.nan_count) == (b.count, b.first_ts, b.last_ts, b.nan_count)
+            && f(a.min, b.min)
+            && f(a.max, b.max)
+            && f(a.sum, b.sum)
+    };
+    let computed = if h.paged() {
+        let mut total: Option<Summary> = None;
+        for page in pages::directory(&h, block)? {
+            let r = page.start..page.start + page.summary.count as usize;
+            let s = Summary::of(&ts[r.clone()], &vals[r]);
+            if !same(&s, &page.summary) {
+                return Err(CodecError::new(format!(
+                    "the summary of the page at point {} ({:?}) does not match its points ({s:?})",
+                    page.start, page.summary
+                )));
+            }
+            total = Some(total.map_or(s, |t| t.combine(&s)));
+        }
+        total.expect("a paged block has pages")
+    } else {
+        Summary::of(ts, vals)
+    };
+    if !same(&computed, &h.summary) {
+        return Err(CodecError::new(format!(
+            "the block's summary ({:?}) does not match its points ({computed:?})",
+            h.summary
+        )));
     }
     Ok(())
 }

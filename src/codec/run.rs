@@ -30,7 +30,7 @@ pub fn encode(ts: &[i64], vals: &[f64], seqs: &[u64], out: &mut Vec<u8>) {
     frames::encode(&deltas, out);
     let offsets: Vec<i64> = seqs.iter().map(|&s| (s - base) as i64).collect();
     frames::encode(&offsets, out);
-    out[codec_at] = encode_values(vals, out);
+    out[codec_at] = encode_values(vals, None, out);
 }
 
 /// Append a run's points to `ts`, `vals` and `seqs` (in arrival order). On error the

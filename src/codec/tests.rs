@@ -131,7 +131,7 @@ fn hostile_blocks_are_errors_never_panics() {
     let mut rng = Rng::new(99, 0);
     let mut blocks = Vec::new();
     for codec in [None, Some(VAL_RAW), Some(VAL_XOR), Some(VAL_DECIMAL)] {
-        for n in [1, 2, 129, 700] {
+        for n in [1, 2, 129, 700, 3000] {
             let ts = timestamps(&mut rng, n);
             let vals: Vec<f64> = (0..ts.len()).map(|_| value(&mut rng)).collect();
             let mut b = Vec::new();
@@ -165,6 +165,13 @@ fn hostile_blocks_are_errors_never_panics() {
             }
         }
         reseal(&mut b);
+        if let Ok(Some(pages)) = pages(&b) {
+            for page in &pages {
+                let n = page.summary.count as usize;
+                let (mut t, mut v) = (vec![0; n], vec![0.0; n]);
+                let _ = decode_page(&b, page, &mut t, &mut v);
+            }
+        }
         ts.clear();
         vals.clear();
         if decode(&b, &mut ts, &mut vals).is_err() {
@@ -187,4 +194,72 @@ fn periodic_decimals_are_not_fooled_by_a_strided_sample() {
     let block = round_trip(&ts, &vals);
     assert_eq!(header(&block).unwrap().val_codec, VAL_DECIMAL);
     assert!(block.len() < 400, "an arithmetic sawtooth is a few frames: {} bytes", block.len());
+}
+
+/// A paged block's pages decode to the matching slices of the whole block, their summaries
+/// fold to the header's, and each page is checked by its own checksum.
+#[test]
+fn paged_blocks_decode_page_by_page() {
+    let mut rng = Rng::new(5, 0);
+    for round in 0..60 {
+        let n = 2 * PAGE_POINTS + 1 + rng.below(6000) as usize;
+        let ts = timestamps(&mut rng, n);
+        let vals: Vec<f64> = (0..ts.len())
+            .map(|i| if round % 3 == 0 { value(&mut rng) } else { (i % 977) as f64 / 10.0 })
+            .collect();
+        if ts.len() <= 2 * PAGE_POINTS {
+            continue;
+        }
+        let block = round_trip(&ts, &vals);
+        let h = header(&block).unwrap();
+        assert!(h.paged() && h.summary.count as usize == ts.len());
+        let pages = pages(&block).unwrap().expect("paged");
+        assert_eq!(pages.len(), ts.len().div_ceil(PAGE_POINTS));
+        let total = pages[1..].iter().fold(pages[0].summary, |t, p| t.combine(&p.summary));
+        assert_eq!(key(&total), key(&h.summary), "the header is the pages folded");
+        for page in &pages {
+            let r = page.start..page.start + page.summary.count as usize;
+            let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
+            decode_page(&block, page, &mut t, &mut v).unwrap();
+            assert_eq!(t, ts[r.clone()]);
+            assert_eq!(bits(&v), bits(&vals[r.clone()]));
+            assert_eq!(key(&page.summary), key(&Summary::of(&ts[r.clone()], &vals[r])));
+        }
+        check_summaries(&block, &ts, &vals).unwrap();
+        // A flipped bit in a page's bytes: that page's checksum catches it.
+        let mut bad = block.clone();
+        let page = &pages[rng.below(pages.len() as u64) as usize];
+        bad[page.ts.0] ^= 1;
+        let (mut t, mut v) = (vec![0; page.summary.count as usize], vec![0.0; page.summary.count as usize]);
+        assert!(decode_page(&bad, page, &mut t, &mut v).is_err());
+    }
+    // Small blocks are not paged.
+    let ts: Vec<i64> = (0..2 * PAGE_POINTS as i64).collect();
+    let block = round_trip(&ts, &vec![1.5; ts.len()]);
+    assert!(!header(&block).unwrap().paged() && pages(&block).unwrap().is_none());
+}
+
+/// Pages equal to the page before them are stored once: a constant block stays tiny.
+#[test]
+fn repeated_pages_are_stored_once() {
+    let ts: Vec<i64> = (0..4096).map(|i| i * 10_000).collect();
+    let block = round_trip(&ts, &vec![42.0; 4096]);
+    assert!(block.len() < 200, "constant 4,096 points in {} bytes", block.len());
+}
+
+/// Blocks written by format 1 (never paged) are still read; a format-1 header claiming
+/// pages is rejected.
+#[test]
+fn format_1_blocks_are_still_read() {
+    let ts: Vec<i64> = (0..900).map(|i| i * 1000).collect();
+    let vals: Vec<f64> = (0..900).map(|i| i as f64 / 4.0).collect();
+    let mut block = round_trip(&ts, &vals);
+    block[0] = 1;
+    reseal(&mut block);
+    let (mut t, mut v) = (Vec::new(), Vec::new());
+    decode(&block, &mut t, &mut v).unwrap();
+    assert_eq!((t, bits(&v)), (ts.clone(), bits(&vals)));
+    block[PAGE_SHIFT_AT] = PAGE_SHIFT;
+    reseal(&mut block);
+    assert!(header(&block).is_err());
 }

@@ -59,8 +59,9 @@ impl From<&Agg> for ts_agg {
 /// writes nothing.
 ///
 /// Fast: a sealed block lying wholly inside one bucket is answered from the summary stored
-/// in its header without decoding its points; only blocks crossing a bucket edge (and the
-/// blocks whose first or last value a bucket reports) are decoded.
+/// in its header without decoding its points, and a block crossing a bucket edge from the
+/// summaries of its 512-point pages; only the pages crossing an edge (and the pages whose
+/// first or last value a bucket reports) are decoded.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no metric in this snapshot;
 /// `TS_INVALID_ARGUMENT` if `txn`, `out` or `n_out` is NULL, `bucket <= 0` or

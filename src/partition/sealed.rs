@@ -184,6 +184,28 @@ impl Sealed {
         Ok(())
     }
 
+    /// The block's pages (see `codec::pages`), checked against its reference; `None` when
+    /// the block is not paged (a small block is decoded whole).
+    pub fn pages(&self) -> Result<Option<Vec<codec::Page>>> {
+        let pages = codec::pages(self.block()?).map_err(|e| self.corrupt(&e.to_string()))?;
+        if let Some(p) = &pages {
+            let (first, last) = (p[0].summary.first_ts, p[p.len() - 1].summary.last_ts);
+            if (first, last) != (self.first_ts, self.last_ts) {
+                return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+            }
+        }
+        Ok(pages)
+    }
+
+    /// Replace `ts` and `vals` with the points of `page` (one of [`Sealed::pages`]), whose
+    /// checksum is verified.
+    pub fn decode_page(&self, page: &codec::Page, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
+        let n = page.summary.count as usize;
+        ts.resize(n, 0);
+        vals.resize(n, 0.0);
+        codec::decode_page(self.block()?, page, ts, vals).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
     fn corrupt(&self, msg: &str) -> Error {
         match &self.loc {
             #[cfg(test)]
