@@ -3,7 +3,7 @@
 //! A sealed block lying wholly inside one bucket, with no head point of the snapshot in its
 //! time range, contributes its stored summary (count, min, max, sum): its points are not
 //! decoded. A paged block crossing a bucket edge or the range's ends does the same page by
-//! page, from its directory: only the pages crossing an edge are decoded (at most 512
+//! page, from its directory: only the pages crossing an edge are decoded (at most 256
 //! points each), and the pages whose first or last value a bucket reports. Blocks that head
 //! points overwrite are decoded whole and merged.
 use std::sync::Arc;
@@ -145,15 +145,8 @@ impl Folder<'_> {
                 a.first = vals[i];
                 a.first_ts = ts[i];
             }
-            // Branch-free: f64::min/max skip NaN operands.
-            let (mut min, mut max, mut sum, mut valued) = (a.min, a.max, a.sum, 0u64);
-            for &v in &vals[i..j] {
-                let ok = !v.is_nan();
-                min = min.min(v);
-                max = max.max(v);
-                sum += if ok { v } else { 0.0 };
-                valued += u64::from(ok);
-            }
+            let (min, max, sum, valued) = fold(&vals[i..j]);
+            let (min, max, sum) = (a.min.min(min), a.max.max(max), a.sum + sum);
             (a.min, a.max, a.sum) = (min, max, sum);
             acc.valued += valued;
             a.count += (j - i) as u64;
@@ -213,6 +206,34 @@ impl Folder<'_> {
     fn inside_one(&self, lo: i64, hi: i64) -> bool {
         lo >= self.from && hi < self.until && self.start_of(lo) == self.start_of(hi)
     }
+}
+
+/// Min, max and sum of the non-NaN values of `vals`, and how many there are. Four
+/// independent lanes, so the loop is not bound by the latency of one chain of additions
+/// (the sum's rounding may differ from a sequential sum's in the last bits).
+fn fold(vals: &[f64]) -> (f64, f64, f64, u64) {
+    let (mut min, mut max, mut sum, mut valued) =
+        ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4], [0.0; 4], [0u64; 4]);
+    let mut lane = |k: usize, v: f64| {
+        // Branch-free; a comparison with NaN is false, so NaN never becomes min or max.
+        let ok = !v.is_nan();
+        min[k] = if v < min[k] { v } else { min[k] };
+        max[k] = if v > max[k] { v } else { max[k] };
+        sum[k] += if ok { v } else { 0.0 };
+        valued[k] += u64::from(ok);
+    };
+    let chunks = vals.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (k, &v) in c.iter().enumerate() {
+            lane(k, v);
+        }
+    }
+    for (k, &v) in rest.iter().enumerate() {
+        lane(k, v);
+    }
+    let m = |a: [f64; 4], f: fn(f64, f64) -> f64| f(f(a[0], a[1]), f(a[2], a[3]));
+    (m(min, f64::min), m(max, f64::max), (sum[0] + sum[1]) + (sum[2] + sum[3]), valued.iter().sum())
 }
 
 impl Snapshot {

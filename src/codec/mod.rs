@@ -21,7 +21,7 @@
 //! - Values: [`VAL_DECIMAL`] (see `decimal.rs`), [`VAL_XOR`] (Gorilla) or [`VAL_RAW`]
 //!   (`count` x 8 bytes), whichever is smallest.
 //! - `page_shift` 0: the body is one timestamp section then one value section, as above.
-//!   Otherwise (format 2, blocks of more than 2 x [`PAGE_POINTS`] points) the block is paged:
+//!   Otherwise (format 2, blocks of more than [`PAGED_ABOVE`] points) the block is paged:
 //!   pages of `1 << page_shift` points, each coded on its own and summarised in a directory
 //!   at the end of the body (`pages.rs`), so a reader decodes only the pages it needs.
 //!   Format 1 blocks (never paged) are still read.
@@ -42,11 +42,13 @@ pub mod shapes;
 /// Format version written in byte 0 of every block (1 is still read: never paged).
 pub const FORMAT_VERSION: u8 = 2;
 /// log2 of [`PAGE_POINTS`], written in byte 3 of a paged block's header.
-const PAGE_SHIFT: u8 = 9;
-/// Points per page of a paged block: blocks of more than two pages' worth are paged (a
-/// smaller block is decoded whole, at most 1,024 points). A multiple of the frame coder's
-/// 128, so pages cut no frame in two.
+const PAGE_SHIFT: u8 = 8;
+/// Points per page of a paged block. A multiple of the frame coder's 128, so pages cut no
+/// frame in two.
 pub const PAGE_POINTS: usize = 1 << PAGE_SHIFT;
+/// Blocks of more points than this are paged; a smaller block is decoded whole (the
+/// directory would cost more than it saves).
+pub const PAGED_ABOVE: usize = 1024;
 /// Page sizes a reader accepts (`page_shift` values): bounds the directory of a hostile block.
 const PAGE_SHIFTS: std::ops::RangeInclusive<u8> = 7..=20;
 /// Bytes of the block header.
@@ -198,7 +200,7 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
-    let (s, codec, ts_len, page_shift) = if ts.len() > 2 * PAGE_POINTS {
+    let (s, codec, ts_len, page_shift) = if ts.len() > PAGED_ABOVE {
         let (s, codec, ts_len) = pages::encode(ts, vals, val_codec, out);
         (s, codec, ts_len, PAGE_SHIFT)
     } else {

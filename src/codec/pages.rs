@@ -1,4 +1,4 @@
-//! Paged blocks (format version 2): a block of more than 2 x [`PAGE_POINTS`] points is cut into
+//! Paged blocks (format version 2): a block of more than [`super::PAGED_ABOVE`] points is cut into
 //! pages of that many (the last may be shorter), each coded on its own (its timestamps from
 //! its own first one, its values with their own coding) and summarised in a directory at the
 //! end of the block. A reader can then fold whole pages from their summaries and decode only
@@ -41,7 +41,7 @@ pub struct Page {
     crc: u32,
 }
 
-/// Append the body of a paged block of `ts` and `vals` (more than [`PAGE_POINTS`] points)
+/// Append the body of a paged block of `ts` and `vals` (more than [`super::PAGED_ABOVE`] points)
 /// at the end of `out`, whose header is already reserved. Returns the block's summary,
 /// the first page's value coding and the timestamp section's length.
 pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<u8>) -> (Summary, u8, usize) {

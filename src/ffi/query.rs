@@ -60,7 +60,7 @@ impl From<&Agg> for ts_agg {
 ///
 /// Fast: a sealed block lying wholly inside one bucket is answered from the summary stored
 /// in its header without decoding its points, and a block crossing a bucket edge from the
-/// summaries of its 512-point pages; only the pages crossing an edge (and the pages whose
+/// summaries of its 256-point pages; only the pages crossing an edge (and the pages whose
 /// first or last value a bucket reports) are decoded.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no metric in this snapshot;
