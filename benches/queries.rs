@@ -99,33 +99,6 @@ fn main() {
     };
     let one = row("1 bucket", 1);
     let thousand = row("1,000 buckets", 1000);
-    // The same points in partitions of 1,024: a bucket edge then costs a quarter of the
-    // decoding (the blocks crossing edges are what 1,000 buckets spend their time on).
-    {
-        let dir = TempDir::new("agg1024");
-        let mut o = Options::default();
-        o.set_partition_points(1024).expect("options");
-        let db = Database::open(&dir.0, &o).expect("open");
-        let m = db.create_metric("gauge").expect("create");
-        for (t, v) in s.ts.chunks(10_000).zip(s.vals.chunks(10_000)) {
-            db.insert_batch(m, t, v).expect("insert");
-        }
-        db.checkpoint().expect("checkpoint");
-        let snap = db.begin();
-        let bucket = ((until - from) + 999) / 1000;
-        let secs = time(runs, || {
-            out.clear();
-            snap.aggregate(m, from, until, bucket, usize::MAX, &mut out).expect("aggregate");
-        });
-        println!(
-            "  {:<28} {:>9} ms      {} buckets   (partitions of 1,024 points instead of the default 4,096)",
-            "1,000 buckets",
-            fmt_num(secs * 1e3),
-            out.len()
-        );
-        drop(snap);
-        db.close().map_err(|(_, e)| e).expect("close");
-    }
     let mut ts = vec![0i64; 4096];
     let mut vals = vec![0f64; 4096];
     let scan = time(runs.min(7), || {
@@ -146,6 +119,24 @@ fn main() {
         fmt_num(scan * 1e3),
         fmt_num(points as f64 / scan / 1e6)
     );
+    // Short reads: 100 points from places spread over the metric. A paged block decodes
+    // only the pages the range overlaps.
+    let short = time(runs, || {
+        for q in 0..100 {
+            let i = (q * 48_611 + 12_345) % (points - 200);
+            let mut c = snap.scan(m, s.ts[i], s.ts[i + 100]).expect("scan");
+            let mut n = 0;
+            loop {
+                let k = c.next_batch(Some(&mut ts), Some(&mut vals)).expect("read");
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            assert_eq!(n, 100);
+        }
+    }) / 100.0;
+    println!("  {:<28} {:>9} us   per read of 100 points", "short range (cursor)", fmt_num(short * 1e6));
     drop(snap);
 
     // Delete 10% from the middle, with an older snapshot open.

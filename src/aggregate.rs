@@ -85,8 +85,15 @@ struct Folder<'a> {
 impl Folder<'_> {
     /// The start of the bucket holding `t` (`from <= t < until`).
     fn start_of(&self, t: i64) -> i64 {
-        let k = (i128::from(t) - i128::from(self.from)) / i128::from(self.bucket);
-        (i128::from(self.from) + k * i128::from(self.bucket)) as i64
+        // `t - from` fits an i64 unless the range spans more than half the timeline; the
+        // i128 division is a library call, so only that case takes it.
+        match t.checked_sub(self.from) {
+            Some(d) => self.from + d / self.bucket * self.bucket,
+            None => {
+                let k = (i128::from(t) - i128::from(self.from)) / i128::from(self.bucket);
+                (i128::from(self.from) + k * i128::from(self.bucket)) as i64
+            }
+        }
     }
 
     /// Make the bucket of `t` current, finishing the one before; false when `out` is full.

@@ -1500,7 +1500,8 @@ impl Cursor {
     /// Open the next overlapping sealed part with points in range; false when none is left.
     fn open_next_part(&mut self) -> Result<bool> {
         while self.next_part < self.parts_end {
-            self.map.parts[self.next_part].data.decode_into(&mut self.part_ts, &mut self.part_vals)?;
+            let part = &self.map.parts[self.next_part].data;
+            part.decode_overlapping(self.from, self.until, &mut self.part_ts, &mut self.part_vals)?;
             self.next_part += 1;
             let ts = &self.part_ts;
             self.pos = ts.partition_point(|&t| t < self.from);

@@ -192,6 +192,80 @@ fn aggregates_match_a_brute_force_fold() {
     }
 }
 
+/// Partitions large enough that their blocks are paged (more than 1,024 points): aggregates
+/// fold pages from their summaries and decode edge pages, scans decode only the pages a
+/// range overlaps, late points in the head merge over paged blocks. All are checked against
+/// a brute-force fold and a filter of the full scan.
+#[test]
+fn paged_blocks_agree_with_a_brute_force_fold() {
+    let seeds: u64 = std::env::var("TSDB_AGG_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60) / 3;
+    for seed in 1..=seeds.max(1) {
+        let mut rng = Rng(seed.wrapping_mul(0x51_7cc1_b727_220a_95) | 1);
+        let dir = tmpdir(&format!("paged{seed}"));
+        let mut o = Options::default();
+        o.set_partition_points(1025 + rng.below(3000) as u32).unwrap();
+        let mut db = Database::open(&dir, &o).unwrap();
+        let m = db.create_metric("m").unwrap();
+        let n = 5_000 + rng.below(20_000) as i64;
+        let mut t = 0i64;
+        let mut written = 0;
+        while written < n {
+            let k = 1 + rng.below(3_000) as i64;
+            // Ascending with gaps of 1 to 10, and now and then late points and overwrites.
+            let mut ts = Vec::new();
+            for _ in 0..k {
+                t += 1 + rng.below(10) as i64;
+                ts.push(if rng.below(50) == 0 { rng.below(t as u64) as i64 } else { t });
+            }
+            let vals: Vec<f64> = ts.iter().map(|_| value(&mut rng)).collect();
+            db.insert_batch(m, &ts, &vals).unwrap();
+            written += k;
+            if rng.below(4) == 0 {
+                db.checkpoint().unwrap();
+            }
+            if rng.below(8) == 0 {
+                db.close().map_err(|(_, e)| e).unwrap();
+                db = Database::open(&dir, &o).unwrap();
+            }
+        }
+        // Late points left in the head, over sealed (paged) blocks.
+        let late: Vec<i64> = (0..50).map(|_| rng.below(t as u64) as i64).collect();
+        let vals: Vec<f64> = late.iter().map(|_| value(&mut rng)).collect();
+        db.insert_batch(m, &late, &vals).unwrap();
+        let s = db.begin();
+        let pts = points(&s, m);
+        let scale: f64 = pts.iter().map(|p| p.1.abs()).filter(|v| v.is_finite()).sum();
+        for q in 0..30 {
+            let from = rng.below(t as u64 + 20) as i64 - 10;
+            let until = from + rng.below(t as u64 + 20) as i64;
+            let bucket = match rng.below(4) {
+                0 => 1 + rng.below(300) as i64,
+                1 => 1 + rng.below(5_000) as i64,
+                2 => i64::MAX,
+                _ => 1 + rng.below(t as u64) as i64,
+            };
+            let got = aggregate_all(&s, m, from, until, bucket, usize::MAX >> 1);
+            let want = brute(&pts, from, until, bucket);
+            check(
+                &got,
+                &want,
+                scale,
+                &format!("seed {seed} query {q}: from={from} until={until} bucket={bucket}"),
+            );
+            // A short read of the same start.
+            let until = from + rng.below(2_000) as i64;
+            let got: Vec<(i64, u64)> =
+                s.scan(m, from, until).unwrap().map(|p| p.unwrap()).map(|(t, v)| (t, v.to_bits())).collect();
+            let want: Vec<(i64, u64)> =
+                pts.iter().filter(|p| p.0 >= from && p.0 < until).map(|&(t, v)| (t, v.to_bits())).collect();
+            assert_eq!(got, want, "seed {seed}: scan of [{from}, {until})");
+        }
+        drop(s);
+        db.close().map_err(|(_, e)| e).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn aggregate_arguments_and_edges() {
     let dir = tmpdir("aggargs");

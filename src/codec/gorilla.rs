@@ -61,6 +61,7 @@ impl<'a> BitReader<'a> {
         BitReader { src, pos: 0 }
     }
 
+    #[inline]
     pub fn get(&mut self, n: u32) -> Result<u64, CodecError> {
         if n == 0 {
             return Ok(0);
@@ -93,6 +94,7 @@ impl<'a> BitReader<'a> {
         Ok(v)
     }
 
+    #[inline]
     pub fn bit(&mut self) -> Result<bool, CodecError> {
         Ok(self.get(1)? == 1)
     }

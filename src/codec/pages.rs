@@ -147,13 +147,14 @@ pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecErro
             "page directory checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    let mut cols = vec![0i64; COLS * n_pages];
+    // The columns, then room for the value columns' integers: one allocation.
+    let mut cols = vec![0i64; (COLS + 1) * n_pages];
+    let (cols, scratch) = cols.split_at_mut(COLS * n_pages);
     let mut at = 0;
     for col in cols.chunks_exact_mut(n_pages) {
         frames::decode(dir, &mut at, col)?;
     }
     let mut floats = vec![0f64; 3 * n_pages];
-    let mut scratch = vec![0i64; n_pages];
     for f in floats.chunks_exact_mut(n_pages) {
         let codec = *dir.get(at).ok_or_else(|| CodecError::short("page summaries", at + 1, dir.len()))?;
         at += 1;
@@ -162,7 +163,7 @@ pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecErro
             .get(at..)
             .and_then(|d| d.get(..usize::try_from(len).ok()?))
             .ok_or_else(|| CodecError::short("page summaries", len as usize, dir.len() - at))?;
-        decode_values(codec, src, &mut scratch, f)?;
+        decode_values(codec, src, scratch, f)?;
         at += src.len();
     }
     if at != dir.len() {

@@ -206,6 +206,33 @@ impl Sealed {
         codec::decode_page(self.block()?, page, ts, vals).map_err(|e| self.corrupt(&e.to_string()))
     }
 
+    /// Replace `ts` and `vals` with the points of the run that a read of `[from, until)`
+    /// needs: all of them, or, for a paged block the range does not cover, those of the
+    /// pages overlapping it (a superset of the points in range, still sorted).
+    pub fn decode_overlapping(
+        &self,
+        from: i64,
+        until: i64,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+    ) -> Result<()> {
+        let pages = if from <= self.first_ts && until > self.last_ts { None } else { self.pages()? };
+        let Some(pages) = pages else { return self.decode_into(ts, vals) };
+        let wanted = || pages.iter().filter(|p| p.summary.last_ts >= from && p.summary.first_ts < until);
+        let n: usize = wanted().map(|p| p.summary.count as usize).sum();
+        ts.resize(n, 0);
+        vals.resize(n, 0.0);
+        let block = self.block()?;
+        let mut at = 0;
+        for page in wanted() {
+            let r = at..at + page.summary.count as usize;
+            codec::decode_page(block, page, &mut ts[r.clone()], &mut vals[r.clone()])
+                .map_err(|e| self.corrupt(&e.to_string()))?;
+            at = r.end;
+        }
+        Ok(())
+    }
+
     fn corrupt(&self, msg: &str) -> Error {
         match &self.loc {
             #[cfg(test)]
