@@ -200,7 +200,7 @@ fn aggregates_match_a_brute_force_fold() {
 fn paged_blocks_agree_with_a_brute_force_fold() {
     let seeds: u64 = std::env::var("TSDB_AGG_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60) / 3;
     for seed in 1..=seeds.max(1) {
-        let mut rng = Rng(seed.wrapping_mul(0x51_7cc1_b727_220a_95) | 1);
+        let mut rng = Rng(seed.wrapping_mul(0x517c_c1b7_2722_0a95) | 1);
         let dir = tmpdir(&format!("paged{seed}"));
         let mut o = Options::default();
         o.set_partition_points(1025 + rng.below(3000) as u32).unwrap();
