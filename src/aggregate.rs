@@ -280,6 +280,7 @@ impl Snapshot {
             scratch_vals: Vec::new(),
         };
         let mut h = 0; // head points before `h` are folded
+        let mut pages = Vec::new(); // the directory of the block at hand, reused
         for part in &map.parts[map.parts_overlapping(from, until)] {
             let data = &part.data;
             let (lo, hi) = (data.min_ts(), data.max_ts());
@@ -301,7 +302,7 @@ impl Snapshot {
                 f.points(&ts, &vals)?;
             } else if f.inside_one(lo, hi) {
                 f.summary(&data.summary()?, Piece::Block(data.clone()))?;
-            } else if let Some(pages) = data.pages()? {
+            } else if data.pages_into(&mut pages)? {
                 for page in &pages {
                     let (plo, phi) = (page.summary.first_ts, page.summary.last_ts);
                     if phi < from || plo >= until {

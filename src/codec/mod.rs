@@ -400,7 +400,9 @@ fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) ->
     check_body(block)?;
     if h.paged() {
         // The body's checksum covers every page: the pages' own are not needed.
-        for page in pages::directory(h, block)? {
+        let mut dir = Vec::new();
+        pages::directory(h, block, &mut dir)?;
+        for page in dir {
             let r = page.start..page.start + page.summary.count as usize;
             pages::decode_page(block, &page, false, &mut ts[r.clone()], &mut vals[r])?;
         }
@@ -419,11 +421,19 @@ fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) ->
 /// The pages of a paged block (checking its header and directory, not the pages' bytes);
 /// `None` when the block is not paged.
 pub fn pages(block: &[u8]) -> Result<Option<Vec<Page>>, CodecError> {
+    let mut pages = Vec::new();
+    Ok(pages_into(block, &mut pages)?.then_some(pages))
+}
+
+/// [`pages`] into `pages` (cleared first, reused by callers reading many blocks); false
+/// (and `pages` empty) when the block is not paged.
+pub fn pages_into(block: &[u8], pages: &mut Vec<Page>) -> Result<bool, CodecError> {
+    pages.clear();
     let h = header(block)?;
     if !h.paged() {
-        return Ok(None);
+        return Ok(false);
     }
-    pages::directory(&h, block).map(Some)
+    pages::directory(&h, block, pages).map(|()| true)
 }
 
 /// Decode page `page` (from [`pages`] of the same block) into `ts` and `vals`, which must
@@ -449,7 +459,9 @@ pub fn check_summaries(block: &[u8], ts: &[i64], vals: &[f64]) -> Result<(), Cod
     };
     let computed = if h.paged() {
         let mut total: Option<Summary> = None;
-        for page in pages::directory(&h, block)? {
+        let mut dir = Vec::new();
+        pages::directory(&h, block, &mut dir)?;
+        for page in dir {
             let r = page.start..page.start + page.summary.count as usize;
             let s = Summary::of(&ts[r.clone()], &vals[r]);
             if !same(&s, &page.summary) {

@@ -132,10 +132,14 @@ pub(super) fn dir_len(block: &[u8], ts_len: usize) -> Result<usize, CodecError> 
     Ok(len + TRAILER)
 }
 
-/// Read and check the directory of paged block `block` (header `h`, already checked):
-/// its crc, and that every page lies in its section and in the block's time range, in
-/// order. The pages' own bytes are not read.
-pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecError> {
+/// Directories of up to this many pages are parsed in stack buffers.
+const STACK_PAGES: usize = 16;
+
+/// Read and check the directory of paged block `block` (header `h`, already checked) into
+/// `pages` (cleared first): its crc, and that every page lies in its section and in the
+/// block's time range, in order. The pages' own bytes are not read.
+pub(super) fn directory(h: &Header, block: &[u8], pages: &mut Vec<Page>) -> Result<(), CodecError> {
+    pages.clear();
     let n = h.summary.count as usize;
     let page_points = 1usize << h.page_shift;
     let n_pages = n.div_ceil(page_points);
@@ -147,14 +151,22 @@ pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecErro
             "page directory checksum mismatch (stored {want:#010x}, computed {got:#010x})"
         )));
     }
-    // The columns, then room for the value columns' integers: one allocation.
-    let mut cols = vec![0i64; (COLS + 1) * n_pages];
-    let (cols, scratch) = cols.split_at_mut(COLS * n_pages);
+    // The columns, then room for the value columns' integers, and the value columns: on
+    // the stack unless the block has many pages (a query parses one directory per block).
+    let (mut stack_ints, mut stack_floats) = ([0i64; (COLS + 1) * STACK_PAGES], [0f64; 3 * STACK_PAGES]);
+    let (mut heap_ints, mut heap_floats) = (Vec::new(), Vec::new());
+    let (ints, floats) = if n_pages <= STACK_PAGES {
+        (&mut stack_ints[..(COLS + 1) * n_pages], &mut stack_floats[..3 * n_pages])
+    } else {
+        heap_ints.resize((COLS + 1) * n_pages, 0);
+        heap_floats.resize(3 * n_pages, 0.0);
+        (&mut heap_ints[..], &mut heap_floats[..])
+    };
+    let (cols, scratch) = ints.split_at_mut(COLS * n_pages);
     let mut at = 0;
     for col in cols.chunks_exact_mut(n_pages) {
         frames::decode(dir, &mut at, col)?;
     }
-    let mut floats = vec![0f64; 3 * n_pages];
     for f in floats.chunks_exact_mut(n_pages) {
         let codec = *dir.get(at).ok_or_else(|| CodecError::short("page summaries", at + 1, dir.len()))?;
         at += 1;
@@ -179,7 +191,7 @@ pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecErro
             _ => Err(CodecError::new(format!("page {what} at {off}+{len} outside its section"))),
         }
     };
-    let mut pages = Vec::with_capacity(n_pages);
+    pages.reserve(n_pages);
     let mut prev_last = None::<i64>;
     for p in 0..n_pages {
         let start = p * page_points;
@@ -223,7 +235,7 @@ pub(super) fn directory(h: &Header, block: &[u8]) -> Result<Vec<Page>, CodecErro
         return Err(CodecError::new("the last page does not end at the header's last_ts".into()));
     }
     debug_assert!(n <= MAX_BLOCK_POINTS);
-    Ok(pages)
+    Ok(())
 }
 
 /// Decode page `page` of `block` into `ts` and `vals` (exactly its point count long),

@@ -187,14 +187,19 @@ impl Sealed {
     /// The block's pages (see `codec::pages`), checked against its reference; `None` when
     /// the block is not paged (a small block is decoded whole).
     pub fn pages(&self) -> Result<Option<Vec<codec::Page>>> {
-        let pages = codec::pages(self.block()?).map_err(|e| self.corrupt(&e.to_string()))?;
-        if let Some(p) = &pages {
-            let (first, last) = (p[0].summary.first_ts, p[p.len() - 1].summary.last_ts);
-            if (first, last) != (self.first_ts, self.last_ts) {
-                return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
-            }
+        let mut pages = Vec::new();
+        Ok(self.pages_into(&mut pages)?.then_some(pages))
+    }
+
+    /// [`Sealed::pages`] into `pages` (cleared first); false when the block is not paged.
+    pub fn pages_into(&self, pages: &mut Vec<codec::Page>) -> Result<bool> {
+        let paged = codec::pages_into(self.block()?, pages).map_err(|e| self.corrupt(&e.to_string()))?;
+        if let (Some(first), Some(last)) = (pages.first(), pages.last())
+            && (first.summary.first_ts, last.summary.last_ts) != (self.first_ts, self.last_ts)
+        {
+            return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
         }
-        Ok(pages)
+        Ok(paged)
     }
 
     /// Replace `ts` and `vals` with the points of `page` (one of [`Sealed::pages`]), whose
