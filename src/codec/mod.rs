@@ -401,7 +401,7 @@ fn decode_checked(h: &Header, block: &[u8], ts: &mut [i64], vals: &mut [f64]) ->
     if h.paged() {
         // The body's checksum covers every page: the pages' own are not needed.
         let mut dir = Vec::new();
-        pages::directory(h, block, &mut dir)?;
+        pages::directory(h, block, false, &mut dir)?;
         for page in dir {
             let r = page.start..page.start + page.summary.count as usize;
             pages::decode_page(block, &page, false, &mut ts[r.clone()], &mut vals[r])?;
@@ -433,7 +433,7 @@ pub fn pages_into(block: &[u8], pages: &mut Vec<Page>) -> Result<bool, CodecErro
     if !h.paged() {
         return Ok(false);
     }
-    pages::directory(&h, block, pages).map(|()| true)
+    pages::directory(&h, block, true, pages).map(|()| true)
 }
 
 /// Decode page `page` (from [`pages`] of the same block) into `ts` and `vals`, which must
@@ -460,7 +460,7 @@ pub fn check_summaries(block: &[u8], ts: &[i64], vals: &[f64]) -> Result<(), Cod
     let computed = if h.paged() {
         let mut total: Option<Summary> = None;
         let mut dir = Vec::new();
-        pages::directory(&h, block, &mut dir)?;
+        pages::directory(&h, block, true, &mut dir)?;
         for page in dir {
             let r = page.start..page.start + page.summary.count as usize;
             let s = Summary::of(&ts[r.clone()], &vals[r]);

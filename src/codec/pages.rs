@@ -92,9 +92,12 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
         frames::encode(col, out);
     }
     let mut col = Vec::new();
-    for f in &floats {
+    for (i, f) in floats.iter().enumerate() {
         col.clear();
-        let codec = encode_values_with(f, None, None, &mut col);
+        // Sums of decimals are rarely short decimals (rounding): straight to XOR, without
+        // the decimal coder's failing search over every exponent.
+        let force = (i == 2).then_some(super::VAL_XOR);
+        let codec = encode_values_with(f, force, None, &mut col);
         out.push(codec);
         put_varint(col.len() as u64, out);
         out.extend_from_slice(&col);
@@ -135,17 +138,28 @@ pub(super) fn dir_len(block: &[u8], ts_len: usize) -> Result<usize, CodecError> 
 /// Directories of up to this many pages are parsed in stack buffers.
 const STACK_PAGES: usize = 16;
 
+/// Integer columns a whole-block decode needs: where each page is, its coding, its time
+/// range. The rest (NaN counts, crcs, min/max/sum) are summaries.
+const LAYOUT_COLS: usize = 7;
+
 /// Read and check the directory of paged block `block` (header `h`, already checked) into
 /// `pages` (cleared first): its crc, and that every page lies in its section and in the
-/// block's time range, in order. The pages' own bytes are not read.
-pub(super) fn directory(h: &Header, block: &[u8], pages: &mut Vec<Page>) -> Result<(), CodecError> {
+/// block's time range, in order. The pages' own bytes are not read. Without `summaries`
+/// (a whole-block decode, whose body crc was checked) only the layout columns are read:
+/// the pages' NaN counts, crcs, min, max and sum are left 0.
+pub(super) fn directory(
+    h: &Header,
+    block: &[u8],
+    summaries: bool,
+    pages: &mut Vec<Page>,
+) -> Result<(), CodecError> {
     pages.clear();
     let n = h.summary.count as usize;
     let page_points = 1usize << h.page_shift;
     let n_pages = n.div_ceil(page_points);
     let end = block.len() - TRAILER;
     let dir = &block[end - (h.dir_len - TRAILER)..end];
-    let (want, got) = (u32_at(block, end), crc32fast::hash(dir));
+    let (want, got) = (u32_at(block, end), if summaries { crc32fast::hash(dir) } else { u32_at(block, end) });
     if want != got {
         return Err(CodecError::new(format!(
             "page directory checksum mismatch (stored {want:#010x}, computed {got:#010x})"
@@ -164,10 +178,11 @@ pub(super) fn directory(h: &Header, block: &[u8], pages: &mut Vec<Page>) -> Resu
     };
     let (cols, scratch) = ints.split_at_mut(COLS * n_pages);
     let mut at = 0;
-    for col in cols.chunks_exact_mut(n_pages) {
+    let read = if summaries { COLS } else { LAYOUT_COLS };
+    for col in cols.chunks_exact_mut(n_pages).take(read) {
         frames::decode(dir, &mut at, col)?;
     }
-    for f in floats.chunks_exact_mut(n_pages) {
+    for f in floats.chunks_exact_mut(n_pages).take(if summaries { 3 } else { 0 }) {
         let codec = *dir.get(at).ok_or_else(|| CodecError::short("page summaries", at + 1, dir.len()))?;
         at += 1;
         let len = get_varint(dir, &mut at)?;
@@ -178,7 +193,7 @@ pub(super) fn directory(h: &Header, block: &[u8], pages: &mut Vec<Page>) -> Resu
         decode_values(codec, src, scratch, f)?;
         at += src.len();
     }
-    if at != dir.len() {
+    if summaries && at != dir.len() {
         return Err(CodecError::new(format!("page directory has {} trailing bytes", dir.len() - at)));
     }
     let col = |c: usize, p: usize| cols[c * n_pages + p];
