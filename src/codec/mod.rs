@@ -135,13 +135,12 @@ impl Summary {
     fn of(ts: &[i64], vals: &[f64]) -> Summary {
         let (mut min, mut max, mut sum, mut nans) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0u32);
         for &v in vals {
-            if v.is_nan() {
-                nans += 1;
-            } else {
-                min = min.min(v);
-                max = max.max(v);
-                sum += v;
-            }
+            // Branch-free; a comparison with NaN is false, so NaN is never min or max.
+            let nan = v.is_nan();
+            min = if v < min { v } else { min };
+            max = if v > max { v } else { max };
+            sum += if nan { 0.0 } else { v };
+            nans += u32::from(nan);
         }
         Summary {
             count: vals.len() as u32,

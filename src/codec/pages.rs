@@ -21,7 +21,7 @@
 use super::bitpack::{get_varint, put_varint};
 use super::{
     CodecError, HEADER_LEN, Header, MAX_BLOCK_POINTS, PAGE_POINTS, Summary, VAL_XOR, decimal, decode_ts,
-    decode_values, encode_ts, encode_values_with, frames, u32_at,
+    decode_values, encode_values_with, frames, u32_at,
 };
 
 /// Integer columns of the directory.
@@ -52,9 +52,11 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
     let body = out.len();
     // Timestamps, then values: each page appended, or pointed at its twin before it.
     let mut last = 0..0;
+    // A page's timestamp section is its own deltas (as `encode_ts` of the page writes).
+    let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
     for r in pages() {
         let at = out.len();
-        encode_ts(&ts[r], out);
+        frames::encode(&deltas[r.start..r.end - 1], out);
         let (off, len) = dedup(out, at, &mut last);
         cols[0].push((off - body) as i64);
         cols[1].push(len as i64);
@@ -96,8 +98,9 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
         col.clear();
         // Sums of decimals are rarely short decimals (rounding): straight to XOR, without
         // the decimal coder's failing search over every exponent.
+        // Mins and maxes are values of the block: its decimal exponent fits them.
         let force = (i == 2).then_some(super::VAL_XOR);
-        let codec = encode_values_with(f, force, None, &mut col);
+        let codec = encode_values_with(f, force, hint, &mut col);
         out.push(codec);
         put_varint(col.len() as u64, out);
         out.extend_from_slice(&col);
