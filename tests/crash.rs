@@ -6,8 +6,9 @@
 //!   `crash_child`, with `TSDB_CRASH_CHILD=<dir>` and `TSDB_CRASH_CHILD_ARGS` (seed, first op
 //!   number, sync mode, ...). Without those variables `crash_child` returns at once, so it
 //!   is harmless in a normal run. The writer opens the database with small partitions (64
-//!   points: frequent seals) and a small checkpoint threshold (64 KiB: frequent background
-//!   checkpoints), creates-or-gets 8 metrics, then runs op after op until it is killed.
+//!   points: frequent seals; in one cycle of four 1,100 points, so sealed blocks are paged)
+//!   and a small checkpoint threshold (64 KiB: frequent background checkpoints),
+//!   creates-or-gets 8 metrics, then runs op after op until it is killed.
 //!   Op `k` is a pure function of `(seed, k)` (see `gen_op`): a `ts_insert_batch` of 1..500
 //!   points, a single `ts_insert`, an atomic multi-metric `ts_batch_commit`, a
 //!   `ts_checkpoint`, a `ts_delete_range` over recent ops' slots (sometimes everything before
@@ -1483,11 +1484,15 @@ fn tail(s: &str, n: usize) -> String {
 
 /// One kill cycle: run the writer, fold its report into the model, maybe check.
 fn cycle(h: &mut Harness, dir: &Path, cycle: u64, last: bool, sched: &mut Rng) -> Result<(), String> {
-    let cfg = match sched.below(10) {
+    let mut cfg = match sched.below(10) {
         0..=4 => Cfg::crash(0, 100, 0),
         5..=8 => Cfg::crash(1, 1 + sched.below(50) as u32, 64 << 20),
         _ => Cfg::crash(2, 100, 1 << 20),
     };
+    // Now and then partitions large enough that their blocks are paged (over 1,024 points).
+    if sched.below(4) == 0 {
+        cfg.partition_points = 1100;
+    }
     // Mostly wait for the writer to be ready, then kill it after a random time or number
     // of ops; sometimes kill it a few ms after the spawn, in its open and recovery.
     let wait_ready = sched.below(6) != 0;

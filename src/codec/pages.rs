@@ -221,10 +221,13 @@ pub(super) fn directory(
         if (p == 0 && col(5, p) != 0) || prev_last.is_some_and(|l| first_ts <= l) {
             return Err(CodecError::new(format!("page {p} starts at {first_ts}, out of order")));
         }
-        // Strictly ascending: one point spans 0, more span at least 1.
-        let last_ts = first_ts.checked_add(span).filter(|_| span >= 0 && (count == 1) == (span == 0));
+        // The span is unsigned (a page may span more than i64::MAX); strictly ascending:
+        // one point spans 0, more span at least 1.
+        let last_ts = i64::try_from(i128::from(first_ts) + i128::from(span as u64))
+            .ok()
+            .filter(|_| (count == 1) == (span == 0));
         let Some(last_ts) = last_ts else {
-            return Err(CodecError::new(format!("page {p} spans {span} for {count} points")));
+            return Err(CodecError::new(format!("page {p} spans {} for {count} points", span as u64)));
         };
         if !(0..=count as i64).contains(&nan_count) || !(0..=i64::from(VAL_XOR)).contains(&codec) {
             return Err(CodecError::new(format!(

@@ -264,3 +264,17 @@ fn format_1_blocks_are_still_read() {
     reseal(&mut block);
     assert!(header(&block).is_err());
 }
+
+/// A page may span more than i64::MAX (its span is stored unsigned), and so may the
+/// offsets of pages from the block's first timestamp.
+#[test]
+fn pages_spanning_the_whole_timeline_round_trip() {
+    let mut ts: Vec<i64> = vec![i64::MIN, i64::MIN + 1];
+    ts.extend((0..2000).map(|i| 1_700_000_000_000 + i * 1000));
+    ts.extend([i64::MAX - 1, i64::MAX]);
+    let vals: Vec<f64> = (0..ts.len()).map(|i| i as f64).collect();
+    let block = round_trip(&ts, &vals);
+    let pages = pages(&block).unwrap().expect("paged");
+    assert_eq!((pages[0].summary.first_ts, pages[pages.len() - 1].summary.last_ts), (i64::MIN, i64::MAX));
+    check_summaries(&block, &ts, &vals).unwrap();
+}
