@@ -6,7 +6,6 @@
 //! page, from its directory: only the pages crossing an edge are decoded (at most 256
 //! points each), and the pages whose first or last value a bucket reports. Blocks that head
 //! points overwrite are decoded whole and merged.
-use std::sync::Arc;
 
 use crate::codec::{Page, Summary};
 use crate::db::{Snapshot, not_found};
@@ -35,13 +34,15 @@ pub struct Agg {
 }
 
 /// A run of stored points folded from its summary: a whole block, or a page of one.
-#[derive(Clone)]
-enum Piece {
-    Block(Arc<Sealed>),
-    Page(Arc<Sealed>, Page),
+/// Borrowed from the snapshot's partition map, which outlives the fold: no reference
+/// count is touched per page.
+#[derive(Clone, Copy)]
+enum Piece<'p> {
+    Block(&'p Sealed),
+    Page(&'p Sealed, Page),
 }
 
-impl Piece {
+impl Piece<'_> {
     /// Decode as little as gives the piece's first (or last) value into `ts` and `vals`:
     /// the page; a paged block's first (last) page; else the whole block. Returns whether
     /// that was the whole piece.
@@ -60,29 +61,29 @@ impl Piece {
 }
 
 /// The bucket being folded.
-struct Acc {
+struct Acc<'p> {
     agg: Agg,
     /// Non-NaN values folded into min/max/sum.
     valued: u64,
     /// `agg.last` is still to be read from this piece's last point (`None`: known).
-    last_from: Option<Piece>,
+    last_from: Option<Piece<'p>>,
 }
 
 /// Folds points and block summaries, in ascending time, into buckets written to `out`.
-struct Folder<'a> {
+struct Folder<'a, 'p> {
     from: i64,
     until: i64,
     bucket: i64,
     cap: usize,
     out: &'a mut Vec<Agg>,
-    cur: Option<Acc>,
+    cur: Option<Acc<'p>>,
     /// `out` reached `cap` and a further bucket began: stop.
     full: bool,
     scratch_ts: Vec<i64>,
     scratch_vals: Vec<f64>,
 }
 
-impl Folder<'_> {
+impl<'p> Folder<'_, 'p> {
     /// The start of the bucket holding `t` (`from <= t < until`).
     fn start_of(&self, t: i64) -> i64 {
         // `t - from` fits an i64 unless the range spans more than half the timeline; the
@@ -166,7 +167,7 @@ impl Folder<'_> {
     }
 
     /// Fold a piece lying inside one bucket, whose summary is `s`, from its summary.
-    fn summary(&mut self, s: &Summary, piece: Piece) -> Result<()> {
+    fn summary(&mut self, s: &Summary, piece: Piece<'p>) -> Result<()> {
         if !self.enter(s.first_ts)? {
             return Ok(());
         }
@@ -311,7 +312,7 @@ impl Snapshot {
                 h = after;
                 f.points(&ts, &vals)?;
             } else if f.inside_one(lo, hi) {
-                f.summary(&data.summary()?, Piece::Block(data.clone()))?;
+                f.summary(&data.summary()?, Piece::Block(data))?;
             } else if data.pages_into(&mut pages)? {
                 for page in &pages {
                     let (plo, phi) = (page.summary.first_ts, page.summary.last_ts);
@@ -319,7 +320,7 @@ impl Snapshot {
                         continue;
                     }
                     if f.inside_one(plo, phi) {
-                        f.summary(&page.summary, Piece::Page(data.clone(), *page))?;
+                        f.summary(&page.summary, Piece::Page(data, *page))?;
                     } else {
                         f.decoded(data, Some(page))?;
                     }
