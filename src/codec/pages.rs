@@ -96,11 +96,15 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
     let mut col = Vec::new();
     for (i, f) in floats.iter().enumerate() {
         col.clear();
-        // Sums of decimals are rarely short decimals (rounding): straight to XOR, without
-        // the decimal coder's failing search over every exponent.
-        // Mins and maxes are values of the block: its decimal exponent fits them.
-        let force = (i == 2).then_some(super::VAL_XOR);
-        let codec = encode_values_with(f, force, hint, &mut col);
+        // Mins and maxes are values of the block: its decimal exponent fits them. Sums of
+        // decimals are rarely short decimals (rounding), and an aggregate reads every sum
+        // of each directory it parses: XOR only when it halves them (repeated sums), else
+        // raw, read at memory speed (as XOR they cost 5% of a 1,000-bucket query).
+        let mut codec = encode_values_with(f, (i == 2).then_some(super::VAL_XOR), hint, &mut col);
+        if i == 2 && 2 * col.len() >= 8 * f.len() {
+            col.clear();
+            codec = encode_values_with(f, Some(super::VAL_RAW), None, &mut col);
+        }
         out.push(codec);
         put_varint(col.len() as u64, out);
         out.extend_from_slice(&col);
