@@ -74,7 +74,23 @@ pub fn unpack<W: Word>(src: &[u8], width: u8, out: &mut [W]) -> Result<usize, Co
     // refilled bit accumulator (measured). The tail and wider values read bytewise.
     // Values whose 8-byte window lies inside `src`: i * w / 8 + 8 <= len.
     let fast = if width <= 56 && src.len() >= 8 { ((src.len() - 8) * 8 / w + 1).min(out.len()) } else { 0 };
-    for (i, slot) in out[..fast].iter_mut().enumerate() {
+    // Groups of 8 values take exactly `w` bytes: read each group's values from one fixed
+    // 64-byte window (offsets <= 49, + 8), so bounds are checked once per group.
+    let mut grouped = 0;
+    if width <= 56 {
+        for (g, dst) in out[..fast].chunks_exact_mut(8).enumerate() {
+            let Some(win) = src.get(g * w..g * w + 64) else { break };
+            let win: &[u8; 64] = win.try_into().expect("64 bytes");
+            for (j, slot) in dst.iter_mut().enumerate() {
+                let bit = j * w;
+                let off = (bit / 8).min(56);
+                let word = u64::from_le_bytes(win[off..off + 8].try_into().expect("8 bytes"));
+                *slot = W::from_bits((word >> (bit % 8)) & mask);
+            }
+            grouped += 8;
+        }
+    }
+    for (i, slot) in out[..fast].iter_mut().enumerate().skip(grouped) {
         let bit = i * w;
         let word = u64::from_le_bytes(src[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
         *slot = W::from_bits((word >> (bit % 8)) & mask);
