@@ -7,7 +7,7 @@
 //! points each), and the pages whose first or last value a bucket reports. Blocks that head
 //! points overwrite are decoded whole and merged.
 
-use crate::codec::{Page, Summary};
+use crate::codec::{Page, Summary, fold};
 use crate::db::{Snapshot, not_found};
 use crate::partition::Sealed;
 use crate::{Error, MetricId, Result};
@@ -153,10 +153,9 @@ impl<'p> Folder<'_, 'p> {
                 a.first = vals[i];
                 a.first_ts = ts[i];
             }
-            let (min, max, sum, valued) = fold(&vals[i..j]);
-            let (min, max, sum) = (a.min.min(min), a.max.max(max), a.sum + sum);
-            (a.min, a.max, a.sum) = (min, max, sum);
-            acc.valued += valued;
+            let (min, max, sum, nans) = fold(&vals[i..j]);
+            (a.min, a.max, a.sum) = (a.min.min(min), a.max.max(max), a.sum + sum);
+            acc.valued += (j - i) as u64 - u64::from(nans);
             a.count += (j - i) as u64;
             a.last = vals[j - 1];
             a.last_ts = ts[j - 1];
@@ -224,34 +223,6 @@ impl<'p> Folder<'_, 'p> {
             .as_ref()
             .is_some_and(|c| t >= c.agg.start && (t.wrapping_sub(c.agg.start) as u64) < self.bucket as u64)
     }
-}
-
-/// Min, max and sum of the non-NaN values of `vals`, and how many there are. Four
-/// independent lanes, so the loop is not bound by the latency of one chain of additions
-/// (the sum's rounding may differ from a sequential sum's in the last bits).
-fn fold(vals: &[f64]) -> (f64, f64, f64, u64) {
-    let (mut min, mut max, mut sum, mut valued) =
-        ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4], [0.0; 4], [0u64; 4]);
-    let mut lane = |k: usize, v: f64| {
-        // Branch-free; a comparison with NaN is false, so NaN never becomes min or max.
-        let ok = !v.is_nan();
-        min[k] = if v < min[k] { v } else { min[k] };
-        max[k] = if v > max[k] { v } else { max[k] };
-        sum[k] += if ok { v } else { 0.0 };
-        valued[k] += u64::from(ok);
-    };
-    let chunks = vals.chunks_exact(4);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (k, &v) in c.iter().enumerate() {
-            lane(k, v);
-        }
-    }
-    for (k, &v) in rest.iter().enumerate() {
-        lane(k, v);
-    }
-    let m = |a: [f64; 4], f: fn(f64, f64) -> f64| f(f(a[0], a[1]), f(a[2], a[3]));
-    (m(min, f64::min), m(max, f64::max), (sum[0] + sum[1]) + (sum[2] + sum[3]), valued.iter().sum())
 }
 
 impl Snapshot {

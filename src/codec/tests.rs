@@ -278,3 +278,22 @@ fn pages_spanning_the_whole_timeline_round_trip() {
     assert_eq!((pages[0].summary.first_ts, pages[pages.len() - 1].summary.last_ts), (i64::MIN, i64::MAX));
     check_summaries(&block, &ts, &vals).unwrap();
 }
+
+/// `check_summaries` accepts a sum that differs only in rounding (format 1 added in
+/// timestamp order, format 2 in lanes) and rejects a wrong one.
+#[test]
+fn summary_checks_tolerate_the_order_of_addition_only() {
+    let ts: Vec<i64> = (0..1000).collect();
+    let vals: Vec<f64> = (0..1000).map(|i| (i as f64) * 0.1 + 1e6).collect();
+    let mut block = round_trip(&ts, &vals);
+    let sequential: f64 = vals.iter().sum();
+    assert_ne!(sequential.to_bits(), header(&block).unwrap().summary.sum.to_bits(), "the orders round apart");
+    let mut set_sum = |block: &mut Vec<u8>, sum: f64| {
+        block[SUM_AT..][..8].copy_from_slice(&sum.to_bits().to_le_bytes());
+        reseal(block);
+    };
+    set_sum(&mut block, sequential);
+    check_summaries(&block, &ts, &vals).unwrap();
+    set_sum(&mut block, sequential + 1000.0);
+    assert!(check_summaries(&block, &ts, &vals).is_err());
+}
