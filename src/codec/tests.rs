@@ -288,7 +288,7 @@ fn summary_checks_tolerate_the_order_of_addition_only() {
     let mut block = round_trip(&ts, &vals);
     let sequential: f64 = vals.iter().sum();
     assert_ne!(sequential.to_bits(), header(&block).unwrap().summary.sum.to_bits(), "the orders round apart");
-    let mut set_sum = |block: &mut Vec<u8>, sum: f64| {
+    let set_sum = |block: &mut Vec<u8>, sum: f64| {
         block[SUM_AT..][..8].copy_from_slice(&sum.to_bits().to_le_bytes());
         reseal(block);
     };
