@@ -232,29 +232,32 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
         if tag == VARBITS_TAG {
             let k = FRAME.min(out.len() - done);
             let lo = unzigzag(get_varint(src, at)?);
-            let mut buf = [0u64; FRAME];
-            *at += unpack(&src[*at..], 5, &mut buf[..k])?;
-            let mut starts = [0usize; FRAME];
+            // The widths go where the values will (no scratch arrays to zero): each value
+            // replaces its own width.
+            let dst = &mut out[done..done + k];
+            *at += unpack(&src[*at..], 5, dst)?;
             let mut total = 0usize;
-            for (start, &w) in starts.iter_mut().zip(&buf[..k]) {
-                if w > u64::from(VARBITS_MAX_WIDTH) {
+            for &w in dst.iter() {
+                if w > i64::from(VARBITS_MAX_WIDTH) {
                     return Err(CodecError::new(format!("varbits width {w} > {VARBITS_MAX_WIDTH}")));
                 }
-                *start = total;
                 total += w as usize;
             }
             let bytes = total.div_ceil(8);
             let bits = src
                 .get(*at..*at + bytes)
                 .ok_or_else(|| CodecError::short("varbits", *at + bytes, src.len()))?;
-            // Every offset's position is known: the loads are independent of each other.
-            for ((x, &start), &w) in out[done..done + k].iter_mut().zip(&starts[..k]).zip(&buf[..k]) {
+            // The loads depend only on a running sum of widths, not on each other.
+            let mut start = 0usize;
+            for x in dst.iter_mut() {
+                let w = *x as u32;
                 let byte = start / 8;
                 let word = match bits.get(byte..byte + 8) {
                     Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
                     None => bits[byte.min(bits.len())..].iter().rev().fold(0, |a, &b| a << 8 | u64::from(b)),
                 };
                 *x = lo.wrapping_add(((word >> (start % 8)) & ((1u64 << w) - 1)) as i64);
+                start += w as usize;
             }
             *at += bytes;
             prev = out[done + k - 1];
@@ -334,14 +337,21 @@ pub fn decode(src: &[u8], at: &mut usize, out: &mut [i64]) -> Result<(), CodecEr
                 }
                 let common = unzigzag(get_varint(src, at)?);
                 let lo = unzigzag(get_varint(src, at)?);
-                let mut buf = [0u64; FRAME];
-                *at += unpack(&src[*at..], width, &mut buf[..nonzero])?;
-                let mut deltas = [common; FRAME];
-                for (&pos, &p) in positions[..nonzero].iter().zip(&buf[..nonzero]) {
-                    deltas[usize::from(pos)] = lo.wrapping_add(p as i64);
+                // The other deltas unpack to the front of `dst`, then move to their
+                // positions back to front: positions ascend, so position i >= i and no
+                // delta still to move is overwritten. The common delta fills the rest.
+                *at += unpack(&src[*at..], width, &mut dst[..nonzero])?;
+                let mut filled_from = k;
+                for i in (0..nonzero).rev() {
+                    let pos = usize::from(positions[i]);
+                    let d = lo.wrapping_add(dst[i]);
+                    dst[pos + 1..filled_from].fill(common);
+                    dst[pos] = d;
+                    filled_from = pos;
                 }
-                for (x, &d) in dst.iter_mut().zip(&deltas[..k]) {
-                    prev = prev.wrapping_add(d);
+                dst[..filled_from].fill(common);
+                for x in dst.iter_mut() {
+                    prev = prev.wrapping_add(*x);
                     *x = prev;
                 }
             }
