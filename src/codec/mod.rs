@@ -120,7 +120,7 @@ pub struct Summary {
 
 impl Summary {
     /// This summary followed by `next` (of later points): how a paged block's header
-    /// summary is made from its pages', and how aggregates fold summaries.
+    /// summary is made from its pages'.
     pub fn combine(&self, next: &Summary) -> Summary {
         Summary {
             count: self.count + next.count,
