@@ -120,6 +120,20 @@ fn aggregate_all(s: &Snapshot, id: MetricId, mut from: i64, until: i64, bucket: 
     }
 }
 
+/// A random `[from, until)` around `[0, span)` and a bucket: up to `sizes[0]` or
+/// `sizes[1]`, one bucket for everything, or up to the span.
+fn random_query(rng: &mut Rng, span: i64, sizes: [u64; 2]) -> (i64, i64, i64) {
+    let from = rng.below(span as u64 + 20) as i64 - 10;
+    let until = from + rng.below(span as u64 + 20) as i64;
+    let bucket = match rng.below(4) {
+        0 => 1 + rng.below(sizes[0]) as i64,
+        1 => 1 + rng.below(sizes[1]) as i64,
+        2 => i64::MAX,
+        _ => 1 + rng.below(span as u64) as i64,
+    };
+    (from, until, bucket)
+}
+
 fn points(s: &Arc<Snapshot>, id: MetricId) -> Vec<(i64, f64)> {
     s.scan(id, i64::MIN, i64::MAX).unwrap().map(|p| p.unwrap()).collect()
 }
@@ -166,14 +180,7 @@ fn aggregates_match_a_brute_force_fold() {
         let pts = points(&s, m);
         let scale: f64 = pts.iter().map(|p| p.1.abs()).filter(|v| v.is_finite()).sum();
         for q in 0..20 {
-            let from = rng.below(span as u64 + 20) as i64 - 10;
-            let until = from + rng.below(span as u64 + 20) as i64;
-            let bucket = match rng.below(4) {
-                0 => 1 + rng.below(5) as i64,
-                1 => 1 + rng.below(100) as i64,
-                2 => i64::MAX,
-                _ => 1 + rng.below(span as u64) as i64,
-            };
+            let (from, until, bucket) = random_query(&mut rng, span, [5, 100]);
             let cap = if rng.below(3) == 0 { 1 + rng.below(4) as usize } else { usize::MAX >> 1 };
             let got = aggregate_all(&s, m, from, until, bucket, cap);
             let want = brute(&pts, from, until, bucket);
@@ -236,14 +243,7 @@ fn paged_blocks_agree_with_a_brute_force_fold() {
         let pts = points(&s, m);
         let scale: f64 = pts.iter().map(|p| p.1.abs()).filter(|v| v.is_finite()).sum();
         for q in 0..30 {
-            let from = rng.below(t as u64 + 20) as i64 - 10;
-            let until = from + rng.below(t as u64 + 20) as i64;
-            let bucket = match rng.below(4) {
-                0 => 1 + rng.below(300) as i64,
-                1 => 1 + rng.below(5_000) as i64,
-                2 => i64::MAX,
-                _ => 1 + rng.below(t as u64) as i64,
-            };
+            let (from, until, bucket) = random_query(&mut rng, t, [300, 5_000]);
             let got = aggregate_all(&s, m, from, until, bucket, usize::MAX >> 1);
             let want = brute(&pts, from, until, bucket);
             check(
