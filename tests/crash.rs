@@ -94,6 +94,8 @@ const MARK: &str = "@crash ";
 const METRICS: usize = 8;
 /// Each op owns the timestamp slot `base(k) .. base(k) + SPAN` for its fresh points.
 const SPAN: i64 = 1024;
+/// The metric whose batches are regular runs of one value.
+const STEADY: usize = 0;
 const T0: i64 = 1_700_000_000_000;
 const EXTREMES: [i64; 6] = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1];
 /// A writer that is never killed gives up after this long (the parent died or hung).
@@ -268,14 +270,15 @@ fn fresh(seed: u64, k: u64) -> (Kind, Vec<(usize, i64)>) {
         };
         return (Kind::Delete(m, from, until), vec![]);
     }
+    // Single points and multi-metric batches leave the steady metric's runs regular.
     if roll < 300 {
-        let m = r.below(METRICS as u64) as usize;
+        let m = 1 + r.below(METRICS as u64 - 1) as usize;
         return (Kind::Single(m), vec![(m, b + r.below(SPAN as u64) as i64)]);
     }
     if roll < 500 {
-        let mut ms: Vec<usize> = (0..METRICS).collect();
+        let mut ms: Vec<usize> = (1..METRICS).collect();
         shuffle(&mut r, &mut ms);
-        let nm = 2 + r.below(METRICS as u64 - 1) as usize;
+        let nm = 2 + r.below(METRICS as u64 - 2) as usize;
         let mut pts = Vec::new();
         for &m in &ms[..nm] {
             for _ in 0..1 + r.below(8) {
@@ -286,7 +289,14 @@ fn fresh(seed: u64, k: u64) -> (Kind, Vec<(usize, i64)>) {
         shuffle(&mut r, &mut pts);
         return (Kind::Multi, pts);
     }
-    let m = r.below(METRICS as u64) as usize;
+    if roll < 600 {
+        // A regular run from the slot's start, of one value (`gen_op`), into the steady
+        // metric: with 1,100-point partitions its blocks code to almost nothing, and grow
+        // by pages instead of multiplying (`GROW_PARTS`).
+        let n = SPAN / 4 + r.below(3 * SPAN as u64 / 4) as i64;
+        return (Kind::Batch(STEADY), (0..n).map(|i| (STEADY, b + i)).collect());
+    }
+    let m = 1 + r.below(METRICS as u64 - 1) as usize;
     // Mostly small, sometimes up to 500 points (the data kept over all cycles stays modest).
     let n = match r.below(20) {
         0..=13 => 1 + r.below(16),
@@ -363,11 +373,14 @@ fn gen_op(seed: u64, k: u64) -> Op {
         }
     }
     let odd = r.below(30) == 0;
+    let steady = matches!(kind, Kind::Batch(m) if m == STEADY);
     let pts = ts
         .iter()
         .enumerate()
         .map(|(i, &(m, ts))| {
-            let bits = if !odd {
+            let bits = if steady && !odd {
+                (k as f64).to_bits()
+            } else if !odd {
                 plain_value(k, m, i)
             } else {
                 match r.below(6) {

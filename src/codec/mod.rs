@@ -222,13 +222,75 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     let (s, codec, ts_len, page_shift) = if ts.len() > PAGED_ABOVE {
-        let (s, codec, ts_len) = pages::encode(ts, vals, val_codec, out);
+        let (s, codec, ts_len) = pages::encode(None, ts, vals, val_codec, out);
         (s, codec, ts_len, PAGE_SHIFT)
     } else {
         encode_ts(ts, out);
         let ts_len = out.len() - start - HEADER_LEN;
         (Summary::of(ts, vals), encode_values_with(vals, val_codec, None, out), ts_len, 0)
     };
+    finish_block(out, start, &s, codec, ts_len, page_shift);
+    s
+}
+
+/// Append to `out` the block of `block`'s points followed by `(ts, vals)`, mostly without
+/// re-coding `block`: the full pages of a paged block are copied as they are, and only its
+/// partial last page (if any) is decoded and coded again with the new points (a block that
+/// is not paged, or paged otherwise than this build pages, is decoded whole). `Ok(None)`
+/// (and `out` unchanged) when `ts` does not start after `block`'s last point or the result
+/// would exceed [`MAX_BLOCK_POINTS`]. `ts` must be strictly ascending, non-empty and as long
+/// as `vals`. `block`'s checksums are checked first: damage is an error, never copied.
+pub fn append(
+    block: &[u8],
+    ts: &[i64],
+    vals: &[f64],
+    out: &mut Vec<u8>,
+) -> Result<Option<Summary>, CodecError> {
+    assert!(!ts.is_empty() && ts.len() == vals.len(), "block shape");
+    debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
+    let h = header(block)?;
+    let n = h.summary.count as usize;
+    if ts[0] <= h.summary.last_ts || n + ts.len() > MAX_BLOCK_POINTS {
+        return Ok(None);
+    }
+    check_body(block)?;
+    let mut pages = Vec::new();
+    if h.paged() && h.page_shift == PAGE_SHIFT {
+        pages::directory(&h, block, true, &mut pages)?;
+    }
+    // The points coded again: a partial last page's (or the whole unpaged block's), then `ts`.
+    let (mut all_ts, mut all_vals) = (Vec::new(), Vec::new());
+    let redo = match pages.last() {
+        Some(p) if p.summary.count as usize == PAGE_POINTS => None,
+        Some(p) => Some(p.start..n),
+        None => Some(0..n),
+    };
+    if let Some(r) = redo {
+        all_ts.resize(r.len(), 0);
+        all_vals.resize(r.len(), 0.0);
+        if r.start == 0 {
+            decode_checked(&h, block, &mut all_ts, &mut all_vals)?;
+        } else {
+            pages::decode_page(block, &pages[pages.len() - 1], false, &mut all_ts, &mut all_vals)?;
+        }
+        pages.pop();
+        all_ts.extend_from_slice(ts);
+        all_vals.extend_from_slice(vals);
+    }
+    let (ts, vals) = if all_ts.is_empty() { (ts, vals) } else { (&all_ts[..], &all_vals[..]) };
+    if pages.is_empty() {
+        return Ok(Some(encode(ts, vals, out)));
+    }
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    let prefix = pages::Prefix { block, h: &h, pages: &pages };
+    let (s, codec, ts_len) = pages::encode(Some(prefix), ts, vals, None, out);
+    finish_block(out, start, &s, codec, ts_len, PAGE_SHIFT);
+    Ok(Some(s))
+}
+
+/// Fill in the header reserved at `out[start..]` of the block whose body follows it.
+fn finish_block(out: &mut [u8], start: usize, s: &Summary, codec: u8, ts_len: usize, page_shift: u8) {
     let h = &mut out[start..start + HEADER_LEN];
     h[0] = FORMAT_VERSION;
     h[TS_CODEC_AT] = TIME_FRAMES;
@@ -247,7 +309,6 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     h[BODY_CRC_AT..][..4].copy_from_slice(&body_crc.to_le_bytes());
     let header_crc = crc32fast::hash(&h[..HEADER_CRC_AT]);
     h[HEADER_CRC_AT..][..4].copy_from_slice(&header_crc.to_le_bytes());
-    s
 }
 
 /// Append `vals` in coding `force` when given (raw if they do not fit it), else in the

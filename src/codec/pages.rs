@@ -41,17 +41,49 @@ pub struct Page {
     crc: u32,
 }
 
-/// Append the body of a paged block of `ts` and `vals` (more than [`super::PAGED_ABOVE`] points)
-/// at the end of `out`, whose header is already reserved. Returns the block's summary,
-/// the first page's value coding and the timestamp section's length.
-pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<u8>) -> (Summary, u8, usize) {
-    let n_pages = ts.len().div_ceil(PAGE_POINTS);
-    debug_assert!(n_pages >= 2);
-    let pages = || (0..n_pages).map(|p| p * PAGE_POINTS..ts.len().min((p + 1) * PAGE_POINTS));
+/// Pages already coded that a new block starts with: full pages of a paged block (checked,
+/// with its directory read), whose bytes are copied as they are.
+pub(super) struct Prefix<'a> {
+    pub block: &'a [u8],
+    pub h: &'a Header,
+    pub pages: &'a [Page],
+}
+
+/// Append the body of a paged block at the end of `out`, whose header is already reserved:
+/// the pages of `prefix` when given, then `ts` and `vals` cut into pages (together more
+/// than [`super::PAGED_ABOVE`] points; with a prefix, every prefix page is full and `ts`
+/// starts after it). Returns the block's summary, the first page's value coding and the
+/// timestamp section's length.
+pub(super) fn encode(
+    prefix: Option<Prefix<'_>>,
+    ts: &[i64],
+    vals: &[f64],
+    force: Option<u8>,
+    out: &mut Vec<u8>,
+) -> (Summary, u8, usize) {
+    let old: &[Page] = prefix.as_ref().map_or(&[], |p| p.pages);
+    let n_pages = old.len() + ts.len().div_ceil(PAGE_POINTS);
+    debug_assert!(n_pages >= 2 && old.iter().all(|p| p.summary.count as usize == PAGE_POINTS));
+    debug_assert!(old.iter().enumerate().all(|(i, p)| p.start == i * PAGE_POINTS));
+    let pages =
+        || (0..ts.len().div_ceil(PAGE_POINTS)).map(|p| p * PAGE_POINTS..ts.len().min((p + 1) * PAGE_POINTS));
+    let block_first = old.first().map_or(ts[0], |p| p.summary.first_ts);
     let mut cols: [Vec<i64>; COLS] = std::array::from_fn(|_| Vec::with_capacity(n_pages));
     let body = out.len();
-    // Timestamps, then values: each page appended, or pointed at its twin before it.
+    // Timestamps, then values, each section starting with the prefix's bytes: each new page
+    // appended, or pointed at its twin before it.
     let mut last = 0..0;
+    if let Some(p) = &prefix {
+        // Up to the end of the last bytes a kept page uses (a dropped partial page's are not).
+        let sec = HEADER_LEN..old.iter().map(|page| page.ts.0 + page.ts.1).max().unwrap_or(HEADER_LEN);
+        out.extend_from_slice(&p.block[sec.clone()]);
+        for page in old {
+            let at = body + page.ts.0 - sec.start;
+            cols[0].push((at - body) as i64);
+            cols[1].push(page.ts.1 as i64);
+            last = at..at + page.ts.1;
+        }
+    }
     // A page's timestamp section is its own deltas (as `encode_ts` of the page writes).
     let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
     for r in pages() {
@@ -63,6 +95,18 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
     }
     let vals_at = out.len();
     let mut last = 0..0;
+    if let Some(p) = &prefix {
+        let first = HEADER_LEN + p.h.ts_len;
+        let sec = first..old.iter().map(|page| page.vals.0 + page.vals.1).max().unwrap_or(first);
+        out.extend_from_slice(&p.block[sec.clone()]);
+        for page in old {
+            let at = vals_at + page.vals.0 - sec.start;
+            cols[2].push((at - vals_at) as i64);
+            cols[3].push(page.vals.1 as i64);
+            cols[4].push(i64::from(page.codec));
+            last = at..at + page.vals.1;
+        }
+    }
     let hint = decimal::exponent(vals);
     for r in pages() {
         let at = out.len();
@@ -72,18 +116,27 @@ pub(super) fn encode(ts: &[i64], vals: &[f64], force: Option<u8>, out: &mut Vec<
         cols[3].push(len as i64);
         cols[4].push(i64::from(codec));
     }
+    // Each new page's crc covers its timestamp bytes then its value bytes.
+    let crcs: Vec<u32> = (old.len()..n_pages)
+        .map(|p| {
+            let (t, v) = (cols[0][p] as usize + body, cols[2][p] as usize + vals_at);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&out[t..t + cols[1][p] as usize]);
+            crc.update(&out[v..v + cols[3][p] as usize]);
+            crc.finalize()
+        })
+        .collect();
+    let summaries = old
+        .iter()
+        .map(|page| (page.summary, page.crc))
+        .chain(pages().zip(crcs).map(|(r, crc)| (Summary::of(&ts[r.clone()], &vals[r]), crc)));
     let mut floats: [Vec<f64>; 3] = std::array::from_fn(|_| Vec::with_capacity(n_pages));
     let mut total: Option<Summary> = None;
-    for (p, r) in pages().enumerate() {
-        let s = Summary::of(&ts[r.clone()], &vals[r]);
-        cols[5].push(s.first_ts.wrapping_sub(ts[0]));
+    for (s, crc) in summaries {
+        cols[5].push(s.first_ts.wrapping_sub(block_first));
         cols[6].push(s.last_ts.wrapping_sub(s.first_ts));
         cols[7].push(i64::from(s.nan_count));
-        let (t, v) = (cols[0][p] as usize + body, cols[2][p] as usize + vals_at);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&out[t..t + cols[1][p] as usize]);
-        crc.update(&out[v..v + cols[3][p] as usize]);
-        cols[8].push(i64::from(crc.finalize()));
+        cols[8].push(i64::from(crc));
         floats[0].push(s.min);
         floats[1].push(s.max);
         floats[2].push(s.sum);

@@ -297,3 +297,84 @@ fn summary_checks_tolerate_the_order_of_addition_only() {
     set_sum(&mut block, sequential + 1000.0);
     assert!(check_summaries(&block, &ts, &vals).is_err());
 }
+
+/// `append` extends a paged block of full pages without re-coding them: the result decodes
+/// to both runs, page by page and whole, its summaries check out, and it is what encoding
+/// the points at once would summarise. Blocks it cannot extend are left alone.
+#[test]
+fn appended_blocks_hold_both_runs() {
+    let mut rng = Rng::new(11, 0);
+    for round in 0..40 {
+        let pages_before = 5 + rng.below(20) as usize;
+        let n = pages_before * PAGE_POINTS + 1 + rng.below(5000) as usize;
+        let ts = timestamps(&mut rng, n);
+        let vals: Vec<f64> = (0..ts.len())
+            .map(|i| match round % 4 {
+                0 => value(&mut rng),
+                1 => 42.0,
+                _ => (i % 977) as f64 / 10.0,
+            })
+            .collect();
+        // A cut inside a page in every third round: that page is coded again.
+        let cut = pages_before * PAGE_POINTS - if round % 3 == 2 { 1 + rng.below(255) as usize } else { 0 };
+        if ts.len() <= cut {
+            continue;
+        }
+        let mut first = Vec::new();
+        encode(&ts[..cut], &vals[..cut], &mut first);
+        let mut block = Vec::new();
+        let s = append(&first, &ts[cut..], &vals[cut..], &mut block).unwrap().expect("appendable");
+        assert_eq!(key(&s), key(&header(&block).unwrap().summary));
+        let mut whole = Vec::new();
+        let w = encode(&ts, &vals, &mut whole);
+        assert_eq!(
+            (s.count, s.first_ts, s.last_ts, s.nan_count),
+            (w.count, w.first_ts, w.last_ts, w.nan_count)
+        );
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        decode(&block, &mut t, &mut v).unwrap();
+        assert_eq!(t, ts);
+        assert_eq!(bits(&v), bits(&vals));
+        check_summaries(&block, &ts, &vals).unwrap();
+        let pages = pages(&block).unwrap().expect("paged");
+        assert_eq!(pages.len(), ts.len().div_ceil(PAGE_POINTS));
+        for page in &pages {
+            let r = page.start..page.start + page.summary.count as usize;
+            let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
+            decode_page(&block, page, &mut t, &mut v).unwrap();
+            assert_eq!((t, bits(&v)), (ts[r.clone()].to_vec(), bits(&vals[r])));
+        }
+        // Constant data: the new pages repeat the old ones' bytes and are stored once.
+        if round % 4 == 1 && ts.windows(2).all(|w| w[1] - w[0] == ts[1] - ts[0]) {
+            assert!(block.len() < first.len() + 64, "{} bytes after {}", block.len(), first.len());
+        }
+    }
+    let ts: Vec<i64> = (0..4096).map(|i| i * 10).collect();
+    let vals = vec![1.0; 4096];
+    let mut out = Vec::new();
+    let blk = |n: usize| {
+        let mut b = Vec::new();
+        encode(&ts[..n], &vals[..n], &mut b);
+        b
+    };
+    // A partial last page is coded again with the new points, an unpaged block whole.
+    for n in [2000, 512, 1, 2048] {
+        let mut b = Vec::new();
+        let s = append(&blk(n), &ts[n..2100], &vals[n..2100], &mut b).unwrap().expect("appendable");
+        assert_eq!((s.count, s.first_ts, s.last_ts), (2100, 0, 20_990));
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        decode(&b, &mut t, &mut v).unwrap();
+        assert_eq!((t, v), (ts[..2100].to_vec(), vals[..2100].to_vec()));
+        check_summaries(&b, &ts[..2100], &vals[..2100]).unwrap();
+    }
+    let full = blk(2048);
+    // Not after the block's last point: refused.
+    assert_eq!(append(&full, &ts[2047..2100], &vals[2047..2100], &mut out).unwrap(), None);
+    assert!(out.is_empty());
+    // Damage in the block extended is an error, not copied.
+    let mut bad = full.clone();
+    bad[HEADER_LEN + 1] ^= 1;
+    assert!(append(&bad, &ts[2048..], &vals[2048..], &mut out).is_err());
+    let s = append(&full, &ts[2048..], &vals[2048..], &mut out).unwrap().expect("appendable");
+    assert_eq!((s.count, s.sum), (4096, 4096.0));
+}

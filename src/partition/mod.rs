@@ -138,11 +138,21 @@ pub fn merge_into_parts(
         }
         let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end])?;
         let start = part.start.min(ts[k]);
-        push_chunks(&mut out, start, &mts, &mvals, part_points, 2 * part_points, sink)?;
+        // A grown block (see `GROW_PARTS`) stays whole: late points need not split it.
+        let max = if tiny(&part.data) { GROW_PARTS * part_points } else { 2 * part_points };
+        push_chunks(&mut out, start, &mts, &mvals, part_points, max, sink)?;
         k = owned_end;
     }
     debug_assert_eq!(k, late);
     if k < ts.len() {
+        // A tiny last block grows by the new tail's pages (see `GROW_POINTS_PER_BYTE`).
+        if let Some(last) = out.last().filter(|p| grows(&p.data, ts.len() - k, part_points))
+            && let Some(data) = last.data.append(&ts[k..], &vals[k..], sink)?
+        {
+            let start = last.start;
+            *out.last_mut().expect("a last part") = Part { start, data: Arc::new(data) };
+            return Ok(out);
+        }
         // A short last part absorbs the new tail so partitions stay near `part_points`.
         let (mut fts, mut fvals) = (Vec::new(), Vec::new());
         let mut start = ts[k];
@@ -156,6 +166,26 @@ pub fn merge_into_parts(
         push_chunks(&mut out, start, &fts, &fvals, part_points, part_points, sink)?;
     }
     Ok(out)
+}
+
+/// A last block of less than a quarter byte per point (constant or nearly constant data:
+/// one 4,096-point block of such a series is a few hundred bytes) takes the next seal's
+/// points into itself, up to [`GROW_PARTS`] partitions' worth: one block instead of many
+/// tiny ones, each costing a manifest entry, a block header and a `Part` in memory. Its
+/// full pages are copied, not coded again, so such a seal costs about what a new block does.
+pub const GROW_POINTS_PER_BYTE: u64 = 4;
+/// Most points a grown block holds, in partitions of `part_points`.
+pub const GROW_PARTS: usize = 16;
+
+/// Whether the last part's block `data` grows by a tail of `n` points instead of a new
+/// part starting after it (see [`GROW_POINTS_PER_BYTE`]).
+fn grows(data: &Sealed, n: usize, part_points: usize) -> bool {
+    data.len() + n <= GROW_PARTS * part_points && tiny(data)
+}
+
+/// Whether `data` codes to less than a quarter byte per point.
+fn tiny(data: &Sealed) -> bool {
+    data.stored_len() * GROW_POINTS_PER_BYTE < data.len() as u64
 }
 
 /// `parts` without their points in `[from, until)`: parts wholly inside are left out, parts
@@ -284,6 +314,54 @@ mod tests {
         assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
         let carried = next.head.lock().split_at_seq(u64::MAX).0;
         assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
+    }
+
+    /// Constant data grows one block by each seal's pages, up to `GROW_PARTS` partitions;
+    /// late points and odd seal sizes keep every point; data that does not code to almost
+    /// nothing starts a new part each time.
+    #[test]
+    fn tiny_blocks_grow_instead_of_multiplying() {
+        for (constant, pp) in [(true, 1000usize), (true, 1024), (false, 1024)] {
+            let mut map = PartitionMap::new(MetricId(1), "m".into());
+            let mut model = BTreeMap::new();
+            let mut t = 0i64;
+            let mut seq = 0;
+            for round in 0..60u64 {
+                {
+                    let mut h = map.head.lock();
+                    // Seals of odd sizes, now and then a late point (overwriting one).
+                    for i in 0..pp as u64 + round * 37 % 300 {
+                        seq += 1;
+                        t += 10;
+                        let v = if constant { 7.5 } else { (i * 7919 % 1000) as f64 };
+                        h.push(t, v, seq);
+                        model.insert(t, v.to_bits());
+                    }
+                    if round % 7 == 3 {
+                        let late = (round as i64 * 5003) % t / 10 * 10;
+                        h.push(late, 7.5, seq);
+                        model.insert(late, 7.5f64.to_bits());
+                    }
+                }
+                let mut h = map.head.lock();
+                let next = map.seal(&mut h, seq, pp, &MemSink).unwrap().unwrap().0;
+                drop(h);
+                map = next;
+                for w in map.parts.windows(2) {
+                    assert!(w[0].data.max_ts() < w[1].start, "parts overlap");
+                }
+                assert!(map.parts.iter().all(|p| p.data.len() <= GROW_PARTS * pp));
+            }
+            let (n, points) = (map.parts.len(), model.len());
+            assert_eq!(pts_of(&map), model.into_iter().collect::<Vec<_>>());
+            if constant {
+                // A grown block, then two short parts until the next one is tiny enough.
+                assert!(n * 4 * pp <= points, "{n} parts of constant data for {points} points");
+                assert!(map.parts.iter().any(|p| p.data.len() > 8 * pp), "no block grew");
+            } else {
+                assert!(n * 2 * pp >= points, "{n} parts of varied data for {points} points");
+            }
+        }
     }
 
     #[test]

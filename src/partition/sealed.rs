@@ -69,6 +69,17 @@ impl Sealed {
         sink.put(block, s.count, s.first_ts, s.last_ts)
     }
 
+    /// This block followed by the run `(ts, vals)` (after its last point) as one new block
+    /// in `sink`, its full pages copied rather than coded again ([`codec::append`]); `None`
+    /// when the result would be too long for one block.
+    pub fn append(&self, ts: &[i64], vals: &[f64], sink: &dyn BlockSink) -> Result<Option<Sealed>> {
+        let mut block = Vec::with_capacity(self.stored_len() as usize + 2 * ts.len());
+        match codec::append(self.block()?, ts, vals, &mut block).map_err(|e| self.corrupt(&e.to_string()))? {
+            Some(s) => sink.put(block, s.count, s.first_ts, s.last_ts).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Encode the run in memory.
     #[cfg(test)]
     pub fn new(ts: &[i64], vals: &[f64]) -> Sealed {
