@@ -59,8 +59,10 @@ pub unsafe extern "C" fn ts_options_set_create_if_missing(opts: *mut ts_options,
 }
 
 /// The number of points at which a metric's in-memory head partition is sealed into an
-/// immutable partition; sealed partitions hold up to twice this many points. Larger values
-/// mean fewer, larger partitions and more memory per actively written metric.
+/// immutable partition; sealed partitions hold up to twice this many points, except that a
+/// partition of data coding to under a quarter byte per point (a constant series) keeps
+/// taking the next seals' points, up to 16 times this many. Larger values mean fewer,
+/// larger partitions and more memory per actively written metric.
 /// Default: 4096; allowed: 2 ..= `TS_MAX_PARTITION_POINTS` (524288).
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.

@@ -173,9 +173,9 @@ pub fn merge_into_parts(
 /// points into itself, up to [`GROW_PARTS`] partitions' worth: one block instead of many
 /// tiny ones, each costing a manifest entry, a block header and a `Part` in memory. Its
 /// full pages are copied, not coded again, so such a seal costs about what a new block does.
-pub const GROW_POINTS_PER_BYTE: u64 = 4;
+const GROW_POINTS_PER_BYTE: u64 = 4;
 /// Most points a grown block holds, in partitions of `part_points`.
-pub const GROW_PARTS: usize = 16;
+const GROW_PARTS: usize = 16;
 
 /// Whether the last part's block `data` grows by a tail of `n` points instead of a new
 /// part starting after it (see [`GROW_POINTS_PER_BYTE`]).
