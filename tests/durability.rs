@@ -520,3 +520,79 @@ fn extents_of_a_slow_head_stay_few() {
     db.close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+type FixtureMetric = (String, i64, Vec<(i64, f64)>);
+
+/// The database of tests/fixtures/manifest-v3: partition size 128; each metric's name,
+/// own retention (0: none set) and points, in id order (ids 1, 2, ...). "dropped" is dropped
+/// before the close.
+fn v3_fixture_metrics() -> Vec<FixtureMetric> {
+    let t0 = 1_700_000_000_000i64;
+    let series = |n: usize, k: u64| -> Vec<(i64, f64)> {
+        (0..n).map(|i| (t0 + i as i64 * 10_000, ((k * 7919 + i as u64 * 31) % 1000) as f64 / 4.0)).collect()
+    };
+    let mut v = vec![
+        // 94 sealed parts: two format-3 chunks (of at most 84).
+        ("cpu.total".to_string(), 0, series(12_000, 1)),
+        // A long name (a NAME blob in format 3), its 40 points in an extent.
+        ("a.rather.long.metric.name.beyond.16".to_string(), 0, series(40, 2)),
+        ("few.parts".to_string(), 0, series(300, 3)),
+        ("retained".to_string(), 100_000_000, series(700, 4)),
+        ("keep.all".to_string(), -1, series(300, 5)),
+        ("empty".to_string(), 0, Vec::new()),
+        ("dropped".to_string(), 0, series(20, 7)),
+        // Written 64, 24, 9, 3, 1 points at a time with checkpoints between: 5 extents.
+        ("slow".to_string(), 0, series(101, 8)),
+    ];
+    // Ids past 64: a tree of two levels (a node over two leaves).
+    for k in 0..68u64 {
+        v.push((format!("m.{k:02}"), 0, series(3, 100 + k)));
+    }
+    v
+}
+
+fn v3_fixture_opts() -> Options {
+    opts(128)
+}
+
+/// Makes tests/fixtures/manifest-v3 with the code before manifest format 4 (it was run on
+/// that code once; later code writes format 4, so running it again makes no format-3 fixture).
+#[test]
+#[ignore]
+fn make_v3_fixture() {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifest-v3");
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+    let db = Database::open(&d, &v3_fixture_opts()).unwrap();
+    let mut slow = None;
+    for (name, retention, pts) in v3_fixture_metrics() {
+        let id = db.create_metric(&name).unwrap();
+        if retention != 0 {
+            db.set_retention(id, retention).unwrap();
+        }
+        if name == "slow" {
+            slow = Some((id, pts));
+            continue;
+        }
+        let (ts, vals): (Vec<i64>, Vec<f64>) = pts.into_iter().unzip();
+        if !ts.is_empty() {
+            db.insert_batch(id, &ts, &vals).unwrap();
+        }
+        if name == "dropped" {
+            db.drop_metric(id).unwrap();
+        }
+    }
+    let (id, pts) = slow.unwrap();
+    let mut at = 0;
+    for n in [64, 24, 9, 3, 1] {
+        let (ts, vals): (Vec<i64>, Vec<f64>) = pts[at..at + n].iter().copied().unzip();
+        db.insert_batch(id, &ts, &vals).unwrap();
+        db.checkpoint().unwrap();
+        at += n;
+    }
+    db.close().map_err(|(_, e)| e).unwrap();
+    // Only what a database needs: the lock file and the (empty) log directory are made by
+    // the open.
+    std::fs::remove_file(d.join("LOCK")).unwrap();
+    std::fs::remove_dir(d.join("wal")).unwrap();
+}
