@@ -596,3 +596,87 @@ fn make_v3_fixture() {
     std::fs::remove_file(d.join("LOCK")).unwrap();
     std::fs::remove_dir(d.join("wal")).unwrap();
 }
+
+/// A database whose manifest is format 3 (tests/fixtures/manifest-v3, made by
+/// `make_v3_fixture` before format 4) opens with every name, point and retention setting;
+/// writes, checkpoints and reopens (its touched leaves now in format 4); and checks clean.
+#[test]
+fn a_format_3_manifest_opens_and_takes_writes() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifest-v3");
+    let man = std::fs::read(src.join("MANIFEST")).unwrap();
+    assert_eq!(&man[..8], b"TSDBMAN2");
+    assert_eq!(u32::from_le_bytes(man[8..12].try_into().unwrap()), 3, "the fixture is manifest format 3");
+    let d = tmpdir("v3");
+    copy_dir(&src, &d);
+    let o = v3_fixture_opts();
+    let mut model: Model = v3_fixture_metrics()
+        .into_iter()
+        .filter(|m| m.0 != "dropped")
+        .map(|(name, _, pts)| (name, pts.into_iter().map(|(t, v)| (t, v.to_bits())).collect()))
+        .collect();
+    let db = Database::open(&d, &o).unwrap();
+    check(&db, &model);
+    let r = db.check().unwrap();
+    assert!(r.is_ok(), "{:?}", r.damage);
+    // cpu.total's 94 parts fill two format-3 chunks; slow has 5 extents; 68 metrics m.NN
+    // with ids up to 75 make a tree of two levels.
+    assert_eq!((r.metrics, r.partitions, r.extents), (75, 94 + 3 + 6 + 3, 1 + 5 + 68));
+    assert!(matches!(db.begin().lookup("dropped"), Err(Error::NotFound(_))));
+    // Writes: more parts for a metric of many, a few-part metric grows, one gets its first
+    // points, one is dropped, one is new, a leaf's neighbours are untouched.
+    let t1 = 1_800_000_000_000i64;
+    let write = |db: &Database, model: &mut Model, name: &str, n: usize| {
+        let id = match db.begin().lookup(name) {
+            Ok(id) => id,
+            Err(_) => {
+                model.insert(name.to_string(), BTreeMap::new());
+                db.create_metric(name).unwrap()
+            }
+        };
+        let ts: Vec<i64> = (0..n as i64).map(|i| t1 + i * 1000).collect();
+        let vals: Vec<f64> = ts.iter().map(|&t| (t % 977) as f64).collect();
+        db.insert_batch(id, &ts, &vals).unwrap();
+        let m = model.get_mut(name).unwrap();
+        for (t, v) in ts.iter().zip(&vals) {
+            m.insert(*t, v.to_bits());
+        }
+    };
+    write(&db, &mut model, "cpu.total", 1000);
+    write(&db, &mut model, "few.parts", 500);
+    write(&db, &mut model, "empty", 5);
+    write(&db, &mut model, "m.67", 2);
+    write(&db, &mut model, "a.new.metric.with.a.long.name", 130);
+    db.drop_metric(db.begin().lookup("m.03").unwrap()).unwrap();
+    model.remove("m.03");
+    db.checkpoint().unwrap();
+    check(&db, &model);
+    // The file as that checkpoint left it (format-3 leaves beside packed ones; a close
+    // would rewrite it whole) opens to the same state.
+    let mixed = tmpdir("v3-mixed");
+    copy_dir(&d, &mixed);
+    let again = Database::open(&mixed, &o).unwrap();
+    check(&again, &model);
+    assert!(again.check().unwrap().is_ok());
+    again.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&mixed).unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let man = std::fs::read(d.join("MANIFEST")).unwrap();
+    assert_eq!(u32::from_le_bytes(man[8..12].try_into().unwrap()), 4, "written as format 4");
+    let db = Database::open(&d, &o).unwrap();
+    check(&db, &model);
+    let r = db.check().unwrap();
+    assert!(r.is_ok(), "{:?}", r.damage);
+    db.close().map_err(|(_, e)| e).unwrap();
+    // Retention settings survived: with a default of 1, a metric without its own setting
+    // keeps only its newest partition; "retained" (10^8) and "keep.all" (-1) keep all.
+    let db = Database::open(&d, &Options { retention: 1, ..o.clone() }).unwrap();
+    db.enforce_retention().unwrap();
+    let s = db.begin();
+    let first = |name: &str| all(&s, s.lookup(name).unwrap()).unwrap()[0].0;
+    assert!(first("cpu.total") > 1_700_000_000_000);
+    assert_eq!(first("retained"), 1_700_000_000_000);
+    assert_eq!(first("keep.all"), 1_700_000_000_000);
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
