@@ -14,9 +14,10 @@
 //!   7 LEAF    the entries of ids [64k, 64k + 64)       packed, below
 //!   3 NAME    the metric's name (UTF-8)                when its leaf does not hold it
 //!   4 INDEX   n x chunk offset u64                     a part list of more than 4, in chunks
-//!   5 CHUNK   up to 84 x part (start i64, block ref)   48 bytes each
-//!   6 EXTENTS n x block ref                            more than 4 extents
+//!   8 CHUNK   up to 256 parts, packed as in a leaf     below
+//!   6 EXTENTS n x block ref (40 bytes)                 more than 4 extents
 //!   2 LEAF3   format 3's leaf: 64 x 64-byte entry      read, never written
+//!   5 CHUNK3  format 3's chunk: up to 84 x (start i64, block ref)   read, never written
 //! packed leaf: │ present u64 (bit k: slot k has an entry) │ the entries, in slot order │
 //! entry (numbers are LEB128 varints; ± ones zigzag-coded):
 //!   name      2 x shared, suffix length, suffix: the first `shared` bytes of the previous
@@ -32,8 +33,9 @@
 //!            ± length - p.length │ ± count - p.count
 //!   (span: last_ts - first_ts; p: the leaf's previous block ref, its end offset + length;
 //!   all 0 before the first)
-//! block ref in EXTENTS and CHUNK (40 bytes): │ segment u64 │ offset u64 │ length u32 │ count u32 │
-//!   │ first_ts i64 │ last_ts i64 │
+//! packed chunk: │ n │ n parts, coded as a leaf's inline ones (t and p start at 0) │
+//! block ref in EXTENTS and CHUNK3 (40 bytes): │ segment u64 │ offset u64 │ length u32 │
+//!   │ count u32 │ first_ts i64 │ last_ts i64 │
 //! ```
 //!
 //! A blob's `crc` covers everything after it up to the end of the body. `end` is the file
@@ -44,7 +46,8 @@
 //!
 //! Format 3 is still read: its leaves (`LEAF3`) stay in the file, and are read, until a
 //! commit changes one of their entries (the leaf is then written packed) or the file is
-//! rewritten; a metric from it keeps its blobs while they do not change.
+//! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
+//! CHUNK3 blobs until its part list changes, when all its chunks are written packed).
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -76,10 +79,12 @@ const INLINE_AT: usize = 40;
 const INLINE_MAX: usize = 16;
 /// The metric's retention span (i64).
 const RETENTION_AT: usize = INLINE_AT + INLINE_MAX;
+/// A part in a format-3 chunk (`CHUNK3`): start i64 and a 40-byte block ref.
 const PART: usize = 48;
 const REF: usize = 40;
-/// Parts per chunk: a chunk blob fits in a 4 KiB page.
-const CHUNK_PARTS: usize = 84;
+/// Parts per (packed) chunk: a chunk of regular parts is 2-3 KiB. Appending a part rewrites
+/// the last chunk and the index; the others keep their blobs.
+const CHUNK_PARTS: usize = 256;
 /// A metric's parts, and its extents, are kept in its leaf entry when there are at most this
 /// many; more go to an INDEX (of chunks) or an EXTENTS blob.
 const INLINE_REFS: usize = 4;
@@ -91,9 +96,10 @@ const NODE: u8 = 1;
 const LEAF3: u8 = 2;
 const NAME: u8 = 3;
 const INDEX: u8 = 4;
-const CHUNK: u8 = 5;
+const CHUNK3: u8 = 5;
 const EXTENTS: u8 = 6;
 const LEAF: u8 = 7;
+const CHUNK: u8 = 8;
 
 /// A block in a data segment, with the summary the engine keeps in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -526,12 +532,22 @@ impl Manifest {
         Ok(MetricEntry { id, name, parts, extents, retention: e.retention })
     }
 
-    /// Append the parts held by the chunk at `off` to `out`.
+    /// Append the parts held by the chunk at `off` (either format) to `out`.
     fn chunk_parts(&self, off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
-        for p in self.blob(off, CHUNK)?.chunks_exact(PART) {
-            out.push((u64_at(p, 0) as i64, get_ref3(&p[8..], off)?));
+        match self.blob_of(off, &[CHUNK, CHUNK3])? {
+            (CHUNK, b) => decode_chunk(b, off, out),
+            (_, b) => {
+                for p in b.chunks_exact(PART) {
+                    out.push((u64_at(p, 0) as i64, get_ref3(&p[8..], off)?));
+                }
+                Ok(())
+            }
         }
-        Ok(())
+    }
+
+    /// The size of the chunk at `off` (either format) in the file.
+    fn chunk_len(&self, off: u64) -> Result<u64> {
+        Ok(blob_size(self.blob_of(off, &[CHUNK, CHUNK3])?.1.len()))
     }
 
     /// Write what changed of a metric (reusing the name, unchanged chunks and extents of
@@ -592,17 +608,12 @@ impl Manifest {
             i => self.blob(i, INDEX)?.chunks_exact(8).map(|c| u64_at(c, 0)).collect(),
         };
         let mut index = Vec::with_capacity(parts.len().div_ceil(CHUNK_PARTS) * 8);
-        let mut chunk = Vec::with_capacity(CHUNK_PARTS * PART);
         for (k, ps) in parts.chunks(CHUNK_PARTS).enumerate() {
-            chunk.clear();
-            for (start, r) in ps {
-                chunk.extend_from_slice(&start.to_le_bytes());
-                put_ref3(&mut chunk, r);
-            }
+            let chunk = encode_chunk(ps);
             let reuse = match old_chunks.get(k) {
-                Some(&o) if self.blob(o, CHUNK)? == chunk.as_slice() => Some(o),
+                Some(&o) if self.blob_of(o, &[CHUNK, CHUNK3])? == (CHUNK, chunk.as_slice()) => Some(o),
                 Some(&o) => {
-                    *live -= self.blob_len(o, CHUNK)? as i64;
+                    *live -= self.chunk_len(o)? as i64;
                     None
                 }
                 None => None,
@@ -614,7 +625,7 @@ impl Manifest {
             index.extend_from_slice(&off.to_le_bytes());
         }
         for &o in old_chunks.iter().skip(parts.len().div_ceil(CHUNK_PARTS)) {
-            *live -= self.blob_len(o, CHUNK)? as i64;
+            *live -= self.chunk_len(o)? as i64;
         }
         // Equal indexes mean every chunk was kept.
         self.keep_or_write(w, live, old, INDEX, &index)
@@ -648,7 +659,7 @@ impl Manifest {
     /// Count an index and its chunks as no longer live.
     fn release_index(&self, index: u64, live: &mut i64) -> Result<()> {
         for c in self.blob(index, INDEX)?.chunks_exact(8) {
-            *live -= self.blob_len(u64_at(c, 0), CHUNK)? as i64;
+            *live -= self.chunk_len(u64_at(c, 0))? as i64;
         }
         *live -= self.blob_len(index, INDEX)? as i64;
         Ok(())
@@ -878,7 +889,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
-/// A fixed-size block reference (40 bytes: EXTENTS blobs and CHUNK parts).
+/// A fixed-size block reference (40 bytes: EXTENTS blobs and CHUNK3 parts).
 fn put_ref3(e: &mut Vec<u8>, b: &BlockRef) {
     e.extend_from_slice(&b.seg.to_le_bytes());
     e.extend_from_slice(&b.off.to_le_bytes());
@@ -1118,12 +1129,10 @@ fn encode_leaf(slots: &[Option<Entry>]) -> Vec<u8> {
             }
             Refs::Inline(ps) => {
                 put_varint((ps.len() as u64) << 1, &mut out);
-                for (start, r) in ps {
-                    put_varint(zigzag(start.wrapping_sub(t)), &mut out);
-                    first.get_or_insert(*start);
-                    refs.put(&mut out, r, *start);
-                    t = r.last_ts;
+                if let Some((start, _)) = ps.first() {
+                    first = Some(*start);
                 }
+                put_parts(&mut out, &mut refs, &mut t, ps);
             }
         }
         match &e.extents {
@@ -1186,10 +1195,8 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
             (n, false) => {
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    let start = t.wrapping_add(rd.signed()?);
+                    let (start, r) = get_part(&mut rd, &mut refs, &mut t)?;
                     first.get_or_insert(start);
-                    let r = refs.get(&mut rd, start)?;
-                    t = r.last_ts;
                     v.push((start, r));
                 }
                 Refs::Inline(v)
@@ -1217,6 +1224,49 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
         return Err(rd.bad(format!("{} bytes after the last entry", rd.left())));
     }
     Ok(slots)
+}
+
+/// Parts coded one after the other: ± start - t, then the block ref based on start (t: the
+/// previous part's last_ts; t and the references' deltas start from 0).
+fn put_parts(out: &mut Vec<u8>, refs: &mut RefCoder, t: &mut i64, parts: &[(i64, BlockRef)]) {
+    for (start, r) in parts {
+        put_varint(zigzag(start.wrapping_sub(*t)), out);
+        refs.put(out, r, *start);
+        *t = r.last_ts;
+    }
+}
+
+fn get_part(rd: &mut Reader<'_>, refs: &mut RefCoder, t: &mut i64) -> Result<(i64, BlockRef)> {
+    let start = t.wrapping_add(rd.signed()?);
+    let r = refs.get(rd, start)?;
+    *t = r.last_ts;
+    Ok((start, r))
+}
+
+/// The body of a packed chunk (`CHUNK`) of `parts`: their number, then the parts. The same
+/// parts give the same bytes.
+fn encode_chunk(parts: &[(i64, BlockRef)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.len() * 12);
+    put_varint(parts.len() as u64, &mut out);
+    put_parts(&mut out, &mut RefCoder::default(), &mut 0, parts);
+    out
+}
+
+/// Append the parts of the packed chunk at `off`, of body `b`, to `out`.
+fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
+    let mut rd = Reader::new(b, off, "packed chunk");
+    let n = rd.varint()?;
+    if n == 0 || n > rd.left() as u64 {
+        return Err(rd.bad(format!("{n} parts in {} bytes", rd.left())));
+    }
+    let (mut refs, mut t) = (RefCoder::default(), 0);
+    for _ in 0..n {
+        out.push(get_part(&mut rd, &mut refs, &mut t)?);
+    }
+    if rd.left() != 0 {
+        return Err(rd.bad(format!("{} bytes after the last part", rd.left())));
+    }
+    Ok(())
 }
 
 #[allow(unsafe_code)]
@@ -1296,7 +1346,7 @@ mod tests {
                     let index = m.blob(e.parts.blob(), INDEX).unwrap();
                     n += blob_size(index.len());
                     for c in index.chunks_exact(8) {
-                        n += blob_size(m.blob_of(u64_at(c, 0), &[CHUNK]).unwrap().1.len());
+                        n += m.chunk_len(u64_at(c, 0)).unwrap();
                     }
                 }
                 if e.extents.blob() != 0 {
@@ -1664,8 +1714,9 @@ mod tests {
         state.get_mut(&193).unwrap().2.push(r(1, 1));
         commit(&mut m, &state, [193], false);
         assert_eq!(entry_of(&m, 193).unwrap().name, blob);
-        // A metric's parts and extents grow past what the leaf holds and shrink back.
-        for n in 1..=200u64 {
+        // A metric's parts and extents grow past what the leaf holds (and past two chunks)
+        // and shrink back.
+        for n in 1..=600u64 {
             let e = state.get_mut(&100).unwrap();
             e.1.push((n as i64 * 1000, r(n, n * 4096)));
             if n % 3 == 0 {
@@ -1674,6 +1725,9 @@ mod tests {
             if n % 40 == 0 {
                 e.2.truncate(2);
             }
+            if n % 7 == 0 {
+                continue; // commits of several new parts at once
+            }
             e.3 = n as i64;
             commit(&mut m, &state, [100], false);
             let got = entry_of(&m, 100).unwrap();
@@ -1681,7 +1735,7 @@ mod tests {
             assert_eq!(matches!(got.extents, Refs::Inline(_)), state[&100].2.len() <= INLINE_REFS);
         }
         // A changed part in the middle, then the list cut back to 3 (in the leaf again).
-        state.get_mut(&100).unwrap().1[90].1 = r(9, 9);
+        state.get_mut(&100).unwrap().1[290].1 = r(9, 9);
         commit(&mut m, &state, [100], false);
         state.get_mut(&100).unwrap().1.truncate(3);
         state.get_mut(&100).unwrap().2.clear();
@@ -1757,6 +1811,76 @@ mod tests {
                 other => panic!("{:?}", other.map(|_| ())),
             }
         }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn packed_chunks_round_trip_and_an_append_rewrites_the_last_one() {
+        let mut rng = Rng::new(5, 0);
+        let mut parts = Vec::new();
+        let mut t = 1_700_000_000_000i64;
+        for k in 0..300u64 {
+            let first = t + rng.below(3) as i64;
+            let last = first + 4095 * 10_000 + rng.below(100) as i64;
+            let r = BlockRef {
+                seg: 1 + k / 100,
+                off: 32 + 1000 * k,
+                len: 900 + k as u32 % 7,
+                count: 4096,
+                first_ts: first,
+                last_ts: last,
+            };
+            parts.push((t, r));
+            t = last + 10_000;
+        }
+        parts.push((
+            i64::MAX,
+            BlockRef { seg: 0, off: 0, len: 0, count: 1, first_ts: i64::MAX, last_ts: i64::MAX },
+        ));
+        let body = encode_chunk(&parts);
+        assert!(body.len() < 12 * parts.len() + 20, "{} bytes for {} parts", body.len(), parts.len());
+        let mut got = Vec::new();
+        decode_chunk(&body, 99, &mut got).unwrap();
+        assert_eq!(got, parts);
+        for n in 0..body.len() {
+            let mut out = Vec::new();
+            match decode_chunk(&body[..n], 99, &mut out) {
+                Err(Error::Corruption(m)) => {
+                    assert!(m.starts_with("MANIFEST offset 99: packed chunk: "), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for _ in 0..5000 {
+            let mut b = body.clone();
+            let at = rng.below(b.len() as u64) as usize;
+            b[at] = rng.next_u64() as u8;
+            if let Err(e) = decode_chunk(&b, 99, &mut Vec::new()) {
+                assert!(
+                    matches!(&e, Error::Corruption(m) if m.starts_with("MANIFEST offset 99: packed chunk: "))
+                );
+            }
+        }
+        // In a manifest: appending a part writes the last chunk, the index and the leaf;
+        // the first chunk keeps its blob.
+        let d = tmp("chunks");
+        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let mut state = State::new();
+        state.insert(1, ("m".into(), parts[..290].to_vec(), Vec::new(), 0));
+        commit(&mut m, &state, [1], false);
+        let chunks = |m: &Manifest| -> Vec<u64> {
+            let e = entry_of(m, 1).unwrap();
+            m.blob(e.parts.blob(), INDEX).unwrap().chunks_exact(8).map(|c| u64_at(c, 0)).collect()
+        };
+        let before = chunks(&m);
+        let end = m.sizes().0;
+        state.get_mut(&1).unwrap().1.push(parts[290]);
+        commit(&mut m, &state, [1], false);
+        let after = chunks(&m);
+        assert_eq!((before.len(), after.len(), before[0]), (2, 2, after[0]));
+        assert_ne!(before[1], after[1]);
+        let written = m.sizes().0 - end;
+        assert!(written < 1000, "{written} bytes");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
