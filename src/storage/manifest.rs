@@ -44,6 +44,11 @@
 //! grows past twice its live bytes, the next checkpoint rewrites it compactly (to
 //! `manifest-rewrite/MANIFEST`, then renamed over `MANIFEST`).
 //!
+//! A commit decodes each leaf it changes into [`Entry`]s, changes them and encodes the
+//! leaf again: a name whose suffix would be over `NAME_SUFFIX_MAX` bytes goes to a NAME
+//! blob (which its metric keeps), and more than `INLINE_REFS` parts or extents go to blobs.
+//! The encoding is a function of the entries; decoding checks every read against the body.
+//!
 //! Format 3 is still read: its leaves (`LEAF3`) stay in the file, and are read, until a
 //! commit changes one of their entries (the leaf is then written packed) or the file is
 //! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
