@@ -778,11 +778,14 @@ impl Manifest {
     /// The body of node `off`, in the file or among the blobs `w` is about to append (a new
     /// root made when the tree grows).
     fn node(&self, w: &Appender<'_>, off: u64) -> Result<Vec<u8>> {
-        if off < w.at {
-            return Ok(self.blob(off, NODE)?.to_vec());
+        if let Some((_, b)) = w.pinned.iter().find(|(o, _)| *o == off) {
+            return Ok(b.clone());
         }
-        let pinned = w.pinned.iter().find(|(o, _)| *o == off).expect("only pinned new blobs are read back");
-        Ok(pinned.1.clone())
+        let b = self.blob(off, NODE)?;
+        if b.len() != FAN * 8 {
+            return Err(Error::Corruption(format!("MANIFEST offset {off}: node of {} bytes", b.len())));
+        }
+        Ok(b.to_vec())
     }
 }
 
