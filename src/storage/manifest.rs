@@ -1,8 +1,8 @@
 //! The manifest: the on-disk form of the global transaction and the partition maps — a
-//! copy-on-write radix tree over metric ids whose leaves hold fixed-size metric entries
-//! (seed §4). A checkpoint appends new versions of the blobs it changed (a metric's entry
-//! leaf, the chunks of its part list that changed, the nodes on the path to the root) and
-//! then flips the superblock: it writes the touched paths, not the whole map.
+//! copy-on-write radix tree over metric ids whose leaves hold packed metric entries
+//! (seed §4). A checkpoint appends new versions of the blobs it changed (a metric's leaf,
+//! the chunks of its part list that changed, the nodes on the path to the root) and then
+//! flips the superblock: it writes the touched paths, not the whole map.
 //!
 //! ```text
 //! offset 0 and 4096: two copies of the superblock, written one after the other (the valid
@@ -10,16 +10,32 @@
 //!   │ magic "TSDBMAN2" │ format u32 │ 0 u32 │ generation u64 │ root u64 │ height u32 │ 0 u32 │
 //!   │ checkpoint_seq u64 │ next_id u64 │ next_data_seg u64 │ end u64 │ live u64 │ metrics u64 │ crc u32 │
 //! from 8192: blobs, each │ crc u32 │ kind u8 │ 0 [3] │ len u32 │ 0 u32 │ body (len bytes) │ 0-pad to 8 │
-//!   NODE   64 x child offset u64 (0 = empty)           radix level >= 1: 6 bits of the id each
-//!   LEAF   64 x entry (64 bytes)                        ids [64k, 64k + 64)
-//!   NAME   the metric's name (UTF-8)
-//!   INDEX  n x chunk offset u64                         a metric's part list, in chunks
-//!   CHUNK  up to 84 x part (start i64, block ref)       48 bytes each
-//!   EXTENTS n x block ref                               the head's persisted extents
-//! entry: │ id u64 (0 = none) │ name u64 │ index u64 │ extents u64 │ parts u32 │ extents u32 │ inline name [16] │ retention i64 │
-//!   (name: a NAME blob's offset, or 1 << 63 | length when the name, at most 16 bytes, is inline;
-//!   retention: the metric's own retention span, 0 = the database's default)
-//! block ref (40 bytes): │ segment u64 │ offset u64 │ length u32 │ count u32 │ first_ts i64 │ last_ts i64 │
+//!   1 NODE    64 x child offset u64 (0 = empty)        radix level >= 1: 6 bits of the id each
+//!   7 LEAF    the entries of ids [64k, 64k + 64)       packed, below
+//!   3 NAME    the metric's name (UTF-8)                when its leaf does not hold it
+//!   4 INDEX   n x chunk offset u64                     a part list of more than 4, in chunks
+//!   8 CHUNK   up to 256 parts, packed as in a leaf     below
+//!   6 EXTENTS n x block ref (40 bytes)                 more than 4 extents
+//!   2 LEAF3   format 3's leaf: 64 x 64-byte entry      read, never written
+//!   5 CHUNK3  format 3's chunk: up to 84 x (start i64, block ref)   read, never written
+//! packed leaf: │ present u64 (bit k: slot k has an entry) │ the entries, in slot order │
+//! entry (numbers are LEB128 varints; ± ones zigzag-coded):
+//!   name      2 x shared, suffix length, suffix: the first `shared` bytes of the previous
+//!             name the leaf holds, then the suffix (at most 64 bytes when written);
+//!             or 2 x offset + 1: the name is in the NAME blob at that offset
+//!   ± retention                                        0: the database's default
+//!   parts     2 x n, then n x (± start - t, block ref based on start);
+//!             or 2 x n + 1, then the offset of the INDEX blob holding them
+//!   extents   2 x n, then n x block ref based on t; or 2 x n + 1, then the EXTENTS blob's offset
+//!   (t: the last_ts of the entry's previous part or extent; for its first one, the first
+//!   timestamp coded by the last entry before it that coded any, or 0)
+//! block ref: ± first_ts - base │ ± span - p.span │ ± segment - p.segment │ ± offset - p.end │
+//!            ± length - p.length │ ± count - p.count
+//!   (span: last_ts - first_ts; p: the leaf's previous block ref, its end offset + length;
+//!   all 0 before the first)
+//! packed chunk: │ n │ n parts, coded as a leaf's inline ones (t and p start at 0) │
+//! block ref in EXTENTS and CHUNK3 (40 bytes): │ segment u64 │ offset u64 │ length u32 │
+//!   │ count u32 │ first_ts i64 │ last_ts i64 │
 //! ```
 //!
 //! A blob's `crc` covers everything after it up to the end of the body. `end` is the file
@@ -27,6 +43,16 @@
 //! and overwritten); `live` counts the bytes of blobs reachable from `root`. When the file
 //! grows past twice its live bytes, the next checkpoint rewrites it compactly (to
 //! `manifest-rewrite/MANIFEST`, then renamed over `MANIFEST`).
+//!
+//! A commit decodes each leaf it changes into [`Entry`]s, changes them and encodes the
+//! leaf again: a name whose suffix would be over `NAME_SUFFIX_MAX` bytes goes to a NAME
+//! blob (which its metric keeps), and more than `INLINE_REFS` parts or extents go to blobs.
+//! The encoding is a function of the entries; decoding checks every read against the body.
+//!
+//! Format 3 is still read: its leaves (`LEAF3`) stay in the file, and are read, until a
+//! commit changes one of their entries (the leaf is then written packed) or the file is
+//! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
+//! CHUNK3 blobs until its part list changes, when all its chunks are written packed).
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -34,10 +60,13 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::{io_err, sync_dir};
+use crate::codec::bitpack::{get_varint, put_varint};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBMAN2";
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
+/// The older format this build still reads (fixed-size entries in `LEAF3` blobs).
+const FORMAT_3: u32 = 3;
 pub const FILE: &str = "MANIFEST";
 const SLOT: u64 = 4096;
 const FIRST_BLOB: u64 = 2 * SLOT;
@@ -45,25 +74,37 @@ const SUPER_LEN: usize = 92;
 const BLOB_HEADER: usize = 16;
 const FAN_BITS: u32 = 6;
 const FAN: usize = 1 << FAN_BITS;
+/// A format-3 entry: │ id u64 (0 = empty slot) │ name u64 │ index u64 │ extents u64 │
+/// parts u32 │ extents u32 │ inline name [16] │ retention i64 │.
 const ENTRY: usize = 64;
-/// In an entry's name field: the name is in the entry itself, from byte `INLINE_AT` (at most
-/// `INLINE_MAX` bytes); the field's low bits are its length.
+/// In a format-3 entry's name field: the name is in the entry itself, from byte `INLINE_AT`
+/// (at most `INLINE_MAX` bytes); the field's low bits are its length.
 const INLINE_NAME: u64 = 1 << 63;
 const INLINE_AT: usize = 40;
 const INLINE_MAX: usize = 16;
 /// The metric's retention span (i64).
 const RETENTION_AT: usize = INLINE_AT + INLINE_MAX;
+/// A part in a format-3 chunk (`CHUNK3`): start i64 and a 40-byte block ref.
 const PART: usize = 48;
 const REF: usize = 40;
-/// Parts per chunk: a chunk blob fits in a 4 KiB page.
-const CHUNK_PARTS: usize = 84;
+/// Parts per (packed) chunk: a chunk of regular parts is 2-3 KiB. Appending a part rewrites
+/// the last chunk and the index; the others keep their blobs.
+const CHUNK_PARTS: usize = 256;
+/// A metric's parts, and its extents, are kept in its leaf entry when there are at most this
+/// many; more go to an INDEX (of chunks) or an EXTENTS blob.
+const INLINE_REFS: usize = 4;
+/// A name is kept in its leaf when what it does not share with the previous name kept there
+/// is at most this long; else it goes to a NAME blob. Leaves stay a few KiB at most.
+const NAME_SUFFIX_MAX: usize = 64;
 
 const NODE: u8 = 1;
-const LEAF: u8 = 2;
+const LEAF3: u8 = 2;
 const NAME: u8 = 3;
 const INDEX: u8 = 4;
-const CHUNK: u8 = 5;
+const CHUNK3: u8 = 5;
 const EXTENTS: u8 = 6;
+const LEAF: u8 = 7;
+const CHUNK: u8 = 8;
 
 /// A block in a data segment, with the summary the engine keeps in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +169,44 @@ pub struct Manifest {
     fsync: bool,
 }
 
+/// A metric's entry as its leaf holds it (a packed leaf, or a format-3 one).
+#[derive(Clone, Debug, PartialEq)]
+struct Entry {
+    name: Name,
+    retention: i64,
+    parts: Refs<(i64, BlockRef)>,
+    extents: Refs<BlockRef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Name {
+    /// Held by the leaf.
+    Inline(String),
+    /// The offset of a NAME blob (a name, once in one, keeps it).
+    Blob(u64),
+}
+
+/// A metric's parts or extents: in its entry, or counted there and held in a blob (an INDEX
+/// of chunks, or an EXTENTS blob).
+#[derive(Clone, Debug, PartialEq)]
+enum Refs<T> {
+    Inline(Vec<T>),
+    Blob { off: u64, count: u64 },
+}
+
+impl<T> Refs<T> {
+    /// The blob's offset, 0 for none.
+    fn blob(&self) -> u64 {
+        match self {
+            Refs::Inline(_) => 0,
+            Refs::Blob { off, .. } => *off,
+        }
+    }
+}
+
+/// A leaf's 64 slots.
+type Slots = Vec<Option<Entry>>;
+
 impl Manifest {
     /// Open `DIR/MANIFEST`, creating an empty one when there is none. Returns it and the
     /// header of the last checkpoint (`None` for a new one).
@@ -169,9 +248,9 @@ impl Manifest {
             [Some(a), None] | [None, Some(a)] => a,
             [None, None] => {
                 let buf = m.bytes();
-                if buf.len() >= 12 && buf[..8] == MAGIC && u32_at(buf, 8) != FORMAT {
+                if buf.len() >= 12 && buf[..8] == MAGIC && ![FORMAT_3, FORMAT].contains(&u32_at(buf, 8)) {
                     return Err(Error::Corruption(format!(
-                        "MANIFEST offset 0: manifest format {}, this build reads format {FORMAT}",
+                        "MANIFEST offset 0: manifest format {}, this build reads formats {FORMAT_3} and {FORMAT}",
                         u32_at(buf, 8)
                     )));
                 }
@@ -251,26 +330,8 @@ impl Manifest {
         }
         let mut metrics = sb.header.metrics as i64;
         let mut live = sb.live as i64;
-        let mut prepared = Vec::with_capacity(changes.len());
-        for c in changes {
-            let old = self.lookup(self.sb.root, self.sb.height, c.id)?;
-            let entry = match c.entry {
-                Some((name, parts, extents, retention)) => {
-                    let e = self.write_metric(&mut w, &mut live, c.id, old.as_ref(), name, parts, extents)?;
-                    Some(with_retention(e, retention))
-                }
-                None => {
-                    if let Some(o) = &old {
-                        self.release_metric(o, &mut live)?;
-                    }
-                    None
-                }
-            };
-            metrics += i64::from(entry.is_some()) - i64::from(old.is_some());
-            prepared.push((c.id, entry));
-        }
-        if !prepared.is_empty() {
-            sb.root = self.update(&mut w, &mut live, sb.root, sb.height - 1, &prepared)?;
+        if !changes.is_empty() {
+            sb.root = self.update(&mut w, &mut live, &mut metrics, sb.root, sb.height - 1, changes)?;
         }
         sb.header = Header { metrics: metrics as u64, ..header };
         sb.live = live as u64;
@@ -371,6 +432,11 @@ impl Manifest {
 
     /// The body of the blob at `off`, checked to be of `kind`.
     fn blob(&self, off: u64, kind: u8) -> Result<&[u8]> {
+        Ok(self.blob_of(off, &[kind])?.1)
+    }
+
+    /// The kind and body of the blob at `off`, checked to be one of `kinds`.
+    fn blob_of(&self, off: u64, kinds: &[u8]) -> Result<(u8, &[u8])> {
         let buf = self.bytes();
         let bad = |msg: String| Error::Corruption(format!("MANIFEST offset {off}: {msg}"));
         let at = usize::try_from(off).map_err(|_| bad("offset out of range".into()))?;
@@ -386,53 +452,31 @@ impl Manifest {
         if crc != crc32fast::hash(&buf[at + 4..end]) {
             return Err(bad("blob checksum mismatch".into()));
         }
-        if buf[at + 4] != kind {
-            return Err(bad(format!("blob of kind {} where kind {kind} was expected", buf[at + 4])));
+        let kind = buf[at + 4];
+        if !kinds.contains(&kind) {
+            let want: Vec<String> = kinds.iter().map(u8::to_string).collect();
+            return Err(bad(format!("blob of kind {kind} where kind {} was expected", want.join(" or "))));
         }
-        Ok(&buf[at + BLOB_HEADER..end])
+        Ok((kind, &buf[at + BLOB_HEADER..end]))
     }
 
     fn blob_len(&self, off: u64, kind: u8) -> Result<u64> {
         Ok(blob_size(self.blob(off, kind)?.len()))
     }
 
-    /// The entry of `id` in the tree at `root` (height `height`), if any.
-    fn lookup(&self, root: u64, height: u32, id: u64) -> Result<Option<[u8; ENTRY]>> {
-        let mut node = root;
-        for level in (1..height).rev() {
-            if node == 0 {
-                return Ok(None);
-            }
-            let b = self.blob(node, NODE)?;
-            let k = ((id >> (FAN_BITS * level)) as usize) % FAN;
-            node = u64_at(b, 8 * k);
-        }
-        if node == 0 || beyond(id, height) {
-            return Ok(None);
-        }
-        let b = self.blob(node, LEAF)?;
-        let k = (id as usize) % FAN;
-        let e: [u8; ENTRY] = b[ENTRY * k..ENTRY * (k + 1)].try_into().expect("entry");
-        Ok((u64_at(&e, 0) != 0).then_some(e))
+    /// The slots of the leaf at `off` (either format), whose first id is `base`, and the
+    /// leaf's size in the file.
+    fn leaf(&self, off: u64, base: u64) -> Result<(Slots, u64)> {
+        let (kind, b) = self.blob_of(off, &[LEAF, LEAF3])?;
+        let slots = if kind == LEAF { decode_leaf(b, off)? } else { decode_leaf3(b, off, base)? };
+        Ok((slots, blob_size(b.len())))
     }
 
-    fn collect(&self, node: u64, level: u32, base: u64, out: &mut Vec<(u64, [u8; ENTRY])>) -> Result<()> {
+    fn collect(&self, node: u64, level: u32, base: u64, out: &mut Vec<(u64, Entry)>) -> Result<()> {
         if level == 0 {
-            let b = self.blob(node, LEAF)?;
-            if b.len() != FAN * ENTRY {
-                return Err(Error::Corruption(format!("MANIFEST offset {node}: leaf of {} bytes", b.len())));
-            }
-            for k in 0..FAN {
-                let e: [u8; ENTRY] = b[ENTRY * k..ENTRY * (k + 1)].try_into().expect("entry");
-                let id = u64_at(&e, 0);
-                if id != 0 {
-                    if id != base + k as u64 {
-                        return Err(Error::Corruption(format!(
-                            "MANIFEST offset {node}: id {id} in the slot of {}",
-                            base + k as u64
-                        )));
-                    }
-                    out.push((id, e));
+            for (k, e) in self.leaf(node, base)?.0.into_iter().enumerate() {
+                if let Some(e) = e {
+                    out.push((base + k as u64, e));
                 }
             }
             return Ok(());
@@ -450,95 +494,131 @@ impl Manifest {
         Ok(())
     }
 
-    fn entry(&self, id: u64, e: &[u8; ENTRY]) -> Result<MetricEntry> {
-        let bad = |msg: &str| Error::Corruption(format!("MANIFEST: metric {id}: {msg}"));
-        let name_field = u64_at(e, 8);
-        let name_bytes = if name_field & INLINE_NAME != 0 {
-            let len = (name_field & !INLINE_NAME) as usize;
-            e.get(INLINE_AT..INLINE_AT + len).ok_or_else(|| bad("inline name longer than its room"))?
-        } else {
-            self.blob(name_field, NAME)?
+    /// Metric `id`'s entry with its name, parts and extents read from their blobs.
+    fn entry(&self, id: u64, e: &Entry) -> Result<MetricEntry> {
+        let name = match &e.name {
+            Name::Inline(s) => s.clone(),
+            Name::Blob(off) => std::str::from_utf8(self.blob(*off, NAME)?)
+                .map_err(|_| Error::Corruption(format!("MANIFEST offset {off}: name is not UTF-8")))?
+                .to_owned(),
         };
-        let name = std::str::from_utf8(name_bytes).map_err(|_| bad("name is not UTF-8"))?;
-        let (n_parts, n_ext) = (u32_at(e, 32) as usize, u32_at(e, 36) as usize);
-        let mut parts = Vec::with_capacity(n_parts);
-        if u64_at(e, 16) != 0 {
-            let index = self.blob(u64_at(e, 16), INDEX)?;
-            for c in index.chunks_exact(8) {
-                let chunk = self.blob(u64_at(c, 0), CHUNK)?;
-                for p in chunk.chunks_exact(PART) {
-                    parts.push((u64_at(p, 0) as i64, get_ref(&p[8..])?));
+        let counted = |off: u64, what: &str, count: u64, got: usize| {
+            if got as u64 == count {
+                Ok(())
+            } else {
+                Err(Error::Corruption(format!(
+                    "MANIFEST offset {off}: metric {id}: its entry counts {count} {what}, its blobs hold {got}"
+                )))
+            }
+        };
+        let parts = match &e.parts {
+            Refs::Inline(v) => v.clone(),
+            &Refs::Blob { off, count } => {
+                let mut v = Vec::new();
+                for c in self.blob(off, INDEX)?.chunks_exact(8) {
+                    self.chunk_parts(u64_at(c, 0), &mut v)?;
                 }
+                counted(off, "parts", count, v.len())?;
+                v
+            }
+        };
+        let extents = match &e.extents {
+            Refs::Inline(v) => v.clone(),
+            &Refs::Blob { off, count } => {
+                let v = self
+                    .blob(off, EXTENTS)?
+                    .chunks_exact(REF)
+                    .map(|r| get_ref3(r, off))
+                    .collect::<Result<Vec<_>>>()?;
+                counted(off, "extents", count, v.len())?;
+                v
+            }
+        };
+        Ok(MetricEntry { id, name, parts, extents, retention: e.retention })
+    }
+
+    /// Append the parts held by the chunk at `off` (either format) to `out`.
+    fn chunk_parts(&self, off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
+        match self.blob_of(off, &[CHUNK, CHUNK3])? {
+            (CHUNK, b) => decode_chunk(b, off, out),
+            (_, b) => {
+                for p in b.chunks_exact(PART) {
+                    out.push((u64_at(p, 0) as i64, get_ref3(&p[8..], off)?));
+                }
+                Ok(())
             }
         }
-        let mut extents = Vec::with_capacity(n_ext);
-        if u64_at(e, 24) != 0 {
-            for r in self.blob(u64_at(e, 24), EXTENTS)?.chunks_exact(REF) {
-                extents.push(get_ref(r)?);
-            }
-        }
-        if parts.len() != n_parts || extents.len() != n_ext {
-            return Err(bad(&format!(
-                "entry counts {n_parts} parts and {n_ext} extents, its blobs hold {} and {}",
-                parts.len(),
-                extents.len()
-            )));
-        }
-        Ok(MetricEntry {
-            id,
-            name: name.to_owned(),
-            parts,
-            extents,
-            retention: u64_at(e, RETENTION_AT) as i64,
-        })
+    }
+
+    /// The size of the chunk at `off` (either format) in the file.
+    fn chunk_len(&self, off: u64) -> Result<u64> {
+        Ok(blob_size(self.blob_of(off, &[CHUNK, CHUNK3])?.1.len()))
     }
 
     /// Write what changed of a metric (reusing the name, unchanged chunks and extents of
-    /// `old`); returns its new entry.
+    /// `old`); returns its new entry. Its name's place is settled with its leaf's.
     #[allow(clippy::too_many_arguments)]
     fn write_metric(
         &self,
         w: &mut Appender<'_>,
         live: &mut i64,
-        id: u64,
-        old: Option<&[u8; ENTRY]>,
+        old: Option<&Entry>,
         name: &str,
         parts: &[(i64, BlockRef)],
         extents: &[BlockRef],
-    ) -> Result<[u8; ENTRY]> {
-        let mut e = [0u8; ENTRY];
-        // Names never change: an existing entry keeps its name (inline or blob).
-        let name_field = match old {
-            Some(o) => {
-                e[INLINE_AT..INLINE_AT + INLINE_MAX].copy_from_slice(&o[INLINE_AT..INLINE_AT + INLINE_MAX]);
-                u64_at(o, 8)
+        retention: i64,
+    ) -> Result<Entry> {
+        // Names never change: an existing entry keeps its name (in the leaf or a blob).
+        let name = old.map_or_else(|| Name::Inline(name.to_owned()), |o| o.name.clone());
+        let old_index = old.map_or(0, |o| o.parts.blob());
+        let parts = if parts.len() <= INLINE_REFS {
+            if old_index != 0 {
+                self.release_index(old_index, live)?;
             }
-            None if name.len() <= INLINE_MAX => {
-                e[INLINE_AT..INLINE_AT + name.len()].copy_from_slice(name.as_bytes());
-                INLINE_NAME | name.len() as u64
+            Refs::Inline(parts.to_vec())
+        } else {
+            Refs::Blob { off: self.write_parts(w, live, old_index, parts)?, count: parts.len() as u64 }
+        };
+        let old_ext = old.map_or(0, |o| o.extents.blob());
+        let extents = if extents.len() <= INLINE_REFS {
+            if old_ext != 0 {
+                *live -= self.blob_len(old_ext, EXTENTS)? as i64;
             }
-            None => {
-                *live += blob_size(name.len()) as i64;
-                w.blob(NAME, name.as_bytes())
+            Refs::Inline(extents.to_vec())
+        } else {
+            let mut body = Vec::with_capacity(extents.len() * REF);
+            for r in extents {
+                put_ref3(&mut body, r);
+            }
+            Refs::Blob {
+                off: self.keep_or_write(w, live, old_ext, EXTENTS, &body)?,
+                count: extents.len() as u64,
             }
         };
-        // Parts, chunk by chunk: an unchanged chunk keeps its blob.
-        let old_chunks: Vec<u64> = match old.map(|o| u64_at(o, 16)).filter(|&i| i != 0) {
-            Some(i) => self.blob(i, INDEX)?.chunks_exact(8).map(|c| u64_at(c, 0)).collect(),
-            None => Vec::new(),
+        Ok(Entry { name, retention, parts, extents })
+    }
+
+    /// Write a part list as chunks and an index, given the metric's previous index (`old`,
+    /// 0 if none): an unchanged chunk keeps its blob, and an unchanged index too. Returns
+    /// the index's offset.
+    fn write_parts(
+        &self,
+        w: &mut Appender<'_>,
+        live: &mut i64,
+        old: u64,
+        parts: &[(i64, BlockRef)],
+    ) -> Result<u64> {
+        let old_chunks: Vec<u64> = match old {
+            0 => Vec::new(),
+            i => self.blob(i, INDEX)?.chunks_exact(8).map(|c| u64_at(c, 0)).collect(),
         };
         let mut index = Vec::with_capacity(parts.len().div_ceil(CHUNK_PARTS) * 8);
-        let mut chunk = Vec::with_capacity(CHUNK_PARTS * PART);
         for (k, ps) in parts.chunks(CHUNK_PARTS).enumerate() {
-            chunk.clear();
-            for (start, r) in ps {
-                chunk.extend_from_slice(&start.to_le_bytes());
-                put_ref(&mut chunk, r);
-            }
+            let chunk = encode_chunk(ps);
             let reuse = match old_chunks.get(k) {
-                Some(&o) if self.blob(o, CHUNK)? == chunk.as_slice() => Some(o),
+                Some(&o) if self.blob_of(o, &[CHUNK, CHUNK3])? == (CHUNK, chunk.as_slice()) => Some(o),
                 Some(&o) => {
-                    *live -= self.blob_len(o, CHUNK)? as i64;
+                    *live -= self.chunk_len(o)? as i64;
                     None
                 }
                 None => None,
@@ -550,22 +630,10 @@ impl Manifest {
             index.extend_from_slice(&off.to_le_bytes());
         }
         for &o in old_chunks.iter().skip(parts.len().div_ceil(CHUNK_PARTS)) {
-            *live -= self.blob_len(o, CHUNK)? as i64;
+            *live -= self.chunk_len(o)? as i64;
         }
         // Equal indexes mean every chunk was kept.
-        let index_off = self.keep_or_write(w, live, old.map_or(0, |o| u64_at(o, 16)), INDEX, &index)?;
-        let mut ext = Vec::with_capacity(extents.len() * REF);
-        for r in extents {
-            put_ref(&mut ext, r);
-        }
-        let ext_off = self.keep_or_write(w, live, old.map_or(0, |o| u64_at(o, 24)), EXTENTS, &ext)?;
-        e[..8].copy_from_slice(&id.to_le_bytes());
-        e[8..16].copy_from_slice(&name_field.to_le_bytes());
-        e[16..24].copy_from_slice(&index_off.to_le_bytes());
-        e[24..32].copy_from_slice(&ext_off.to_le_bytes());
-        e[32..36].copy_from_slice(&(parts.len() as u32).to_le_bytes());
-        e[36..40].copy_from_slice(&(extents.len() as u32).to_le_bytes());
-        Ok(e)
+        self.keep_or_write(w, live, old, INDEX, &index)
     }
 
     /// The blob of `kind` holding `body`, given the metric's previous one (`old`, 0 if none):
@@ -593,81 +661,131 @@ impl Manifest {
         Ok(w.blob(kind, body))
     }
 
+    /// Count an index and its chunks as no longer live.
+    fn release_index(&self, index: u64, live: &mut i64) -> Result<()> {
+        for c in self.blob(index, INDEX)?.chunks_exact(8) {
+            *live -= self.chunk_len(u64_at(c, 0))? as i64;
+        }
+        *live -= self.blob_len(index, INDEX)? as i64;
+        Ok(())
+    }
+
     /// Count a removed metric's blobs as no longer live.
-    fn release_metric(&self, o: &[u8; ENTRY], live: &mut i64) -> Result<()> {
-        if u64_at(o, 8) & INLINE_NAME == 0 {
-            *live -= self.blob_len(u64_at(o, 8), NAME)? as i64;
+    fn release_metric(&self, o: &Entry, live: &mut i64) -> Result<()> {
+        if let Name::Blob(off) = o.name {
+            *live -= self.blob_len(off, NAME)? as i64;
         }
-        if u64_at(o, 16) != 0 {
-            for c in self.blob(u64_at(o, 16), INDEX)?.chunks_exact(8) {
-                *live -= self.blob_len(u64_at(c, 0), CHUNK)? as i64;
-            }
-            *live -= self.blob_len(u64_at(o, 16), INDEX)? as i64;
+        if o.parts.blob() != 0 {
+            self.release_index(o.parts.blob(), live)?;
         }
-        if u64_at(o, 24) != 0 {
-            *live -= self.blob_len(u64_at(o, 24), EXTENTS)? as i64;
+        if o.extents.blob() != 0 {
+            *live -= self.blob_len(o.extents.blob(), EXTENTS)? as i64;
         }
         Ok(())
     }
 
     /// Apply `changes` (sorted by id, all under `node`) to the subtree at `node` (level
     /// `level`, 0 = leaf); returns the new subtree's offset (0 when it became empty).
+    /// `metrics` follows the number of entries.
     fn update(
         &self,
         w: &mut Appender<'_>,
         live: &mut i64,
+        metrics: &mut i64,
         node: u64,
         level: u32,
-        changes: &[(u64, Option<[u8; ENTRY]>)],
+        changes: &[Change<'_>],
     ) -> Result<u64> {
         if level == 0 {
-            let mut leaf = match node {
-                0 => vec![0u8; FAN * ENTRY],
-                n => self.body(w, n, LEAF)?,
-            };
-            for (id, e) in changes {
-                let k = (*id as usize) % FAN;
-                leaf[ENTRY * k..ENTRY * (k + 1)].copy_from_slice(&e.unwrap_or([0u8; ENTRY]));
-            }
-            return Ok(self.replace(w, live, node, LEAF, &leaf));
+            return self.update_leaf(w, live, metrics, node, changes);
         }
         let mut body = match node {
             0 => vec![0u8; FAN * 8],
-            n => self.body(w, n, NODE)?,
+            n => self.node(w, n)?,
         };
         let mut i = 0;
         while i < changes.len() {
-            let k = ((changes[i].0 >> (FAN_BITS * level)) as usize) % FAN;
-            let j = i + changes[i..].partition_point(|c| ((c.0 >> (FAN_BITS * level)) as usize) % FAN == k);
+            let k = ((changes[i].id >> (FAN_BITS * level)) as usize) % FAN;
+            let j = i + changes[i..].partition_point(|c| ((c.id >> (FAN_BITS * level)) as usize) % FAN == k);
             let child = u64_at(&body, 8 * k);
-            let new = self.update(w, live, child, level - 1, &changes[i..j])?;
+            let new = self.update(w, live, metrics, child, level - 1, &changes[i..j])?;
             body[8 * k..8 * k + 8].copy_from_slice(&new.to_le_bytes());
             i = j;
         }
-        Ok(self.replace(w, live, node, NODE, &body))
-    }
-
-    /// The body of blob `off`, in the file or among the blobs `w` is about to append (a new
-    /// root made when the tree grows).
-    fn body(&self, w: &Appender<'_>, off: u64, kind: u8) -> Result<Vec<u8>> {
-        if off < w.at {
-            return Ok(self.blob(off, kind)?.to_vec());
-        }
-        let pinned = w.pinned.iter().find(|(o, _)| *o == off).expect("only pinned new blobs are read back");
-        Ok(pinned.1.clone())
-    }
-
-    /// Write `body` as the new version of blob `old` (0 if new); an all-zero body is no
-    /// blob at all.
-    fn replace(&self, w: &mut Appender<'_>, live: &mut i64, old: u64, kind: u8, body: &[u8]) -> u64 {
-        if old != 0 {
-            *live -= blob_size(body.len()) as i64; // nodes and leaves have fixed sizes
+        if node != 0 {
+            *live -= blob_size(FAN * 8) as i64;
         }
         if body.iter().all(|&b| b == 0) {
-            return 0;
+            return Ok(0);
         }
         *live += blob_size(body.len()) as i64;
-        w.blob(kind, body)
+        Ok(w.blob(NODE, &body))
+    }
+
+    /// The leaf part of [`Manifest::update`]: decode the leaf, change its entries, write it
+    /// packed (none when it became empty).
+    fn update_leaf(
+        &self,
+        w: &mut Appender<'_>,
+        live: &mut i64,
+        metrics: &mut i64,
+        node: u64,
+        changes: &[Change<'_>],
+    ) -> Result<u64> {
+        let base = changes.first().map_or(0, |c| c.id & !(FAN as u64 - 1));
+        let (mut slots, old_size) = match node {
+            0 => (vec![None; FAN], 0),
+            n => self.leaf(n, base)?,
+        };
+        for c in changes {
+            let k = (c.id as usize) % FAN;
+            let old = slots[k].take();
+            slots[k] = match c.entry {
+                Some((name, parts, extents, retention)) => {
+                    Some(self.write_metric(w, live, old.as_ref(), name, parts, extents, retention)?)
+                }
+                None => {
+                    if let Some(o) = &old {
+                        self.release_metric(o, live)?;
+                    }
+                    None
+                }
+            };
+            *metrics += i64::from(slots[k].is_some()) - i64::from(old.is_some());
+        }
+        *live -= old_size as i64;
+        if slots.iter().all(Option::is_none) {
+            return Ok(0);
+        }
+        // Names that no longer fit the leaf (their neighbour changed, or they are new and
+        // long) go to NAME blobs.
+        let mut prev = String::new();
+        for e in slots.iter_mut().flatten() {
+            if let Name::Inline(s) = &mut e.name {
+                if s.len() - shared_prefix(prev.as_bytes(), s.as_bytes()) <= NAME_SUFFIX_MAX {
+                    prev.clone_from(s);
+                } else {
+                    *live += blob_size(s.len()) as i64;
+                    e.name = Name::Blob(w.blob(NAME, s.as_bytes()));
+                }
+            }
+        }
+        let body = encode_leaf(&slots);
+        *live += blob_size(body.len()) as i64;
+        Ok(w.blob(LEAF, &body))
+    }
+
+    /// The body of node `off`, in the file or among the blobs `w` is about to append (a new
+    /// root made when the tree grows).
+    fn node(&self, w: &Appender<'_>, off: u64) -> Result<Vec<u8>> {
+        if let Some((_, b)) = w.pinned.iter().find(|(o, _)| *o == off) {
+            return Ok(b.clone());
+        }
+        let b = self.blob(off, NODE)?;
+        if b.len() != FAN * 8 {
+            return Err(Error::Corruption(format!("MANIFEST offset {off}: node of {} bytes", b.len())));
+        }
+        Ok(b.to_vec())
     }
 }
 
@@ -753,7 +871,7 @@ fn blob_size(body: usize) -> u64 {
 fn read_super(buf: &[u8], at: usize) -> Option<Super> {
     let b = buf.get(at..at + SUPER_LEN)?;
     let crc = u32::from_le_bytes(b[88..92].try_into().ok()?);
-    if b[..8] != MAGIC || crc != crc32fast::hash(&b[..88]) || u32_at(b, 8) != FORMAT {
+    if b[..8] != MAGIC || crc != crc32fast::hash(&b[..88]) || ![FORMAT_3, FORMAT].contains(&u32_at(b, 8)) {
         return None;
     }
     Some(Super {
@@ -771,12 +889,6 @@ fn read_super(buf: &[u8], at: usize) -> Option<Super> {
     })
 }
 
-/// Entry `e` with its retention field set.
-fn with_retention(mut e: [u8; ENTRY], retention: i64) -> [u8; ENTRY] {
-    e[RETENTION_AT..].copy_from_slice(&retention.to_le_bytes());
-    e
-}
-
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -785,7 +897,8 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
-fn put_ref(e: &mut Vec<u8>, b: &BlockRef) {
+/// A fixed-size block reference (40 bytes: EXTENTS blobs and CHUNK3 parts).
+fn put_ref3(e: &mut Vec<u8>, b: &BlockRef) {
     e.extend_from_slice(&b.seg.to_le_bytes());
     e.extend_from_slice(&b.off.to_le_bytes());
     e.extend_from_slice(&b.len.to_le_bytes());
@@ -794,22 +907,374 @@ fn put_ref(e: &mut Vec<u8>, b: &BlockRef) {
     e.extend_from_slice(&b.last_ts.to_le_bytes());
 }
 
-fn get_ref(r: &[u8]) -> Result<BlockRef> {
-    let b = BlockRef {
-        seg: u64_at(r, 0),
-        off: u64_at(r, 8),
-        len: u32_at(r, 16),
-        count: u32_at(r, 20),
-        first_ts: u64_at(r, 24) as i64,
-        last_ts: u64_at(r, 32) as i64,
-    };
+/// The fixed-size block reference `r`, read from the blob at `off`.
+fn get_ref3(r: &[u8], off: u64) -> Result<BlockRef> {
+    check_ref(
+        BlockRef {
+            seg: u64_at(r, 0),
+            off: u64_at(r, 8),
+            len: u32_at(r, 16),
+            count: u32_at(r, 20),
+            first_ts: u64_at(r, 24) as i64,
+            last_ts: u64_at(r, 32) as i64,
+        },
+        off,
+    )
+}
+
+fn check_ref(b: BlockRef, off: u64) -> Result<BlockRef> {
     if b.count == 0 || b.first_ts > b.last_ts {
         return Err(Error::Corruption(format!(
-            "MANIFEST: block reference with {} points from {} to {}",
+            "MANIFEST offset {off}: block reference with {} points from {} to {}",
             b.count, b.first_ts, b.last_ts
         )));
     }
     Ok(b)
+}
+
+/// The slots of a format-3 leaf (`LEAF3`, at `off`), whose first id is `base`.
+fn decode_leaf3(b: &[u8], off: u64, base: u64) -> Result<Slots> {
+    let bad = |msg: String| Error::Corruption(format!("MANIFEST offset {off}: {msg}"));
+    if b.len() != FAN * ENTRY {
+        return Err(bad(format!("leaf of {} bytes", b.len())));
+    }
+    let mut slots = vec![None; FAN];
+    for (k, e) in b.chunks_exact(ENTRY).enumerate() {
+        let id = u64_at(e, 0);
+        if id == 0 {
+            continue;
+        }
+        if id != base + k as u64 {
+            return Err(bad(format!("id {id} in the slot of {}", base + k as u64)));
+        }
+        let name_field = u64_at(e, 8);
+        let name = if name_field & INLINE_NAME != 0 {
+            let len = (name_field & !INLINE_NAME) as usize;
+            let bytes = e.get(INLINE_AT..INLINE_AT + len).filter(|_| len <= INLINE_MAX);
+            let bytes = bytes.ok_or_else(|| bad(format!("metric {id}: inline name longer than its room")))?;
+            let s = std::str::from_utf8(bytes).map_err(|_| bad(format!("metric {id}: name is not UTF-8")))?;
+            Name::Inline(s.to_owned())
+        } else {
+            Name::Blob(name_field)
+        };
+        slots[k] = Some(Entry {
+            name,
+            retention: u64_at(e, RETENTION_AT) as i64,
+            parts: refs3(u64_at(e, 16), u32_at(e, 32)).ok_or_else(|| {
+                bad(format!("metric {id}: {} parts in index {}", u32_at(e, 32), u64_at(e, 16)))
+            })?,
+            extents: refs3(u64_at(e, 24), u32_at(e, 36)).ok_or_else(|| {
+                bad(format!("metric {id}: {} extents in blob {}", u32_at(e, 36), u64_at(e, 24)))
+            })?,
+        });
+    }
+    Ok(slots)
+}
+
+/// A format-3 entry's parts or extents from a blob's offset and their count (`None` when
+/// there are some without a blob, or a blob of none).
+fn refs3<T>(blob: u64, count: u32) -> Option<Refs<T>> {
+    match (blob, count) {
+        (0, 0) => Some(Refs::Inline(Vec::new())),
+        (0, _) | (_, 0) => None,
+        (off, n) => Some(Refs::Blob { off, count: u64::from(n) }),
+    }
+}
+
+fn zigzag(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+fn unzigzag(x: u64) -> i64 {
+    ((x >> 1) as i64) ^ -((x & 1) as i64)
+}
+
+/// How many leading bytes `a` and `b` share.
+fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The delta coding of block references in a packed leaf: each is coded against the one
+/// before it (fields alike in neighbouring references cost a byte).
+#[derive(Default)]
+struct RefCoder {
+    /// The previous reference's segment, end (offset + length), length, point count and
+    /// time span (last_ts - first_ts).
+    seg: u64,
+    end: u64,
+    len: u32,
+    count: u32,
+    span: u64,
+}
+
+impl RefCoder {
+    /// Append `r`, its first timestamp coded against `base`.
+    fn put(&mut self, out: &mut Vec<u8>, r: &BlockRef, base: i64) {
+        let span = r.last_ts.wrapping_sub(r.first_ts) as u64;
+        put_varint(zigzag(r.first_ts.wrapping_sub(base)), out);
+        put_varint(zigzag(span.wrapping_sub(self.span) as i64), out);
+        put_varint(zigzag(r.seg.wrapping_sub(self.seg) as i64), out);
+        put_varint(zigzag(r.off.wrapping_sub(self.end) as i64), out);
+        put_varint(zigzag(i64::from(r.len) - i64::from(self.len)), out);
+        put_varint(zigzag(i64::from(r.count) - i64::from(self.count)), out);
+        *self = RefCoder {
+            seg: r.seg,
+            end: r.off.wrapping_add(u64::from(r.len)),
+            len: r.len,
+            count: r.count,
+            span,
+        };
+    }
+
+    fn get(&mut self, rd: &mut Reader<'_>, base: i64) -> Result<BlockRef> {
+        let first_ts = base.wrapping_add(rd.signed()?);
+        let span = self.span.wrapping_add(rd.signed()? as u64);
+        let seg = self.seg.wrapping_add(rd.signed()? as u64);
+        let off = self.end.wrapping_add(rd.signed()? as u64);
+        let len = rd.u32_after(self.len)?;
+        let count = rd.u32_after(self.count)?;
+        let last_ts = first_ts
+            .checked_add_unsigned(span)
+            .ok_or_else(|| rd.bad("block reference past the last timestamp"))?;
+        if count == 0 {
+            return Err(rd.bad("block reference of no points"));
+        }
+        *self = RefCoder { seg, end: off.wrapping_add(u64::from(len)), len, count, span };
+        Ok(BlockRef { seg, off, len, count, first_ts, last_ts })
+    }
+}
+
+/// A bounds-checked cursor over a packed blob's body; errors name the blob's offset.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+    /// The blob's offset, and what it is.
+    off: u64,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], off: u64, what: &'static str) -> Reader<'a> {
+        Reader { b, at: 0, off, what }
+    }
+
+    fn bad(&self, msg: impl std::fmt::Display) -> Error {
+        Error::Corruption(format!(
+            "MANIFEST offset {}: {}: {msg} (at byte {} of {})",
+            self.off,
+            self.what,
+            self.at,
+            self.b.len()
+        ))
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        get_varint(self.b, &mut self.at).map_err(|e| self.bad(e))
+    }
+
+    fn signed(&mut self) -> Result<i64> {
+        Ok(unzigzag(self.varint()?))
+    }
+
+    /// A u32 coded as its difference from `prev`.
+    fn u32_after(&mut self, prev: u32) -> Result<u32> {
+        let d = self.signed()?;
+        let x = i64::from(prev).checked_add(d).and_then(|x| u32::try_from(x).ok());
+        x.ok_or_else(|| self.bad(format!("{prev} + {d} where a 32-bit number was expected")))
+    }
+
+    fn bytes(&mut self, n: u64) -> Result<&'a [u8]> {
+        let end = usize::try_from(n).ok().and_then(|n| self.at.checked_add(n)).filter(|&e| e <= self.b.len());
+        let end = end.ok_or_else(|| self.bad(format!("{n} bytes run past the end")))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn left(&self) -> usize {
+        self.b.len() - self.at
+    }
+
+    /// A list's head (2·n + out), checked: an inline list of n needs at least n bytes.
+    fn list(&mut self) -> Result<(u64, bool)> {
+        let h = self.varint()?;
+        let (n, out) = (h >> 1, h & 1 == 1);
+        if out && n == 0 {
+            return Err(self.bad("an empty list kept in a blob"));
+        }
+        if !out && n > self.left() as u64 {
+            return Err(self.bad(format!("a list of {n} in {} bytes", self.left())));
+        }
+        Ok((n, out))
+    }
+}
+
+/// The body of a packed leaf (`LEAF`): the layout is in the module's documentation.
+fn encode_leaf(slots: &[Option<Entry>]) -> Vec<u8> {
+    let present = slots.iter().enumerate().filter(|(_, e)| e.is_some()).fold(0u64, |p, (k, _)| p | 1 << k);
+    let mut out = present.to_le_bytes().to_vec();
+    let mut prev: &[u8] = &[];
+    let mut refs = RefCoder::default();
+    let mut anchor = 0i64;
+    for e in slots.iter().flatten() {
+        match &e.name {
+            Name::Blob(off) => put_varint(off << 1 | 1, &mut out),
+            Name::Inline(s) => {
+                let shared = shared_prefix(prev, s.as_bytes());
+                put_varint((shared as u64) << 1, &mut out);
+                put_varint((s.len() - shared) as u64, &mut out);
+                out.extend_from_slice(&s.as_bytes()[shared..]);
+                prev = s.as_bytes();
+            }
+        }
+        put_varint(zigzag(e.retention), &mut out);
+        let mut t = anchor;
+        let mut first = None;
+        match &e.parts {
+            Refs::Blob { off, count } => {
+                put_varint(count << 1 | 1, &mut out);
+                put_varint(*off, &mut out);
+            }
+            Refs::Inline(ps) => {
+                put_varint((ps.len() as u64) << 1, &mut out);
+                if let Some((start, _)) = ps.first() {
+                    first = Some(*start);
+                }
+                put_parts(&mut out, &mut refs, &mut t, ps);
+            }
+        }
+        match &e.extents {
+            Refs::Blob { off, count } => {
+                put_varint(count << 1 | 1, &mut out);
+                put_varint(*off, &mut out);
+            }
+            Refs::Inline(xs) => {
+                put_varint((xs.len() as u64) << 1, &mut out);
+                for r in xs {
+                    first.get_or_insert(r.first_ts);
+                    refs.put(&mut out, r, t);
+                    t = r.last_ts;
+                }
+            }
+        }
+        if let Some(f) = first {
+            anchor = f;
+        }
+    }
+    out
+}
+
+/// The slots of the packed leaf at `off`, of body `b`. Every read is bounds-checked; the
+/// body must end with its last entry.
+fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
+    let mut rd = Reader::new(b, off, "packed leaf");
+    let present = u64::from_le_bytes(rd.bytes(8)?.try_into().expect("8 bytes"));
+    if present == 0 {
+        return Err(rd.bad("no entries"));
+    }
+    let mut slots = vec![None; FAN];
+    let mut prev: Vec<u8> = Vec::new();
+    let mut refs = RefCoder::default();
+    let mut anchor = 0i64;
+    for (k, slot) in slots.iter_mut().enumerate() {
+        if present >> k & 1 == 0 {
+            continue;
+        }
+        let h = rd.varint()?;
+        let name = if h & 1 == 1 {
+            Name::Blob(h >> 1)
+        } else {
+            let shared = h >> 1;
+            if shared > prev.len() as u64 {
+                return Err(rd.bad(format!("a name sharing {shared} bytes of a {}-byte one", prev.len())));
+            }
+            let n = rd.varint()?;
+            let suffix = rd.bytes(n)?;
+            prev.truncate(shared as usize);
+            prev.extend_from_slice(suffix);
+            let s = std::str::from_utf8(&prev).map_err(|_| rd.bad("a name that is not UTF-8"))?;
+            Name::Inline(s.to_owned())
+        };
+        let retention = rd.signed()?;
+        let mut t = anchor;
+        let mut first = None;
+        let parts = match rd.list()? {
+            (count, true) => Refs::Blob { off: rd.varint()?, count },
+            (n, false) => {
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let (start, r) = get_part(&mut rd, &mut refs, &mut t)?;
+                    first.get_or_insert(start);
+                    v.push((start, r));
+                }
+                Refs::Inline(v)
+            }
+        };
+        let extents = match rd.list()? {
+            (count, true) => Refs::Blob { off: rd.varint()?, count },
+            (n, false) => {
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let r = refs.get(&mut rd, t)?;
+                    first.get_or_insert(r.first_ts);
+                    t = r.last_ts;
+                    v.push(r);
+                }
+                Refs::Inline(v)
+            }
+        };
+        if let Some(f) = first {
+            anchor = f;
+        }
+        *slot = Some(Entry { name, retention, parts, extents });
+    }
+    if rd.left() != 0 {
+        return Err(rd.bad(format!("{} bytes after the last entry", rd.left())));
+    }
+    Ok(slots)
+}
+
+/// Parts coded one after the other: ± start - t, then the block ref based on start (t: the
+/// previous part's last_ts; t and the references' deltas start from 0).
+fn put_parts(out: &mut Vec<u8>, refs: &mut RefCoder, t: &mut i64, parts: &[(i64, BlockRef)]) {
+    for (start, r) in parts {
+        put_varint(zigzag(start.wrapping_sub(*t)), out);
+        refs.put(out, r, *start);
+        *t = r.last_ts;
+    }
+}
+
+fn get_part(rd: &mut Reader<'_>, refs: &mut RefCoder, t: &mut i64) -> Result<(i64, BlockRef)> {
+    let start = t.wrapping_add(rd.signed()?);
+    let r = refs.get(rd, start)?;
+    *t = r.last_ts;
+    Ok((start, r))
+}
+
+/// The body of a packed chunk (`CHUNK`) of `parts`: their number, then the parts. The same
+/// parts give the same bytes.
+fn encode_chunk(parts: &[(i64, BlockRef)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.len() * 12);
+    put_varint(parts.len() as u64, &mut out);
+    put_parts(&mut out, &mut RefCoder::default(), &mut 0, parts);
+    out
+}
+
+/// Append the parts of the packed chunk at `off`, of body `b`, to `out`.
+fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
+    let mut rd = Reader::new(b, off, "packed chunk");
+    let n = rd.varint()?;
+    if n == 0 || n > rd.left() as u64 {
+        return Err(rd.bad(format!("{n} parts in {} bytes", rd.left())));
+    }
+    let (mut refs, mut t) = (RefCoder::default(), 0);
+    for _ in 0..n {
+        out.push(get_part(&mut rd, &mut refs, &mut t)?);
+    }
+    if rd.left() != 0 {
+        return Err(rd.bad(format!("{} bytes after the last part", rd.left())));
+    }
+    Ok(())
 }
 
 #[allow(unsafe_code)]
@@ -830,23 +1295,98 @@ mod tests {
         BlockRef { seg, off, len: 100, count: 10, first_ts: off as i64, last_ts: off as i64 + 9 }
     }
 
-    type State = std::collections::BTreeMap<u64, (String, Vec<(i64, BlockRef)>, Vec<BlockRef>)>;
+    /// Metrics by id: name, parts, extents, retention.
+    type State = std::collections::BTreeMap<u64, (String, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64)>;
 
     fn loaded(m: &Manifest) -> State {
         let mut s = State::new();
         m.load(|e| {
-            s.insert(e.id, (e.name, e.parts, e.extents));
+            s.insert(e.id, (e.name, e.parts, e.extents, e.retention));
             Ok(())
         })
         .unwrap();
         s
     }
 
-    #[test]
-    fn commits_write_only_what_changed_and_reopen_to_the_same_state() {
-        let d = std::env::temp_dir().join(format!("tsdb-manifest-{}", std::process::id()));
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tsdb-manifest-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir(&d).unwrap();
+        d
+    }
+
+    /// Commit the metrics `ids` as `state` has them (absent: removed), then check that the
+    /// manifest holds `state` and that its live bytes are exactly the blobs the tree reaches.
+    fn commit(m: &mut Manifest, state: &State, ids: impl IntoIterator<Item = u64>, closing: bool) {
+        let changes: Vec<Change<'_>> = ids
+            .into_iter()
+            .map(|id| Change {
+                id,
+                entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), e.3)),
+            })
+            .collect();
+        let next_id = state.keys().last().map_or(1, |id| id + 1);
+        let header = Header { checkpoint_seq: 1, next_id, next_data_seg: 3, metrics: 0 };
+        m.commit(&changes, header, false, closing).unwrap();
+        assert_eq!(loaded(m), *state);
+        assert_eq!(m.sizes().1, FIRST_BLOB + reachable(m), "live bytes");
+    }
+
+    /// Bytes of the blobs reachable from the root, by walking the tree.
+    fn reachable(m: &Manifest) -> u64 {
+        fn walk(m: &Manifest, node: u64, level: u32, base: u64) -> u64 {
+            let (_, body) = m.blob_of(node, &[NODE, LEAF, LEAF3]).unwrap();
+            let mut n = blob_size(body.len());
+            if level > 0 {
+                for k in 0..FAN {
+                    let child = u64_at(body, 8 * k);
+                    if child != 0 {
+                        n += walk(m, child, level - 1, base + ((k as u64) << (FAN_BITS * level)));
+                    }
+                }
+                return n;
+            }
+            for e in m.leaf(node, base).unwrap().0.into_iter().flatten() {
+                if let Name::Blob(off) = e.name {
+                    n += m.blob_len(off, NAME).unwrap();
+                }
+                if e.parts.blob() != 0 {
+                    let index = m.blob(e.parts.blob(), INDEX).unwrap();
+                    n += blob_size(index.len());
+                    for c in index.chunks_exact(8) {
+                        n += m.chunk_len(u64_at(c, 0)).unwrap();
+                    }
+                }
+                if e.extents.blob() != 0 {
+                    n += m.blob_len(e.extents.blob(), EXTENTS).unwrap();
+                }
+            }
+            n
+        }
+        match m.sb.root {
+            0 => 0,
+            root => walk(m, root, m.sb.height - 1, 0),
+        }
+    }
+
+    /// Metric `id`'s entry as its leaf holds it.
+    fn entry_of(m: &Manifest, id: u64) -> Option<Entry> {
+        let mut node = m.sb.root;
+        for level in (1..m.sb.height).rev() {
+            if node == 0 {
+                return None;
+            }
+            node = u64_at(m.blob(node, NODE).unwrap(), 8 * (((id >> (FAN_BITS * level)) as usize) % FAN));
+        }
+        if node == 0 {
+            return None;
+        }
+        m.leaf(node, id & !(FAN as u64 - 1)).unwrap().0[(id as usize) % FAN].clone()
+    }
+
+    #[test]
+    fn commits_write_only_what_changed_and_reopen_to_the_same_state() {
+        let d = tmp("random");
         let mut rng = Rng::new(1, 0);
         let (mut m, h) = Manifest::open(&d, false).unwrap();
         assert!(h.is_none());
@@ -859,13 +1399,15 @@ mod tests {
                     0 if next_id < 20_000 => {
                         let id = next_id;
                         next_id += 1 + rng.below(3000); // sparse ids: the tree grows higher
-                        // Short names live in the entry, long ones in a blob of their own.
-                        let name = if id % 3 == 0 {
-                            format!("host-{id:08}.a.rather.long.metric.name")
-                        } else {
-                            format!("m.{id}")
+                        // Names in the leaf, sharing prefixes or not, and names in blobs.
+                        let name = match id % 7 {
+                            0 => format!("host-{id:08}.a.rather.long.metric.name"),
+                            1 => format!("{id}.{}", "x".repeat(70)),
+                            2 => format!("{}.{id}", "y".repeat(90)),
+                            _ => format!("m.{id}"),
                         };
-                        state.insert(id, (name, Vec::new(), Vec::new()));
+                        let retention = [0, -1, 3600, i64::MIN][rng.below(4) as usize];
+                        state.insert(id, (name, Vec::new(), Vec::new(), retention));
                         touched.insert(id);
                     }
                     1 => {
@@ -898,7 +1440,7 @@ mod tests {
                 .iter()
                 .map(|&id| Change {
                     id,
-                    entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), 0)),
+                    entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), e.3)),
                 })
                 .collect();
             let before = m.sizes().0;
@@ -913,6 +1455,7 @@ mod tests {
                 changes.len()
             );
             assert_eq!(loaded(&m), state, "round {round}");
+            assert_eq!(m.sizes().1, FIRST_BLOB + reachable(&m), "live bytes, round {round}");
             if round % 10 == 9 {
                 let (again, h) = Manifest::open(&d, false).unwrap();
                 assert_eq!(h.unwrap().checkpoint_seq, round);
@@ -927,9 +1470,7 @@ mod tests {
 
     #[test]
     fn a_torn_superblock_falls_back_and_damage_is_corruption() {
-        let d = std::env::temp_dir().join(format!("tsdb-manifest-torn-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir(&d).unwrap();
+        let d = tmp("torn");
         let (mut m, _) = Manifest::open(&d, false).unwrap();
         let parts = vec![(0, r(1, 64))];
         let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0 };
@@ -977,6 +1518,377 @@ mod tests {
         let (m, _) = Manifest::open(&d, false).unwrap();
         let err = m.load(|_| Ok(())).unwrap_err();
         assert!(matches!(&err, Error::Corruption(msg) if msg.starts_with("MANIFEST offset")), "{err:?}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A leaf's slots: every kind of name and list, extreme values.
+    fn sample_slots() -> Slots {
+        let mut slots: Slots = vec![None; FAN];
+        let b = |k: u64| BlockRef {
+            seg: k % 3 + 1,
+            off: 4096 + 700 * k,
+            len: 700,
+            count: 600,
+            first_ts: 1_700_000_000_000 + k as i64,
+            last_ts: 1_700_000_600_000,
+        };
+        for k in 0..FAN as u64 {
+            let name = match k % 5 {
+                0 => Name::Inline(format!("bench.disk.m{k:04}")),
+                1 => Name::Inline(format!("bench.disk.m{k:04}.{}", "z".repeat(k as usize))),
+                2 => Name::Blob(8192 + 8 * k),
+                3 => Name::Inline("é".repeat(k as usize % 7)), // may share half a character
+                _ => Name::Inline(String::new()),
+            };
+            let parts = match k % 4 {
+                0 => Refs::Inline(Vec::new()),
+                1 => Refs::Inline(
+                    (0..k.min(4)).map(|i| (1_699_000_000_000 + i as i64 * 1000, b(k + i))).collect(),
+                ),
+                2 => Refs::Blob { off: 1 << 40, count: 5 + k },
+                _ => Refs::Inline(vec![(
+                    i64::MIN,
+                    BlockRef {
+                        seg: u64::MAX,
+                        off: u64::MAX,
+                        len: u32::MAX,
+                        count: u32::MAX,
+                        first_ts: i64::MIN,
+                        last_ts: i64::MAX,
+                    },
+                )]),
+            };
+            let extents = match k % 3 {
+                0 => Refs::Inline(vec![b(k)]),
+                1 => Refs::Blob { off: 8200, count: u64::from(u32::MAX) },
+                _ => Refs::Inline((0..4).map(|i| b(k * 4 + i)).collect()),
+            };
+            let retention = [0, -1, i64::MAX, i64::MIN, 86_400_000][k as usize % 5];
+            slots[k as usize] = Some(Entry { name, retention, parts, extents });
+        }
+        slots
+    }
+
+    #[test]
+    fn packed_leaves_round_trip() {
+        let full = sample_slots();
+        let mut cases = vec![full.clone()];
+        // One entry, first or last; every other slot; and a run of names sharing prefixes.
+        for keep in [0usize, 63, 1] {
+            let mut one = full.clone();
+            for (k, e) in one.iter_mut().enumerate() {
+                if (keep == 1 && k % 2 == 1) || (keep != 1 && k != keep) {
+                    *e = None;
+                }
+            }
+            cases.push(one);
+        }
+        for slots in &cases {
+            let body = encode_leaf(slots);
+            assert_eq!(&decode_leaf(&body, 777).unwrap(), slots);
+            // Encoding is deterministic: the same slots give the same bytes.
+            assert_eq!(encode_leaf(&decode_leaf(&body, 777).unwrap()), body);
+        }
+        // Names sharing a prefix cost their suffix, references like their neighbours a byte
+        // a field: entries like those of "recorded, short" (one extent each) take about 12.
+        let similar: Slots = (0..FAN as u64)
+            .map(|k| {
+                Some(Entry {
+                    name: Name::Inline(format!("bench.disk.m{:04}", 1000 + k)),
+                    retention: 0,
+                    parts: Refs::Inline(Vec::new()),
+                    extents: Refs::Inline(vec![BlockRef {
+                        seg: 1,
+                        off: 4096 + 700 * k,
+                        len: 700,
+                        count: 600,
+                        first_ts: 1_700_000_000_000,
+                        last_ts: 1_700_000_000_000 + 599 * 10_000,
+                    }]),
+                })
+            })
+            .collect();
+        let body = encode_leaf(&similar);
+        assert_eq!(decode_leaf(&body, 777).unwrap(), similar);
+        assert!(body.len() < 8 + 13 * FAN, "{} bytes", body.len());
+    }
+
+    fn leaf_error(body: &[u8]) -> String {
+        match decode_leaf(body, 777) {
+            Err(Error::Corruption(m)) => {
+                assert!(m.starts_with("MANIFEST offset 777: packed leaf: "), "{m}");
+                m
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_or_garbled_packed_leaves_are_corruption() {
+        let body = encode_leaf(&sample_slots());
+        // Every entry needs all its bytes, and the body must end with the last one.
+        for n in 0..body.len() {
+            leaf_error(&body[..n]);
+        }
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(leaf_error(&longer).contains("1 bytes after the last entry"));
+        // Garbled bodies (as if a checksum had failed to catch them): never a panic, and an
+        // error is a corruption naming the blob.
+        let mut rng = Rng::new(7, 0);
+        for _ in 0..20_000 {
+            let mut b = body.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(b.len() as u64) as usize;
+                b[at] = rng.next_u64() as u8;
+            }
+            if let Err(e) = decode_leaf(&b, 777) {
+                assert!(
+                    matches!(&e, Error::Corruption(m) if m.starts_with("MANIFEST offset 777: packed leaf: "))
+                );
+            }
+            let random: Vec<u8> = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect();
+            let _ = decode_leaf(&random, 777);
+        }
+        // Each check, on a crafted entry in slot 0.
+        let leaf = |entry: &[u8]| {
+            let mut b = 1u64.to_le_bytes().to_vec();
+            b.extend_from_slice(entry);
+            leaf_error(&b)
+        };
+        assert!(leaf_error(&0u64.to_le_bytes()).contains("no entries"));
+        assert!(leaf(&[2 << 1, 1, b'a', 0, 0, 0]).contains("sharing 2 bytes of a 0-byte one"));
+        assert!(leaf(&[0, 5, b'a']).contains("5 bytes run past the end"));
+        assert!(leaf(&[0, 1, 0xff, 0, 0, 0]).contains("not UTF-8"));
+        assert!(leaf(&[0, 0, 0, 1]).contains("an empty list kept in a blob"));
+        assert!(leaf(&[0, 0, 0, 9 << 1]).contains("a list of 9 in 0 bytes"));
+        assert!(leaf(&[0; 1]).contains("varint"));
+        let mut long = vec![0, 0];
+        long.extend_from_slice(&[0x80; 10]);
+        long.push(1);
+        assert!(leaf(&long).contains("varint"));
+        // An extent: ± first_ts, then ± differences: span, segment, offset, length, count.
+        let extent = |fields: &[u8]| {
+            let mut e = vec![0, 0, 0, 0, 2];
+            e.extend_from_slice(fields);
+            leaf(&e)
+        };
+        assert!(extent(&[0, 0, 0, 0, 2, 0]).contains("block reference of no points"));
+        assert!(
+            extent(&[0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x40, 2]).contains("0 + 8589934592 where a 32-bit")
+        );
+        assert!(extent(&[0, 0, 0, 0, 1, 2]).contains("0 + -1 where a 32-bit"));
+        let mut past = vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        past.extend_from_slice(&[2, 0, 0, 2, 2]);
+        assert!(extent(&past).contains("past the last timestamp"));
+        // A good one, for contrast: name "", retention 0, no parts, one extent.
+        let mut good = 1u64.to_le_bytes().to_vec();
+        good.extend_from_slice(&[0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 2]);
+        assert!(decode_leaf(&good, 777).is_ok());
+    }
+
+    #[test]
+    fn entries_move_between_leaf_and_blobs_as_they_change() {
+        let d = tmp("moves");
+        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let mut state = State::new();
+        // A full leaf (ids 64..128) of names sharing prefixes, and one in the next leaf.
+        let long = "p".repeat(100);
+        for id in 64..128u64 {
+            let name = match id {
+                70 => format!("{long}.a"), // too long to keep in the leaf on its own
+                71 => format!("{long}.b"), // shares 101 bytes with a name in a blob
+                _ => format!("cpu.{id}"),
+            };
+            state.insert(id, (name, Vec::new(), Vec::new(), 0));
+        }
+        state.insert(130, ("disk".into(), Vec::new(), Vec::new(), -1));
+        commit(&mut m, &state, state.keys().copied().collect::<Vec<_>>(), false);
+        assert!(matches!(entry_of(&m, 70).unwrap().name, Name::Blob(_)));
+        // 71 shares nothing with 69 (70's name is not in the leaf): a blob as well.
+        assert!(matches!(entry_of(&m, 71).unwrap().name, Name::Blob(_)));
+        assert!(matches!(entry_of(&m, 72).unwrap().name, Name::Inline(_)));
+        // A name kept in the leaf thanks to its neighbour (ids 192, 193: a fresh leaf) goes
+        // to a blob when the neighbour goes.
+        state.insert(192, ("q".repeat(60), Vec::new(), Vec::new(), 0));
+        state.insert(193, (format!("{}{}", "q".repeat(60), "r".repeat(30)), Vec::new(), Vec::new(), 0));
+        commit(&mut m, &state, [192, 193], false);
+        assert!(matches!(entry_of(&m, 193).unwrap().name, Name::Inline(_)), "90 bytes, 30 of them its own");
+        state.remove(&192);
+        commit(&mut m, &state, [192], false);
+        assert!(matches!(entry_of(&m, 193).unwrap().name, Name::Blob(_)), "now 90 of its own");
+        // ... and keeps its blob when its entry changes later.
+        let blob = entry_of(&m, 193).unwrap().name;
+        state.get_mut(&193).unwrap().2.push(r(1, 1));
+        commit(&mut m, &state, [193], false);
+        assert_eq!(entry_of(&m, 193).unwrap().name, blob);
+        // A metric's parts and extents grow past what the leaf holds (and past two chunks)
+        // and shrink back.
+        for n in 1..=600u64 {
+            let e = state.get_mut(&100).unwrap();
+            e.1.push((n as i64 * 1000, r(n, n * 4096)));
+            if n % 3 == 0 {
+                e.2.push(r(n, 7));
+            }
+            if n % 40 == 0 {
+                e.2.truncate(2);
+            }
+            if n % 7 == 0 {
+                continue; // commits of several new parts at once
+            }
+            e.3 = n as i64;
+            commit(&mut m, &state, [100], false);
+            let got = entry_of(&m, 100).unwrap();
+            assert_eq!(matches!(got.parts, Refs::Inline(_)), n <= INLINE_REFS as u64, "{n} parts");
+            assert_eq!(matches!(got.extents, Refs::Inline(_)), state[&100].2.len() <= INLINE_REFS);
+        }
+        // A changed part in the middle, then the list cut back to 3 (in the leaf again).
+        state.get_mut(&100).unwrap().1[290].1 = r(9, 9);
+        commit(&mut m, &state, [100], false);
+        state.get_mut(&100).unwrap().1.truncate(3);
+        state.get_mut(&100).unwrap().2.clear();
+        commit(&mut m, &state, [100], false);
+        assert!(matches!(entry_of(&m, 100).unwrap().parts, Refs::Inline(ref v) if v.len() == 3));
+        // Reopened, and rewritten whole (a close's compaction), it is the same.
+        let (again, _) = Manifest::open(&d, false).unwrap();
+        assert_eq!(loaded(&again), state);
+        m = again;
+        commit(&mut m, &state, [100], true);
+        // Removal: a leaf emptied is no blob, a tree emptied is no root.
+        let ids: Vec<u64> = state.keys().copied().collect();
+        state.clear();
+        commit(&mut m, &state, ids, false);
+        assert_eq!((m.sb.root, m.sb.header.metrics, m.sizes().1), (0, 0, FIRST_BLOB));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_garbled_leaf_with_a_good_checksum_is_corruption_naming_it() {
+        let d = tmp("garbled");
+        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let mut state = State::new();
+        state.insert(1, ("a.metric".into(), vec![(0, r(1, 64))], vec![r(1, 500)], 0));
+        commit(&mut m, &state, [1], false);
+        let leaf = m.sb.root as usize;
+        drop(m);
+        let path = d.join(FILE);
+        let good = std::fs::read(&path).unwrap();
+        let len = u32_at(&good, leaf + 8) as usize;
+        let mut rng = Rng::new(11, 0);
+        let mut failed = 0;
+        for k in 0..len {
+            let mut b = good.clone();
+            b[leaf + BLOB_HEADER + k] ^= 1 << rng.below(8);
+            let crc = crc32fast::hash(&b[leaf + 4..leaf + BLOB_HEADER + len]);
+            b[leaf..leaf + 4].copy_from_slice(&crc.to_le_bytes());
+            std::fs::write(&path, &b).unwrap();
+            let (m, _) = Manifest::open(&d, false).unwrap();
+            match m.load(|_| Ok(())) {
+                Err(Error::Corruption(msg)) => {
+                    assert!(msg.starts_with("MANIFEST offset"), "{msg}");
+                    failed += 1;
+                }
+                Err(e) => panic!("{e:?}"),
+                Ok(()) => {} // another valid leaf: what checksums are for
+            }
+        }
+        assert!(failed > 0, "{failed} of {len} garbled leaves refused");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_format_is_named() {
+        let d = tmp("format");
+        let (m, _) = Manifest::open(&d, false).unwrap();
+        drop(m);
+        let path = d.join(FILE);
+        let good = std::fs::read(&path).unwrap();
+        for format in [2u32, 5] {
+            let mut b = good.clone();
+            for slot in [0, SLOT as usize] {
+                b[slot + 8..slot + 12].copy_from_slice(&format.to_le_bytes());
+                let crc = crc32fast::hash(&b[slot..slot + 88]);
+                b[slot + 88..slot + 92].copy_from_slice(&crc.to_le_bytes());
+            }
+            std::fs::write(&path, &b).unwrap();
+            match Manifest::open(&d, false) {
+                Err(Error::Corruption(msg)) => assert_eq!(
+                    msg,
+                    format!("MANIFEST offset 0: manifest format {format}, this build reads formats 3 and 4")
+                ),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn packed_chunks_round_trip_and_an_append_rewrites_the_last_one() {
+        let mut rng = Rng::new(5, 0);
+        let mut parts = Vec::new();
+        let mut t = 1_700_000_000_000i64;
+        for k in 0..300u64 {
+            let first = t + rng.below(3) as i64;
+            let last = first + 4095 * 10_000 + rng.below(100) as i64;
+            let r = BlockRef {
+                seg: 1 + k / 100,
+                off: 32 + 1000 * k,
+                len: 900 + k as u32 % 7,
+                count: 4096,
+                first_ts: first,
+                last_ts: last,
+            };
+            parts.push((t, r));
+            t = last + 10_000;
+        }
+        parts.push((
+            i64::MAX,
+            BlockRef { seg: 0, off: 0, len: 0, count: 1, first_ts: i64::MAX, last_ts: i64::MAX },
+        ));
+        let body = encode_chunk(&parts);
+        assert!(body.len() < 12 * parts.len() + 20, "{} bytes for {} parts", body.len(), parts.len());
+        let mut got = Vec::new();
+        decode_chunk(&body, 99, &mut got).unwrap();
+        assert_eq!(got, parts);
+        for n in 0..body.len() {
+            let mut out = Vec::new();
+            match decode_chunk(&body[..n], 99, &mut out) {
+                Err(Error::Corruption(m)) => {
+                    assert!(m.starts_with("MANIFEST offset 99: packed chunk: "), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for _ in 0..5000 {
+            let mut b = body.clone();
+            let at = rng.below(b.len() as u64) as usize;
+            b[at] = rng.next_u64() as u8;
+            if let Err(e) = decode_chunk(&b, 99, &mut Vec::new()) {
+                assert!(
+                    matches!(&e, Error::Corruption(m) if m.starts_with("MANIFEST offset 99: packed chunk: "))
+                );
+            }
+        }
+        // In a manifest: appending a part writes the last chunk, the index and the leaf;
+        // the first chunk keeps its blob.
+        let d = tmp("chunks");
+        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let mut state = State::new();
+        state.insert(1, ("m".into(), parts[..290].to_vec(), Vec::new(), 0));
+        commit(&mut m, &state, [1], false);
+        let chunks = |m: &Manifest| -> Vec<u64> {
+            let e = entry_of(m, 1).unwrap();
+            m.blob(e.parts.blob(), INDEX).unwrap().chunks_exact(8).map(|c| u64_at(c, 0)).collect()
+        };
+        let before = chunks(&m);
+        let end = m.sizes().0;
+        state.get_mut(&1).unwrap().1.push(parts[290]);
+        commit(&mut m, &state, [1], false);
+        let after = chunks(&m);
+        assert_eq!((before.len(), after.len(), before[0]), (2, 2, after[0]));
+        assert_ne!(before[1], after[1]);
+        let written = m.sizes().0 - end;
+        assert!(written < 1000, "{written} bytes");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
