@@ -853,6 +853,10 @@ impl ShapeDb {
     }
 }
 
+/// The small databases of the disk section: their names and `shapes::synthetic` indexes.
+const SMALL: [(&str, usize); 2] = [("gauge, small", 0), ("constant, small", 3)];
+const SMALL_METRICS: usize = 10;
+
 /// Points per block of the codec figure: the engine's default partition size.
 const CODEC_BLOCK: usize = 4096;
 
@@ -868,13 +872,14 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
         "  (synthetic shapes: {} metrics x {} points, metric m = shapes::synthetic({}, m); recorded (/proc):\n   \
          the {} series of data/node_metrics.csv ({} points) written {copies} times as distinct metrics
    (many short series), and each series continued {copies} times in time (long series: the recording
-   replayed with shifted timestamps);\n   \
+   replayed with shifted timestamps); small: gauge and constant, {SMALL_METRICS} metrics x {} points;\n   \
          insert_batch of {} points in ascending order, default options, then close)",
         cfg.disk_metrics,
         human(cfg.disk_points),
         cfg.disk_points,
         recorded.len(),
         rec_points,
+        human(cfg.disk_metrics * cfg.disk_points / 5 / SMALL_METRICS),
         human(cfg.batch)
     );
     let mut dbs: Vec<ShapeDb> = shapes::synthetic(1, 0)
@@ -882,6 +887,7 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
         .map(|s| ShapeDb::new(s.name, cfg.disk_metrics))
         .chain(std::iter::once(ShapeDb::new("recorded, short", recorded.len() * copies)))
         .chain(std::iter::once(ShapeDb::new("recorded, long", recorded.len())))
+        .chain(SMALL.iter().map(|&(name, _)| ShapeDb::new(name, SMALL_METRICS)))
         .collect();
     let mut out = Vec::with_capacity(CODEC_BLOCK * 16);
     let t0 = Instant::now();
@@ -890,7 +896,15 @@ fn bench_disk(cfg: &Cfg, r: &mut Report) {
             dbs[k].write(m, s, cfg.batch, &mut out);
         }
     }
-    let n = dbs.len();
+    // Small databases (a fifth of the points, in 10 metrics): fixed costs weigh more.
+    let n = dbs.len() - SMALL.len();
+    let small_points = cfg.disk_metrics * cfg.disk_points / 5 / SMALL_METRICS;
+    for m in 0..SMALL_METRICS {
+        let series = shapes::synthetic(small_points, 1_000 + m as u64);
+        for (k, &(_, shape)) in SMALL.iter().enumerate() {
+            dbs[n + k].write(m, &series[shape], cfg.batch, &mut out);
+        }
+    }
     let short = &mut dbs[n - 2];
     for c in 0..copies {
         for (k, s) in recorded.iter().enumerate() {
