@@ -1124,11 +1124,16 @@ impl Shared {
             pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
-        let next_data_seg = {
+        let (unsynced, next_data_seg) = {
             let mut d = self.data.lock();
-            d.sync(fsync)?;
-            d.next_no()
+            (d.take_unsynced(fsync), d.next_no())
         };
+        // Not under the data writer's lock: seals would wait for the disk (tens of ms for a
+        // checkpoint's worth of blocks), and their new blocks belong to the next checkpoint.
+        if let Some(e) = unsynced.iter().find_map(|seg| seg.sync().err()) {
+            self.data.lock().untake(unsynced);
+            return Err(e);
+        }
         let changes: Vec<Change<'_>> = pending
             .iter()
             .map(|(id, e)| Change {

@@ -221,7 +221,7 @@ impl DataSegment {
         blocks > 0 && (blocks - live.min(blocks)) * 100 > blocks * max_dead_percent
     }
 
-    fn sync(&self) -> Result<()> {
+    pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|e| io_err("cannot sync data segment", &self.path, &e))
     }
 }
@@ -314,16 +314,21 @@ impl DataWriter {
         Ok((seg.clone(), off))
     }
 
-    /// fsync every segment written since the last sync (unless syncing is off and not
-    /// `forced`).
-    pub fn sync(&mut self, forced: bool) -> Result<()> {
-        if self.fsync || forced {
-            for seg in &self.unsynced {
-                seg.sync()?;
+    /// The segments written since the last call, for a checkpoint to fsync without holding
+    /// this writer (seals go on appending meanwhile, and a segment written again is listed
+    /// again). Empty when syncing is off and not `forced`: they count as synced.
+    pub fn take_unsynced(&mut self, forced: bool) -> Vec<Arc<DataSegment>> {
+        let segs = std::mem::take(&mut self.unsynced);
+        if self.fsync || forced { segs } else { Vec::new() }
+    }
+
+    /// List again segments [`DataWriter::take_unsynced`] gave whose sync failed.
+    pub fn untake(&mut self, segs: Vec<Arc<DataSegment>>) {
+        for seg in segs {
+            if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &seg)) {
+                self.unsynced.push(seg);
             }
         }
-        self.unsynced.clear();
-        Ok(())
     }
 
     /// The number the next new segment will get.
