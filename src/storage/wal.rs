@@ -197,6 +197,9 @@ struct Inner {
     closed: Vec<Closed>,
     /// Segments with writes not yet synced (the current one is synced separately).
     unsynced: Vec<Arc<File>>,
+    /// A segment was created since the last sync: the next one syncs the directory too
+    /// (not the writer that rotated, which would wait for the disk under every policy).
+    dir_unsynced: bool,
 }
 
 /// The write-ahead log of one database.
@@ -225,7 +228,14 @@ impl Wal {
             dir,
             fsync,
             seg_bytes,
-            inner: Mutex::new(Inner { cur: None, next_no, lsn: 0, closed, unsynced: Vec::new() }),
+            inner: Mutex::new(Inner {
+                cur: None,
+                next_no,
+                lsn: 0,
+                closed,
+                unsynced: Vec::new(),
+                dir_unsynced: false,
+            }),
             sync_busy: Mutex::new(false),
             synced_cv: parking_lot::Condvar::new(),
             synced: AtomicU64::new(0),
@@ -279,9 +289,6 @@ impl Wal {
             allocate(&file, len as u64).map_err(|e| io_err("cannot allocate log segment", &path, &e))?;
             let mut map = map_mut(&file, &path)?;
             map[..HEADER_LEN].copy_from_slice(&file_header(&MAGIC, FORMAT, no));
-            if self.fsync {
-                sync_dir(&self.dir)?;
-            }
             Ok(map)
         })();
         let map = match created {
@@ -292,6 +299,7 @@ impl Wal {
             }
         };
         inner.next_no += 1;
+        inner.dir_unsynced |= self.fsync;
         if let Some(old) = inner.cur.take() {
             inner.unsynced.push(old.file.clone());
             inner.closed.push(Closed { path: old.path, last_seq: old.last_seq });
@@ -319,20 +327,28 @@ impl Wal {
             }
             *busy = true; // this writer syncs for everyone who wrote so far
         }
-        let (target, files) = {
+        let (target, files, dir) = {
             let mut g = self.inner.lock();
             let mut files = std::mem::take(&mut g.unsynced);
             files.extend(g.cur.as_ref().map(|c| c.file.clone()));
-            (g.lsn, files)
+            (g.lsn, files, std::mem::take(&mut g.dir_unsynced))
         };
         let mut result = Ok(());
         for f in &files {
             // fdatasync writes back the pages the shared map dirtied (one page cache).
             if let Err(e) = f.sync_data() {
-                self.inner.lock().unsynced.extend(files.iter().cloned());
                 result = Err(io_err("cannot sync the write-ahead log", &self.dir, &e));
                 break;
             }
+        }
+        // The new segments' names, once their data is down.
+        if result.is_ok() && dir {
+            result = sync_dir(&self.dir);
+        }
+        if result.is_err() {
+            let mut g = self.inner.lock();
+            g.unsynced.extend(files.iter().cloned());
+            g.dir_unsynced |= dir;
         }
         if result.is_ok() {
             self.synced.fetch_max(target, Ordering::AcqRel);
