@@ -144,26 +144,31 @@ pub fn merge_into_parts(
         k = owned_end;
     }
     debug_assert_eq!(k, late);
-    if k < ts.len() {
-        // A tiny last block grows by the new tail's pages (see `GROW_POINTS_PER_BYTE`).
-        if let Some(last) = out.last().filter(|p| grows(&p.data, ts.len() - k, part_points))
-            && let Some(data) = last.data.append(&ts[k..], &vals[k..], sink)?
-        {
+    let (ts, vals) = (&ts[k..], &vals[k..]);
+    if ts.is_empty() {
+        return Ok(out);
+    }
+    // The last part takes the start of the tail: all of it when its block is tiny (see
+    // `GROW_POINTS_PER_BYTE`), else as much as a short last part needs to reach
+    // `part_points`. Appended, its full pages are copied rather than coded again.
+    let take = out.last().and_then(|p| {
+        if grows(&p.data, ts.len(), part_points) {
+            Some(ts.len())
+        } else {
+            (p.data.len() < part_points).then(|| (part_points - p.data.len()).min(ts.len()))
+        }
+    });
+    let mut k = 0;
+    if let Some(n) = take {
+        let last = out.last().expect("a last part");
+        if let Some(data) = last.data.append(&ts[..n], &vals[..n], sink)? {
             let start = last.start;
             *out.last_mut().expect("a last part") = Part { start, data: Arc::new(data) };
-            return Ok(out);
+            k = n;
         }
-        // A short last part absorbs the new tail so partitions stay near `part_points`.
-        let (mut fts, mut fvals) = (Vec::new(), Vec::new());
-        let mut start = ts[k];
-        if let Some(last) = out.last().filter(|p| p.data.len() < part_points) {
-            start = last.start;
-            last.data.decode_into(&mut fts, &mut fvals)?;
-            out.pop();
-        }
-        fts.extend_from_slice(&ts[k..]);
-        fvals.extend_from_slice(&vals[k..]);
-        push_chunks(&mut out, start, &fts, &fvals, part_points, part_points, sink)?;
+    }
+    if k < ts.len() {
+        push_chunks(&mut out, ts[k], &ts[k..], &vals[k..], part_points, part_points, sink)?;
     }
     Ok(out)
 }
