@@ -74,15 +74,8 @@ pub(super) fn encode(
     // appended, or pointed at its twin before it.
     let mut last = 0..0;
     if let Some(p) = &prefix {
-        // Up to the end of the last bytes a kept page uses (a dropped partial page's are not).
-        let sec = HEADER_LEN..old.iter().map(|page| page.ts.0 + page.ts.1).max().unwrap_or(HEADER_LEN);
-        out.extend_from_slice(&p.block[sec.clone()]);
-        for page in old {
-            let at = body + page.ts.0 - sec.start;
-            cols[0].push((at - body) as i64);
-            cols[1].push(page.ts.1 as i64);
-            last = at..at + page.ts.1;
-        }
+        let [offs, lens, ..] = &mut cols;
+        last = copy_section(p.block, HEADER_LEN, old.iter().map(|page| page.ts), out, offs, lens);
     }
     // A page's timestamp section is its own deltas (as `encode_ts` of the page writes).
     let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
@@ -96,16 +89,10 @@ pub(super) fn encode(
     let vals_at = out.len();
     let mut last = 0..0;
     if let Some(p) = &prefix {
+        let [_, _, offs, lens, codecs, ..] = &mut cols;
         let first = HEADER_LEN + p.h.ts_len;
-        let sec = first..old.iter().map(|page| page.vals.0 + page.vals.1).max().unwrap_or(first);
-        out.extend_from_slice(&p.block[sec.clone()]);
-        for page in old {
-            let at = vals_at + page.vals.0 - sec.start;
-            cols[2].push((at - vals_at) as i64);
-            cols[3].push(page.vals.1 as i64);
-            cols[4].push(i64::from(page.codec));
-            last = at..at + page.vals.1;
-        }
+        last = copy_section(p.block, first, old.iter().map(|page| page.vals), out, offs, lens);
+        codecs.extend(old.iter().map(|page| i64::from(page.codec)));
     }
     let hint = decimal::exponent(vals);
     for r in pages() {
@@ -167,6 +154,30 @@ pub(super) fn encode(
     out.extend_from_slice(&dir_crc.to_le_bytes());
     out.extend_from_slice(&dir_len.to_le_bytes());
     (total.expect("two pages or more"), cols[4][0] as u8, vals_at - body)
+}
+
+/// Copy onto `out`, as the start of a section, the bytes of `block`'s section starting at
+/// `first` that the prefix pages (`(offset, length)` in `block`) use, up to the end of the
+/// last of them (a dropped partial page's bytes are left out); push each page's offset in
+/// the new section and its length. Returns where the last page's bytes now are.
+fn copy_section(
+    block: &[u8],
+    first: usize,
+    pages: impl Iterator<Item = (usize, usize)> + Clone,
+    out: &mut Vec<u8>,
+    offs: &mut Vec<i64>,
+    lens: &mut Vec<i64>,
+) -> std::ops::Range<usize> {
+    let base = out.len();
+    let end = pages.clone().map(|(off, len)| off + len).max().unwrap_or(first);
+    out.extend_from_slice(&block[first..end]);
+    let mut last = 0..0;
+    for (off, len) in pages {
+        offs.push((off - first) as i64);
+        lens.push(len as i64);
+        last = base + off - first..base + off - first + len;
+    }
+    last
 }
 
 /// The page just appended at `out[at..]`: kept, or dropped when it repeats the bytes of
