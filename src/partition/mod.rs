@@ -360,7 +360,8 @@ mod tests {
             let (n, points) = (map.parts.len(), model.len());
             assert_eq!(pts_of(&map), model.into_iter().collect::<Vec<_>>());
             if constant {
-                // A grown block, then two short parts until the next one is tiny enough.
+                // Grown blocks, between which a few partitions start small (a short block
+                // costs more than a quarter byte a point until it fills).
                 assert!(n * 4 * pp <= points, "{n} parts of constant data for {points} points");
                 assert!(map.parts.iter().any(|p| p.data.len() > 8 * pp), "no block grew");
             } else {
