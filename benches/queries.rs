@@ -51,6 +51,17 @@ fn du(dir: &std::path::Path) -> u64 {
 }
 
 /// Median seconds of `runs` calls of `f`.
+/// Read cursor `c` to its end in batches of `ts.len()`; returns the points read.
+fn drain(mut c: tsdb::Cursor, ts: &mut [i64], vals: &mut [f64]) -> usize {
+    let mut n = 0;
+    loop {
+        match c.next_batch(Some(&mut *ts), Some(&mut *vals)).expect("read") {
+            0 => return n,
+            k => n += k,
+        }
+    }
+}
+
 fn time(runs: usize, f: impl FnMut()) -> f64 {
     times(runs, f).0
 }
@@ -110,15 +121,7 @@ fn main() {
     let mut ts = vec![0i64; 4096];
     let mut vals = vec![0f64; 4096];
     let scan = time(runs.min(7), || {
-        let mut c = snap.scan(m, from, until).expect("scan");
-        let mut n = 0;
-        loop {
-            let k = c.next_batch(Some(&mut ts), Some(&mut vals)).expect("read");
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
+        let n = drain(snap.scan(m, from, until).expect("scan"), &mut ts, &mut vals);
         assert_eq!(n, points);
     });
     println!(
@@ -132,15 +135,7 @@ fn main() {
     let short = time(runs, || {
         for q in 0..100 {
             let i = (q * 48_611 + 12_345) % (points - 200);
-            let mut c = snap.scan(m, s.ts[i], s.ts[i + 100]).expect("scan");
-            let mut n = 0;
-            loop {
-                let k = c.next_batch(Some(&mut ts), Some(&mut vals)).expect("read");
-                if k == 0 {
-                    break;
-                }
-                n += k;
-            }
+            let n = drain(snap.scan(m, s.ts[i], s.ts[i + 100]).expect("scan"), &mut ts, &mut vals);
             assert_eq!(n, 100);
         }
     }) / 100.0;
