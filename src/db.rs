@@ -131,10 +131,6 @@ const CLOSE_MAX_DEAD_PERCENT: u64 = 5;
 const LOCK_FILE: &str = "LOCK";
 const WAL_DIR: &str = "wal";
 const DATA_DIR: &str = "data";
-/// Size of a write-ahead log segment: half the checkpoint interval, within 1..=64 MiB.
-fn wal_segment_bytes(opts: &Options) -> usize {
-    (opts.checkpoint_bytes / 2).clamp(1 << 20, 64 << 20) as usize
-}
 
 pub(crate) struct Checkpointer {
     seq: u64,
@@ -233,7 +229,7 @@ impl Database {
         let (scans, max_seq, next_wal) = wal::replay(&wal_dir, after, |seq, rec| sh.replay(seq, rec))?;
         sh.seqr.advance_to(max_seq);
         let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
-        sh.wal = Wal::new(wal_dir, next_wal, wal_segment_bytes(opts), old, fsync);
+        sh.wal = Wal::new(wal_dir, next_wal, opts.wal_segment_len(), old, fsync);
         // Retention (the default may have changed since the last open) is the background
         // thread's first work.
         let due: Vec<u64> = {

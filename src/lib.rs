@@ -24,7 +24,8 @@ pub use error::{Error, Result};
 pub use inspect::{CheckReport, Inventory};
 pub use options::{
     DEFAULT_CHECKPOINT_BYTES, DEFAULT_HEAD_RUN_POINTS, DEFAULT_PARTITION_POINTS, DEFAULT_RAW_HEAD_BUDGET,
-    DEFAULT_SYNC_INTERVAL_MS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, Options, SyncPolicy,
+    DEFAULT_SYNC_INTERVAL_MS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, MIN_WAL_SEGMENT_BYTES, Options,
+    SyncPolicy,
 };
 
 /// A metric's stable id: assigned at creation, never reused.

@@ -31,6 +31,11 @@ pub struct Options {
     /// the span is dropped by background work (logged like a range delete; snapshots still
     /// read it). A metric's own setting (`Database::set_retention`) overrides it.
     pub retention: i64,
+    /// Bytes of a write-ahead log segment, preallocated when the log starts one (default:
+    /// 0, which means half of `checkpoint_bytes`, within 1..=64 MiB). Any other value is
+    /// used as given, at least [`MIN_WAL_SEGMENT_BYTES`]; a record longer than a segment gets a
+    /// segment of its own size.
+    pub wal_segment_bytes: u64,
 }
 
 /// When the write-ahead log is forced to stable storage. Every acknowledged write is in the
@@ -57,6 +62,7 @@ impl Default for Options {
             sync: SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL_MS),
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             retention: 0,
+            wal_segment_bytes: 0,
         }
     }
 }
@@ -77,6 +83,8 @@ pub const DEFAULT_SYNC_INTERVAL_MS: u32 = 100;
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
 /// Default of [`Options::raw_head_budget`].
 pub const DEFAULT_RAW_HEAD_BUDGET: u64 = 64 << 20;
+/// Smallest accepted [`Options::wal_segment_bytes`] other than 0.
+pub const MIN_WAL_SEGMENT_BYTES: u64 = 4096;
 /// Bytes one raw head point takes (timestamp, value and sequence number).
 pub const RAW_POINT_BYTES: u64 = 24;
 
@@ -101,6 +109,14 @@ impl Options {
         }
         self.partition_points = n;
         Ok(())
+    }
+
+    /// Bytes of a new write-ahead log segment (see [`Options::wal_segment_bytes`]).
+    pub(crate) fn wal_segment_len(&self) -> usize {
+        match self.wal_segment_bytes {
+            0 => (self.checkpoint_bytes / 2).clamp(1 << 20, 64 << 20) as usize,
+            n => n.max(MIN_WAL_SEGMENT_BYTES).min(isize::MAX as u64) as usize,
+        }
     }
 
     /// How many heads may stay raw past `head_run_points`: the budget in whole heads.
