@@ -100,6 +100,13 @@
 #define TS_MAX_NAME_LEN 1024
 
 /**
+ * Most points one write may carry: `ts_insert_batch`'s `n`, and the points added to a
+ * `ts_batch` before `ts_batch_commit`. Each write is one log record; a larger one is
+ * refused with `TS_INVALID_ARGUMENT` (split it into several writes).
+ */
+#define TS_MAX_BATCH_POINTS 134217728
+
+/**
  * Largest timestamp a point may have (INT64_MAX - 1): scans end before an exclusive
  * `until`, so a point at INT64_MAX could never be read; writes of it are rejected.
  */
@@ -305,6 +312,15 @@ typedef struct ts_stats {
    * disk space their release gives back (at the next checkpoints).
    */
   uint64_t old_snapshot_bytes;
+  /**
+   * Failures of background work (syncs of the log, checkpoints, retention) since open.
+   */
+  uint64_t background_errors;
+  /**
+   * `TS_OK` while the database takes writes; otherwise the status writes get (see
+   * `ts_db_health`, whose message says what failed).
+   */
+  ts_status failure;
 } ts_stats;
 
 /**
@@ -376,6 +392,8 @@ typedef struct ts_check_report {
    */
   uint64_t manifest_bytes;
 } ts_check_report;
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -584,6 +602,27 @@ ts_status ts_checkpoint(struct ts_db *db);
  * Threads: safe from any number of threads on the same `db`.
  */
 ts_status ts_db_stats(struct ts_db *db, struct ts_stats *out);
+
+/**
+ * Whether `db` takes writes. `TS_OK` while it does; otherwise the status every write gets
+ * (`TS_IO_ERROR` after a failed checkpoint or sync of the log, `TS_CORRUPTION` after damage
+ * found by one, `TS_INTERNAL` after a bug), with `ts_errmsg()` saying what failed and what
+ * ends it:
+ *
+ * - a checkpoint or log sync that failed (in the background too: a full disk, an I/O
+ *   error): reads go on, writes are refused, and a checkpoint that succeeds ends it (the
+ *   database retries one every second; `ts_checkpoint` tries at once);
+ * - a change that stopped half way (a bug, or a range delete whose rewrite failed after it
+ *   was logged): only closing and reopening helps; `ts_close` then writes no checkpoint
+ *   and says so, and the next `ts_open` replays the log (nothing acknowledged is lost).
+ *
+ * `ts_db_stats` shows the same (`failure`), and counts background failures.
+ *
+ * Returns the status as above; `TS_INVALID_ARGUMENT` if `db` is NULL.
+ *
+ * Threads: safe from any thread.
+ */
+ts_status ts_db_health(struct ts_db *db);
 
 /**
  * Create a metric called `name` and return its id in `*id_out`.

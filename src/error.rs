@@ -20,9 +20,10 @@ pub enum Error {
     Io(String),
     /// Stored data failed its checks; names file and offset.
     Corruption(String),
-    /// An earlier failure left the database possibly half updated; it only serves reads of
-    /// existing snapshots now.
-    Failed,
+    /// Writes are refused because of an earlier failure, `cause` (which says what failed):
+    /// a failed checkpoint or log sync (`recoverable`: a later checkpoint that succeeds
+    /// ends it), or a change stopped half way (close and reopen). Reads go on.
+    Failed { cause: Box<Error>, recoverable: bool },
     /// A bug in libtsdb (a caught panic, a broken invariant).
     Internal(String),
 }
@@ -43,9 +44,17 @@ impl fmt::Display for Error {
                 write!(f, "metric already exists (name={name:?}, id={})", id.0)
             }
             Error::Closed => f.write_str("database is closed"),
-            Error::Failed => {
-                f.write_str("database is in a failed state after an earlier error; close and reopen it")
-            }
+            Error::Failed { cause, recoverable: true } => write!(
+                f,
+                "writes are refused since an earlier failure ({cause}); they resume once a checkpoint \
+                 succeeds (the database retries every second; ts_checkpoint tries now), or after closing \
+                 and reopening"
+            ),
+            Error::Failed { cause, recoverable: false } => write!(
+                f,
+                "database is in a failed state after an earlier error ({cause}); close and reopen it \
+                 (reopening replays the log: nothing acknowledged is lost)"
+            ),
         }
     }
 }

@@ -256,7 +256,7 @@ impl Database {
             r.damage.push(format!("{label} offset 0: cannot read the segment header: {e}"));
             return Ok(());
         }
-        if let Err(e) = storage::check_file_header(&h, &segment::MAGIC, segment::FORMAT, no, label) {
+        if let Err(e) = storage::check_file_header(&h, &segment::MAGIC, &[segment::FORMAT], no, label) {
             r.damage.push(e.to_string());
         }
         Ok(())

@@ -1,8 +1,9 @@
 //! libtsdb: an embeddable time-series storage engine.
 //!
 //! The safe Rust API lives in this crate's root ([`Database`], [`Snapshot`], [`Cursor`],
-//! [`Batch`]); the C API in `src/ffi/` is a thin layer over it and the only place with
-//! `unsafe` code. See `docs/architecture.md` for how the pieces fit together.
+//! [`Batch`]); the C API in `src/ffi/` is a thin layer over it. `unsafe` code lives only
+//! there and in `src/sys/`, the one seam to the operating system. See
+//! `docs/architecture.md` for how the pieces fit together.
 #![deny(unsafe_code)]
 
 mod aggregate;
@@ -14,9 +15,14 @@ mod inspect;
 mod options;
 mod partition;
 mod storage;
+mod sys;
 mod txn;
 
 pub mod ffi;
+
+/// Fault injection for tests (feature `fault-injection`): fail the Nth file-system call.
+#[cfg(feature = "fault-injection")]
+pub use sys::fault;
 
 pub use aggregate::Agg;
 pub use db::{Batch, Cursor, Database, Snapshot, Stats, StorageStats};
@@ -45,3 +51,8 @@ pub const MAX_TIMESTAMP: i64 = i64::MAX - 1;
 
 /// Longest metric name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 1024;
+
+/// Most points one write may carry (`insert_batch`, a [`Batch`] commit): each write is one
+/// log record, whose length is a u32, and this keeps the largest record (24 bytes a point in
+/// a batch) well under 4 GiB.
+pub const MAX_BATCH_POINTS: usize = 1 << 27;

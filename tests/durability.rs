@@ -238,17 +238,13 @@ fn damaged_files_are_corruption_naming_file_and_offset() {
         for t in 0..10 {
             db.insert(id, t, 1.0).unwrap();
         }
-        std::mem::forget(db.begin()); // keep the log: no close
-        let w = files(&d, "wal")[0].clone();
-        let copy = d.with_extension("wal-copy");
-        std::fs::copy(&w, &copy).unwrap();
+        // What a kill leaves: the files as they are while the database is open.
+        let image = d.with_extension("crashed");
+        let _ = std::fs::remove_dir_all(&image);
+        copy_dir(&d, &image);
         drop(db);
-        std::fs::copy(&copy, &w).unwrap();
-        std::fs::remove_file(copy).unwrap();
-        std::fs::remove_file(d.join("MANIFEST")).unwrap();
-        for f in files(&d, "data") {
-            std::fs::remove_file(f).unwrap();
-        }
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::rename(&image, &d).unwrap();
     }
     let w = files(&d, "wal")[0].clone();
     let pristine = std::fs::read(&w).unwrap();
@@ -664,7 +660,7 @@ fn a_format_3_manifest_opens_and_takes_writes() {
     check(&db, &model);
     db.close().map_err(|(_, e)| e).unwrap();
     let man = std::fs::read(d.join("MANIFEST")).unwrap();
-    assert_eq!(u32::from_le_bytes(man[8..12].try_into().unwrap()), 4, "written as format 4");
+    assert_eq!(u32::from_le_bytes(man[8..12].try_into().unwrap()), 5, "written as format 5");
     let db = Database::open(&d, &o).unwrap();
     check(&db, &model);
     let r = db.check().unwrap();

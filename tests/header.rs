@@ -34,6 +34,7 @@ fn checked_in_header_is_fresh() {
 fn header_constants_match_the_core() {
     assert_eq!(tsdb::ffi::status::TS_MAX_TIMESTAMP, tsdb::MAX_TIMESTAMP);
     assert_eq!(tsdb::ffi::status::TS_MAX_NAME_LEN as usize, tsdb::MAX_NAME_LEN);
+    assert_eq!(tsdb::ffi::status::TS_MAX_BATCH_POINTS as usize, tsdb::MAX_BATCH_POINTS);
     assert_eq!(tsdb::ffi::options::TS_MAX_PARTITION_POINTS, tsdb::MAX_PARTITION_POINTS);
 }
 

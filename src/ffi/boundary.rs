@@ -49,7 +49,9 @@ pub(crate) fn map_error(e: &Error) -> ts_status {
         Error::Closed => ts_status::TS_CLOSED,
         Error::Io(_) => ts_status::TS_IO_ERROR,
         Error::Corruption(_) => ts_status::TS_CORRUPTION,
-        Error::Failed | Error::Internal(_) => ts_status::TS_INTERNAL,
+        // Refused writes report what failed: an I/O error, damage found, or a bug.
+        Error::Failed { cause, .. } => map_error(cause),
+        Error::Internal(_) => ts_status::TS_INTERNAL,
         // Error is non_exhaustive for users of the rlib; every variant is handled above.
     }
 }

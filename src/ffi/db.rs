@@ -115,7 +115,7 @@ pub unsafe extern "C" fn ts_checkpoint(db: *mut ts_db) -> ts_status {
 /// What `ts_db_stats` reports. A forgotten `ts_txn` shows as a large
 /// `oldest_snapshot_age_ms` and a growing `old_snapshot_bytes`: find it before the disk fills.
 #[repr(C)]
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct ts_stats {
     /// Live metrics.
     pub metrics: u64,
@@ -137,6 +137,11 @@ pub struct ts_stats {
     /// Bytes of data blocks kept alive only by snapshots older than the current state: the
     /// disk space their release gives back (at the next checkpoints).
     pub old_snapshot_bytes: u64,
+    /// Failures of background work (syncs of the log, checkpoints, retention) since open.
+    pub background_errors: u64,
+    /// `TS_OK` while the database takes writes; otherwise the status writes get (see
+    /// `ts_db_health`, whose message says what failed).
+    pub failure: ts_status,
 }
 
 /// Fill `*out` with figures about `db`: what it holds and what keeps space alive.
@@ -163,9 +168,41 @@ pub unsafe extern "C" fn ts_db_stats(db: *mut ts_db, out: *mut ts_stats) -> ts_s
             live_snapshots: s.live_snapshots,
             oldest_snapshot_age_ms: s.oldest_snapshot_age_ms,
             old_snapshot_bytes: s.old_snapshot_bytes,
+            background_errors: s.background_errors,
+            failure: match handle.db.health() {
+                Ok(()) => ts_status::TS_OK,
+                Err(e) => super::boundary::map_error(&e),
+            },
         };
         // SAFETY: `out` is non-NULL (checked) and points to writable storage.
         unsafe { out.write(c) };
+        Ok(ts_status::TS_OK)
+    })
+}
+
+/// Whether `db` takes writes. `TS_OK` while it does; otherwise the status every write gets
+/// (`TS_IO_ERROR` after a failed checkpoint or sync of the log, `TS_CORRUPTION` after damage
+/// found by one, `TS_INTERNAL` after a bug), with `ts_errmsg()` saying what failed and what
+/// ends it:
+///
+/// - a checkpoint or log sync that failed (in the background too: a full disk, an I/O
+///   error): reads go on, writes are refused, and a checkpoint that succeeds ends it (the
+///   database retries one every second; `ts_checkpoint` tries at once);
+/// - a change that stopped half way (a bug, or a range delete whose rewrite failed after it
+///   was logged): only closing and reopening helps; `ts_close` then writes no checkpoint
+///   and says so, and the next `ts_open` replays the log (nothing acknowledged is lost).
+///
+/// `ts_db_stats` shows the same (`failure`), and counts background failures.
+///
+/// Returns the status as above; `TS_INVALID_ARGUMENT` if `db` is NULL.
+///
+/// Threads: safe from any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ts_db_health(db: *mut ts_db) -> ts_status {
+    boundary("ts_db_health", || {
+        // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
+        let handle = unsafe { handle_ref(db, "db")? };
+        handle.db.health()?;
         Ok(ts_status::TS_OK)
     })
 }

@@ -13,6 +13,11 @@ pub const TS_VERSION_PATCH: u32 = 0;
 /// Longest metric name accepted, in bytes of UTF-8 (not counting the terminating NUL).
 pub const TS_MAX_NAME_LEN: u32 = 1024;
 
+/// Most points one write may carry: `ts_insert_batch`'s `n`, and the points added to a
+/// `ts_batch` before `ts_batch_commit`. Each write is one log record; a larger one is
+/// refused with `TS_INVALID_ARGUMENT` (split it into several writes).
+pub const TS_MAX_BATCH_POINTS: u64 = 134_217_728;
+
 /// Largest timestamp a point may have (INT64_MAX - 1): scans end before an exclusive
 /// `until`, so a point at INT64_MAX could never be read; writes of it are rejected.
 pub const TS_MAX_TIMESTAMP: i64 = 9_223_372_036_854_775_806;

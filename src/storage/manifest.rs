@@ -54,23 +54,30 @@
 //! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
 //! CHUNK3 blobs until its part list changes, when all its chunks are written packed).
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
-use super::{io_err, sync_dir};
+use super::{LogStart, io_err, sync_dir};
 use crate::codec::bitpack::{get_varint, put_varint};
+use crate::sys::{self, ReadMap};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBMAN2";
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
+/// Format 4: format 5's tree, with a superblock that does not say where the log goes on.
+const FORMAT_4: u32 = 4;
 /// The older format this build still reads (fixed-size entries in `LEAF3` blobs).
 const FORMAT_3: u32 = 3;
 pub const FILE: &str = "MANIFEST";
+/// Where a new manifest file is written before it is renamed over `MANIFEST` (a rewrite,
+/// or a new database's first one); a leftover of a failed step is deleted the next time.
+pub const REWRITE_DIR: &str = "manifest-rewrite";
 const SLOT: u64 = 4096;
 const FIRST_BLOB: u64 = 2 * SLOT;
-const SUPER_LEN: usize = 92;
+/// Bytes of a superblock: format 5, and formats 3 and 4 (without the log's start).
+const SUPER_LEN: usize = 108;
+const SUPER_LEN_4: usize = 92;
+/// A tree of this height spans every u64 id (64^11 > 2^64); a taller one is damage.
+const MAX_HEIGHT: u32 = 11;
 const BLOB_HEADER: usize = 16;
 const FAN_BITS: u32 = 6;
 const FAN: usize = 1 << FAN_BITS;
@@ -147,7 +154,11 @@ pub struct Header {
     pub checkpoint_seq: u64,
     pub next_id: u64,
     pub next_data_seg: u64,
+    /// Metrics in the tree (set by the commit; what a caller passes is ignored).
     pub metrics: u64,
+    /// Where the write-ahead log goes on after this checkpoint (`None` in a format-3 or
+    /// format-4 file, which did not record it).
+    pub log: Option<LogStart>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -164,7 +175,7 @@ struct Super {
 pub struct Manifest {
     dir: PathBuf,
     file: File,
-    map: Option<Mmap>,
+    map: Option<ReadMap>,
     sb: Super,
     fsync: bool,
 }
@@ -208,30 +219,57 @@ impl<T> Refs<T> {
 type Slots = Vec<Option<Entry>>;
 
 impl Manifest {
-    /// Open `DIR/MANIFEST`, creating an empty one when there is none. Returns it and the
-    /// header of the last checkpoint (`None` for a new one).
-    pub fn open(dir: &Path, fsync: bool) -> Result<(Manifest, Option<Header>)> {
-        let path = dir.join(FILE);
-        let existed = path.exists();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err("cannot open manifest", &path, &e))?;
-        let mut m = Manifest { dir: dir.to_owned(), file, map: None, sb: Super::default(), fsync };
-        if !existed || m.file.metadata().map_err(|e| io_err("cannot stat manifest", &path, &e))?.len() == 0 {
-            m.sb = Super {
-                end: FIRST_BLOB,
-                header: Header { next_id: 1, next_data_seg: 1, ..Header::default() },
-                ..Super::default()
-            };
-            m.write_super()?;
-            sync_dir(dir)?;
-            m.remap()?;
-            return Ok((m, None));
+    /// Create `DIR/MANIFEST` for a new database: an empty tree, written to a temporary file
+    /// and renamed into place, so that a crash leaves either no MANIFEST or a whole one.
+    pub fn create(dir: &Path, fsync: bool) -> Result<(Manifest, Header)> {
+        let header = Header {
+            next_id: 1,
+            next_data_seg: 1,
+            log: Some(LogStart { segment: 1, exists: false }),
+            ..Header::default()
+        };
+        let sb = Super { end: FIRST_BLOB, header, ..Super::default() };
+        Manifest::write_new(dir, sb, |_| Ok(()), fsync)?;
+        Manifest::open(dir, fsync)
+    }
+
+    /// Write a new manifest file in `DIR/manifest-rewrite/` with superblock `empty`, let
+    /// `fill` commit to it, and rename it over `DIR/MANIFEST`.
+    fn write_new(
+        dir: &Path,
+        empty: Super,
+        fill: impl FnOnce(&mut Manifest) -> Result<()>,
+        fsync: bool,
+    ) -> Result<()> {
+        let tmp_dir = dir.join(REWRITE_DIR);
+        match sys::remove_dir_all(&tmp_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("cannot delete the leftover directory", &tmp_dir, &e)),
         }
+        sys::create_dir(&tmp_dir).map_err(|e| io_err("cannot create directory", &tmp_dir, &e))?;
+        let tmp = tmp_dir.join(FILE);
+        let file = sys::create_new(&tmp).map_err(|e| io_err("cannot create manifest", &tmp, &e))?;
+        let mut fresh = Manifest { dir: tmp_dir.clone(), file, map: None, sb: empty, fsync };
+        fresh.write_super()?;
+        fresh.remap()?;
+        fill(&mut fresh)?;
+        drop(fresh);
+        let dst = dir.join(FILE);
+        sys::rename(&tmp, &dst).map_err(|e| io_err("cannot rename manifest", &dst, &e))?;
+        let _ = sys::remove_dir_all(&tmp_dir);
+        if fsync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Open `DIR/MANIFEST`, which must exist and hold at least its superblocks. Returns it
+    /// and the header of the last checkpoint (of the creation, for a new database).
+    pub fn open(dir: &Path, fsync: bool) -> Result<(Manifest, Header)> {
+        let path = dir.join(FILE);
+        let file = sys::open_rw(&path).map_err(|e| io_err("cannot open manifest", &path, &e))?;
+        let mut m = Manifest { dir: dir.to_owned(), file, map: None, sb: Super::default(), fsync };
         m.remap()?;
         let (slots, file_len) = {
             let buf = m.bytes();
@@ -248,23 +286,37 @@ impl Manifest {
             [Some(a), None] | [None, Some(a)] => a,
             [None, None] => {
                 let buf = m.bytes();
-                if buf.len() >= 12 && buf[..8] == MAGIC && ![FORMAT_3, FORMAT].contains(&u32_at(buf, 8)) {
+                if buf.len() >= 12
+                    && buf[..8] == MAGIC
+                    && ![FORMAT_3, FORMAT_4, FORMAT].contains(&u32_at(buf, 8))
+                {
                     return Err(Error::Corruption(format!(
-                        "MANIFEST offset 0: manifest format {}, this build reads formats {FORMAT_3} and {FORMAT}",
+                        "MANIFEST offset 0: manifest format {}, this build reads formats {FORMAT_3} to {FORMAT}",
                         u32_at(buf, 8)
                     )));
+                }
+                if buf.is_empty() {
+                    return Err(Error::Corruption("MANIFEST offset 0: the file is empty".into()));
                 }
                 return Err(Error::Corruption("MANIFEST offset 0: no valid superblock".into()));
             }
         };
-        if m.sb.end > file_len as u64 || m.sb.end < FIRST_BLOB {
+        if m.sb.end > file_len as u64 {
             return Err(Error::Corruption(format!(
                 "MANIFEST offset 0: superblock says {} bytes, the file has {file_len}",
                 m.sb.end
             )));
         }
-        let header = (m.sb.generation > 0).then_some(m.sb.header);
+        let header = m.sb.header;
         Ok((m, header))
+    }
+
+    /// Make what this manifest says durable (fsync of the file): before opening deletes
+    /// anything on its word, the manifest must be on disk, not only in the page cache a
+    /// crashed process left behind.
+    pub fn sync(&self) -> Result<()> {
+        let path = self.dir.join(FILE);
+        sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))
     }
 
     /// Every metric, ascending id. Every blob is checked; damage is a corruption error
@@ -339,7 +391,7 @@ impl Manifest {
         sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
         sb.generation += 1;
         if self.fsync {
-            self.file.sync_data().map_err(|e| io_err("cannot sync manifest", &path, &e))?;
+            sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }
         self.sb = sb;
         self.write_super()?;
@@ -364,37 +416,33 @@ impl Manifest {
             all.push(m);
             Ok(())
         })?;
-        let tmp_dir = self.dir.join("manifest-rewrite");
-        let _ = std::fs::remove_dir_all(&tmp_dir);
-        std::fs::create_dir(&tmp_dir).map_err(|e| io_err("cannot create directory", &tmp_dir, &e))?;
-        let (mut fresh, _) = Manifest::open(&tmp_dir, self.fsync)?;
         let changes: Vec<Change<'_>> = all
             .iter()
             .map(|m| Change { id: m.id, entry: Some((&m.name, &m.parts, &m.extents, m.retention)) })
             .collect();
-        let mut header = self.sb.header;
-        header.metrics = 0;
-        fresh.commit_inner(&changes, header)?;
-        drop(fresh);
-        let dst = self.dir.join(FILE);
-        std::fs::rename(tmp_dir.join(FILE), &dst).map_err(|e| io_err("cannot rename manifest", &dst, &e))?;
-        let _ = std::fs::remove_dir(&tmp_dir);
-        if self.fsync {
-            sync_dir(&self.dir)?;
-        }
+        let header = self.sb.header;
+        // The new file's generation continues this one's, so that its superblocks are never
+        // older than what a reader of this one saw.
+        let empty = Super {
+            generation: self.sb.generation,
+            end: FIRST_BLOB,
+            header: Header { metrics: 0, ..header },
+            ..Super::default()
+        };
+        Manifest::write_new(&self.dir, empty, |fresh| fresh.commit_inner(&changes, header), self.fsync)?;
         let (reopened, _) = Manifest::open(&self.dir, self.fsync)?;
         *self = reopened;
         Ok(())
     }
 
     fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_ref().map_or(&[], ReadMap::all)
     }
 
     fn remap(&mut self) -> Result<()> {
         let path = self.dir.join(FILE);
         self.map = None;
-        self.map = Some(map(&self.file, &path)?);
+        self.map = Some(ReadMap::new(&self.file).map_err(|e| io_err("cannot map manifest", &path, &e))?);
         Ok(())
     }
 
@@ -412,19 +460,21 @@ impl Manifest {
         b[64..72].copy_from_slice(&s.end.to_le_bytes());
         b[72..80].copy_from_slice(&s.live.to_le_bytes());
         b[80..88].copy_from_slice(&s.header.metrics.to_le_bytes());
-        let crc = crc32fast::hash(&b[..88]);
-        b[88..92].copy_from_slice(&crc.to_le_bytes());
+        let log = s.header.log.unwrap_or_default();
+        b[88..96].copy_from_slice(&log.segment.to_le_bytes());
+        b[96..100].copy_from_slice(&u32::from(log.exists).to_le_bytes());
+        let crc = crc32fast::hash(&b[..104]);
+        b[104..108].copy_from_slice(&crc.to_le_bytes());
         let path = self.dir.join(FILE);
         if self.file.metadata().map_err(|e| io_err("cannot stat manifest", &path, &e))?.len() < FIRST_BLOB {
-            self.file.set_len(FIRST_BLOB).map_err(|e| io_err("cannot size manifest", &path, &e))?;
+            sys::set_len(&self.file, FIRST_BLOB).map_err(|e| io_err("cannot size manifest", &path, &e))?;
         }
         // Copy 0, synced, then copy 1: a crash tears at most one of them.
         for slot in [0, SLOT] {
-            self.file
-                .write_all_at(&b, slot)
+            sys::write_all_at(&self.file, &b, slot)
                 .map_err(|e| io_err("cannot write manifest superblock", &path, &e))?;
             if self.fsync {
-                self.file.sync_data().map_err(|e| io_err("cannot sync manifest", &path, &e))?;
+                sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))?;
             }
         }
         Ok(())
@@ -487,6 +537,13 @@ impl Manifest {
         }
         for k in 0..FAN {
             let child = u64_at(b, 8 * k);
+            // Blobs are appended children first, so a child lies before its node: a
+            // reference forward (or to itself) is damage, and the walk always ends.
+            if child >= node {
+                return Err(Error::Corruption(format!(
+                    "MANIFEST offset {node}: node refers to offset {child}, not before itself"
+                )));
+            }
             if child != 0 {
                 self.collect(child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out)?;
             }
@@ -819,7 +876,7 @@ impl<'f> Appender<'f> {
     /// Write out what is buffered; the first error sticks and is returned by `finish`.
     fn flush(&mut self) {
         if self.err.is_none()
-            && let Err(e) = self.file.write_all_at(&self.buf, self.at + self.flushed)
+            && let Err(e) = sys::write_all_at(self.file, &self.buf, self.at + self.flushed)
         {
             self.err = Some(e);
         }
@@ -868,13 +925,33 @@ fn blob_size(body: usize) -> u64 {
     (BLOB_HEADER + body).next_multiple_of(8) as u64
 }
 
+/// The superblock copy at `at`, if it passes its checks: magic, a format this build reads,
+/// checksum, and fields that make sense (a tree no taller than ids need, a file end after
+/// the superblocks, a known log state).
 fn read_super(buf: &[u8], at: usize) -> Option<Super> {
-    let b = buf.get(at..at + SUPER_LEN)?;
-    let crc = u32::from_le_bytes(b[88..92].try_into().ok()?);
-    if b[..8] != MAGIC || crc != crc32fast::hash(&b[..88]) || ![FORMAT_3, FORMAT].contains(&u32_at(b, 8)) {
+    let head = buf.get(at..at + 12)?;
+    let format = u32_at(head, 8);
+    let len = match format {
+        FORMAT => SUPER_LEN,
+        FORMAT_3 | FORMAT_4 => SUPER_LEN_4,
+        _ => return None,
+    };
+    let b = buf.get(at..at + len)?;
+    let crc = u32_at(b, len - 4);
+    if b[..8] != MAGIC || crc != crc32fast::hash(&b[..len - 4]) {
         return None;
     }
-    Some(Super {
+    let log = if format == FORMAT {
+        let exists = match u32_at(b, 96) {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        Some(LogStart { segment: u64_at(b, 88), exists })
+    } else {
+        None
+    };
+    let sb = Super {
         generation: u64_at(b, 16),
         root: u64_at(b, 24),
         height: u32_at(b, 32),
@@ -883,10 +960,13 @@ fn read_super(buf: &[u8], at: usize) -> Option<Super> {
             next_id: u64_at(b, 48),
             next_data_seg: u64_at(b, 56),
             metrics: u64_at(b, 80),
+            log,
         },
         end: u64_at(b, 64),
         live: u64_at(b, 72),
-    })
+    };
+    let tree_ok = sb.height <= MAX_HEIGHT && (sb.root == 0 || (sb.height >= 1 && sb.root >= FIRST_BLOB));
+    (tree_ok && sb.end >= FIRST_BLOB).then_some(sb)
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -1277,15 +1357,6 @@ fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()
     Ok(())
 }
 
-#[allow(unsafe_code)]
-fn map(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: the manifest is only ever appended to (by this process, which holds
-    // DIR/LOCK) and its superblock slots rewritten in place; the map is replaced after
-    // every commit and reads stay within the length the superblock vouches for. A rewrite
-    // renames a new file over it and reopens, dropping this map.
-    unsafe { Mmap::map(file) }.map_err(|e| io_err("cannot map manifest", path, &e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1326,7 +1397,7 @@ mod tests {
             })
             .collect();
         let next_id = state.keys().last().map_or(1, |id| id + 1);
-        let header = Header { checkpoint_seq: 1, next_id, next_data_seg: 3, metrics: 0 };
+        let header = Header { checkpoint_seq: 1, next_id, next_data_seg: 3, metrics: 0, log: None };
         m.commit(&changes, header, false, closing).unwrap();
         assert_eq!(loaded(m), *state);
         assert_eq!(m.sizes().1, FIRST_BLOB + reachable(m), "live bytes");
@@ -1388,8 +1459,11 @@ mod tests {
     fn commits_write_only_what_changed_and_reopen_to_the_same_state() {
         let d = tmp("random");
         let mut rng = Rng::new(1, 0);
-        let (mut m, h) = Manifest::open(&d, false).unwrap();
-        assert!(h.is_none());
+        let (mut m, h) = Manifest::create(&d, false).unwrap();
+        assert_eq!(
+            (h.checkpoint_seq, h.next_id, h.log),
+            (0, 1, Some(LogStart { segment: 1, exists: false }))
+        );
         let mut state = State::new();
         let mut next_id = 1;
         for round in 0..60u64 {
@@ -1444,7 +1518,8 @@ mod tests {
                 })
                 .collect();
             let before = m.sizes().0;
-            let header = Header { checkpoint_seq: round, next_id, next_data_seg: 3, metrics: 0 };
+            let log = Some(LogStart { segment: round, exists: round % 2 == 0 });
+            let header = Header { checkpoint_seq: round, next_id, next_data_seg: 3, metrics: 0, log };
             m.commit(&changes, header, false, false).unwrap();
             let written = m.sizes().0.saturating_sub(before);
             // A commit writes about what changed (a leaf and a path per metric, plus its
@@ -1458,7 +1533,7 @@ mod tests {
             assert_eq!(m.sizes().1, FIRST_BLOB + reachable(&m), "live bytes, round {round}");
             if round % 10 == 9 {
                 let (again, h) = Manifest::open(&d, false).unwrap();
-                assert_eq!(h.unwrap().checkpoint_seq, round);
+                assert_eq!((h.checkpoint_seq, h.log), (round, log));
                 assert_eq!(loaded(&again), state);
                 m = again;
             }
@@ -1471,9 +1546,9 @@ mod tests {
     #[test]
     fn a_torn_superblock_falls_back_and_damage_is_corruption() {
         let d = tmp("torn");
-        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let (mut m, _) = Manifest::create(&d, false).unwrap();
         let parts = vec![(0, r(1, 64))];
-        let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0 };
+        let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0, log: None };
         m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[], 0)) }], h(1), false, false).unwrap();
         let path = d.join(FILE);
         let first = std::fs::read(&path).unwrap();
@@ -1483,7 +1558,7 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
         let seq_of = |bytes: &[u8]| {
             std::fs::write(&path, bytes).unwrap();
-            Manifest::open(&d, false).map(|(_, h)| h.unwrap().checkpoint_seq)
+            Manifest::open(&d, false).map(|(_, h)| h.checkpoint_seq)
         };
         // One damaged copy: the other has the same generation.
         let mut b = good.clone();
@@ -1690,7 +1765,7 @@ mod tests {
     #[test]
     fn entries_move_between_leaf_and_blobs_as_they_change() {
         let d = tmp("moves");
-        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let (mut m, _) = Manifest::create(&d, false).unwrap();
         let mut state = State::new();
         // A full leaf (ids 64..128) of names sharing prefixes, and one in the next leaf.
         let long = "p".repeat(100);
@@ -1765,7 +1840,7 @@ mod tests {
     #[test]
     fn a_garbled_leaf_with_a_good_checksum_is_corruption_naming_it() {
         let d = tmp("garbled");
-        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let (mut m, _) = Manifest::create(&d, false).unwrap();
         let mut state = State::new();
         state.insert(1, ("a.metric".into(), vec![(0, r(1, 64))], vec![r(1, 500)], 0));
         commit(&mut m, &state, [1], false);
@@ -1799,22 +1874,22 @@ mod tests {
     #[test]
     fn an_unknown_format_is_named() {
         let d = tmp("format");
-        let (m, _) = Manifest::open(&d, false).unwrap();
+        let (m, _) = Manifest::create(&d, false).unwrap();
         drop(m);
         let path = d.join(FILE);
         let good = std::fs::read(&path).unwrap();
-        for format in [2u32, 5] {
+        for format in [2u32, 6] {
             let mut b = good.clone();
             for slot in [0, SLOT as usize] {
                 b[slot + 8..slot + 12].copy_from_slice(&format.to_le_bytes());
-                let crc = crc32fast::hash(&b[slot..slot + 88]);
-                b[slot + 88..slot + 92].copy_from_slice(&crc.to_le_bytes());
+                let crc = crc32fast::hash(&b[slot..slot + SUPER_LEN - 4]);
+                b[slot + SUPER_LEN - 4..slot + SUPER_LEN].copy_from_slice(&crc.to_le_bytes());
             }
             std::fs::write(&path, &b).unwrap();
             match Manifest::open(&d, false) {
                 Err(Error::Corruption(msg)) => assert_eq!(
                     msg,
-                    format!("MANIFEST offset 0: manifest format {format}, this build reads formats 3 and 4")
+                    format!("MANIFEST offset 0: manifest format {format}, this build reads formats 3 to 5")
                 ),
                 other => panic!("{:?}", other.map(|_| ())),
             }
@@ -1872,7 +1947,7 @@ mod tests {
         // In a manifest: appending a part writes the last chunk, the index and the leaf;
         // the first chunk keeps its blob.
         let d = tmp("chunks");
-        let (mut m, _) = Manifest::open(&d, false).unwrap();
+        let (mut m, _) = Manifest::create(&d, false).unwrap();
         let mut state = State::new();
         state.insert(1, ("m".into(), parts[..290].to_vec(), Vec::new(), 0));
         commit(&mut m, &state, [1], false);

@@ -11,15 +11,14 @@
 //! (a full disk is an error, never a signal). When the last reference goes, a segment is
 //! trimmed to the bytes it uses.
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::Mmap;
 use parking_lot::Mutex;
 
 use super::{FILE_HEADER_LEN, check_file_header, file_header, file_name, io_err, sync_dir};
+use crate::sys::{self, ReadMap};
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBSEG1";
@@ -37,7 +36,7 @@ pub struct DataSegment {
     /// Name relative to the database directory, for messages: `data/00000001.seg`.
     label: String,
     file: File,
-    map: Mmap,
+    map: ReadMap,
     /// Bytes in use (header and blocks). The file may be longer: room to grow.
     used: AtomicU64,
     /// Bytes of blocks some live `Sealed` refers to (see `Sealed::drop`).
@@ -86,7 +85,7 @@ impl Reclaim {
             gone.into_iter().map(|(_, p)| p).collect()
         };
         for path in gone {
-            match std::fs::remove_file(&path) {
+            match sys::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("cannot delete dead data segment", &path, &e)),
@@ -140,22 +139,29 @@ impl Reclaim {
 }
 
 impl DataSegment {
-    /// Create segment `no` in `dir` with room for `cap` bytes.
+    /// Create segment `no` in `dir` with room for `cap` bytes. On failure nothing is left
+    /// behind that could block a later attempt: the file is deleted again (and if even that
+    /// fails, the caller moves on to the next number).
     fn create(dir: &Path, no: u64, cap: u64, reclaim: Arc<Reclaim>, fsync: bool) -> Result<DataSegment> {
         let path = dir.join(file_name(no, EXT));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| io_err("cannot create data segment", &path, &e))?;
-        file.write_all_at(&file_header(&MAGIC, FORMAT, no), 0)
-            .map_err(|e| io_err("cannot write data segment", &path, &e))?;
-        file.set_len(cap).map_err(|e| io_err("cannot size data segment", &path, &e))?;
-        if fsync {
-            sync_dir(dir)?;
-        }
-        let map = map(&file, &path)?;
+        let file = sys::create_new(&path).map_err(|e| io_err("cannot create data segment", &path, &e))?;
+        let made = (|| {
+            sys::write_all_at(&file, &file_header(&MAGIC, FORMAT, 0, no), 0)
+                .map_err(|e| io_err("cannot write data segment", &path, &e))?;
+            sys::set_len(&file, cap).map_err(|e| io_err("cannot size data segment", &path, &e))?;
+            if fsync {
+                sync_dir(dir)?;
+            }
+            ReadMap::new(&file).map_err(|e| io_err("cannot map data segment", &path, &e))
+        })();
+        let map = match made {
+            Ok(map) => map,
+            Err(e) => {
+                drop(file);
+                let _ = sys::remove_file(&path);
+                return Err(e);
+            }
+        };
         let used = AtomicU64::new(HEADER_LEN);
         Ok(DataSegment { no, label: label(no), path, file, map, used, live: AtomicU64::new(0), reclaim })
     }
@@ -163,10 +169,11 @@ impl DataSegment {
     /// Open existing segment `no` in `dir` for reading.
     pub fn open(dir: &Path, no: u64, reclaim: Arc<Reclaim>) -> Result<Arc<DataSegment>> {
         let path = dir.join(file_name(no, EXT));
-        let file = File::open(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
-        let map = map(&file, &path)?;
+        let file = sys::open_read(&path).map_err(|e| io_err("cannot open data segment", &path, &e))?;
+        let map = ReadMap::new(&file).map_err(|e| io_err("cannot map data segment", &path, &e))?;
         let lbl = label(no);
-        check_file_header(&map, &MAGIC, FORMAT, no, &lbl)?;
+        let head = map.range(0, FILE_HEADER_LEN.min(map.len())).unwrap_or(&[]);
+        check_file_header(head, &MAGIC, &[FORMAT], no, &lbl)?;
         // What is used is what the manifest names (see `note_block`): a segment left at its
         // full sparse size by a crash must not look mostly dead.
         let (used, live) = (AtomicU64::new(HEADER_LEN), AtomicU64::new(0));
@@ -179,9 +186,9 @@ impl DataSegment {
     /// The block at `off`, `len` bytes long; a reference outside the written part of the
     /// segment is a corruption error.
     pub fn block(&self, off: u64, len: u32) -> Result<&[u8]> {
-        let end = off.checked_add(u64::from(len)).filter(|&e| off >= HEADER_LEN && e <= self.used());
-        match end {
-            Some(end) => Ok(&self.map[off as usize..end as usize]),
+        let inside = off.checked_add(u64::from(len)).is_some_and(|e| off >= HEADER_LEN && e <= self.used());
+        match self.map.range(off, len as usize).filter(|_| inside) {
+            Some(bytes) => Ok(bytes),
             None => Err(Error::Corruption(format!(
                 "{}: block reference (offset {off}, length {len}) outside the segment's {} bytes",
                 self.label,
@@ -222,7 +229,7 @@ impl DataSegment {
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| io_err("cannot sync data segment", &self.path, &e))
+        sys::sync_data(&self.file).map_err(|e| io_err("cannot sync data segment", &self.path, &e))
     }
 }
 
@@ -235,23 +242,13 @@ impl Drop for DataSegment {
         // longer file reads the same).
         let used = self.used();
         if (self.map.len() as u64) > used {
-            let _ = self.file.set_len(used);
+            let _ = sys::set_len(&self.file, used);
         }
     }
 }
 
 fn label(no: u64) -> String {
     format!("data/{}", file_name(no, EXT))
-}
-
-#[allow(unsafe_code)]
-fn map(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: the mapping is read-only and covers the file's length at the time of the
-    // call. libtsdb never truncates a segment below what it maps while it is mapped
-    // (trimming happens in `Drop`, when nothing reads it), and a second process cannot
-    // open the database (DIR/LOCK). Readers only touch bytes `block` checked against
-    // `used`, which pwrite has already written.
-    unsafe { Mmap::map(file) }.map_err(|e| io_err("cannot map data segment", path, &e))
 }
 
 /// Appends blocks to the current data segment, starting a new one when it is full, and
@@ -289,24 +286,21 @@ impl DataWriter {
         let padded = len.next_multiple_of(8);
         let fits = self.cur.as_ref().is_some_and(|s| s.used() + padded <= s.map.len() as u64);
         if !fits {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| io_err("cannot create directory", &self.dir, &e))?;
+            super::ensure_dir(&self.dir)?;
             let cap = SEGMENT_BYTES.max(HEADER_LEN + padded);
-            let seg = Arc::new(DataSegment::create(
-                &self.dir,
-                self.next_no,
-                cap,
-                self.reclaim.clone(),
-                self.fsync,
-            )?);
-            self.reclaim.register(&seg);
+            let no = self.next_no;
+            // A number that failed is not tried again: if its file could not even be
+            // deleted, it would fail every later attempt with "File exists".
             self.next_no += 1;
+            let seg = Arc::new(DataSegment::create(&self.dir, no, cap, self.reclaim.clone(), self.fsync)?);
+            self.reclaim.register(&seg);
             self.unsynced.push(seg.clone());
             self.cur = Some(seg);
         }
         let seg = self.cur.as_ref().expect("a current segment");
         let off = seg.used();
-        seg.file.write_all_at(block, off).map_err(|e| io_err("cannot write data segment", &seg.path, &e))?;
+        sys::write_all_at(&seg.file, block, off)
+            .map_err(|e| io_err("cannot write data segment", &seg.path, &e))?;
         seg.used.store(off + padded, Ordering::Release);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, seg)) {
             self.unsynced.push(seg.clone());

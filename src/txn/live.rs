@@ -6,6 +6,8 @@
 //! additions each; reading the figures walks the rings.
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::sys::coarse_secs;
+
 const SLOTS: usize = 4096;
 const COARSE_SECS: u64 = 1024;
 
@@ -70,18 +72,6 @@ impl LiveSnapshots {
         }
         (live, oldest)
     }
-}
-
-/// Seconds of the monotonic clock, read cheaply: `CLOCK_MONOTONIC_COARSE` is served from
-/// the vDSO's data page without touching a hardware clock (about 5 ns, where
-/// `Instant::now` cost ~40 ns on the benchmark VM and doubled `ts_txn_begin` +
-/// `ts_txn_release`). Its few-ms resolution is plenty for ages counted in seconds.
-#[allow(unsafe_code)]
-fn coarse_secs() -> u64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `t` is a valid, writable timespec; clock_gettime only writes it.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
-    if rc == 0 { t.tv_sec as u64 } else { 0 }
 }
 
 #[cfg(test)]

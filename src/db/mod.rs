@@ -5,26 +5,30 @@
 //! points to the heads it touches (under their locks), then publishes the number in order.
 //! A snapshot is `(version, seq)` taken so that the version was current when `seq` was read;
 //! it sees sealed partitions of that version and head points with `seq <=` its own.
+mod health;
+mod open;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::codec::MAX_BLOCK_POINTS;
 use crate::partition::{
     Head, HeadInner, Part, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
 };
+use crate::storage::io_err;
 use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
-use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
-use crate::storage::wal::{self, Record, Replayed, Wal};
-use crate::storage::{io_err, numbered_files};
+use crate::storage::segment::{DataSegment, DataWriter, Reclaim};
+use crate::storage::wal::{Record, Replayed, Wal};
 use crate::txn::{Sequencer, Version};
-use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
+use crate::{Error, MAX_BATCH_POINTS, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
+use health::{FailOnUnwind, Health};
 
 /// Counters from [`Database::storage_stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,6 +70,10 @@ pub struct Stats {
     /// Bytes of data blocks that only snapshots older than the current state keep alive:
     /// disk space their release gives back (at the next checkpoints).
     pub old_snapshot_bytes: u64,
+    /// Failures of background work (syncs of the log, checkpoints, retention) since open.
+    pub background_errors: u64,
+    /// Writes are refused because of an earlier failure; [`Database::health`] says which.
+    pub failed: bool,
 }
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
@@ -87,8 +95,8 @@ pub(crate) struct Shared {
     /// Heads admitted to stay raw until sealed, and how many may be (`raw_head_budget`).
     raw_heads: AtomicUsize,
     max_raw_heads: usize,
-    /// Set when a structural change failed half way; writes are refused from then on.
-    failed: AtomicBool,
+    /// Whether writes are refused, and why (see `health.rs`).
+    health: Health,
     path: PathBuf,
     wal: Wal,
     /// Where sealed blocks and checkpoint extents go.
@@ -116,11 +124,13 @@ pub(crate) struct Shared {
     /// Tells the background thread to stop (under the mutex) or to look for work.
     stop: Mutex<bool>,
     wake: Condvar,
-    /// `DIR/LOCK`, flock-ed while the database is open: a second open, from this process
-    /// or another, fails with `Busy`. Released when the last reference goes.
-    _lock: std::fs::File,
+    /// The directory's lock, held while the database is open: a second open, from this
+    /// process or another, fails with `Busy`. Released when the last reference goes.
+    _lock: open::DirLock,
 }
 
+/// How often the background thread retries a checkpoint while the database is failed.
+const RETRY: Duration = Duration::from_secs(1);
 /// A checkpoint compacts data segments with more than this share of dead bytes ...
 const MAX_DEAD_PERCENT: u64 = 50;
 /// ... and the one at close those with more than this: a closed database is about the size
@@ -143,109 +153,12 @@ struct WriterState {
 }
 
 impl Database {
-    /// Open (creating when missing, per `opts.create_if_missing`) the database at `path`:
-    /// load the last checkpoint's manifest and replay the write-ahead log after it.
-    ///
-    /// The parent of `path` must exist.
-    pub fn open(path: impl AsRef<Path>, opts: &Options) -> Result<Database> {
-        let path = path.as_ref();
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::InvalidArgument(format!("not a directory (path={})", path.display())));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !opts.create_if_missing {
-                    return Err(Error::NotFound(format!(
-                        "database directory does not exist and create_if_missing is off (path={})",
-                        path.display()
-                    )));
-                }
-                std::fs::create_dir(path).map_err(|e| {
-                    Error::Io(format!("cannot create database directory: {e} (path={})", path.display()))
-                })?;
-            }
-            Err(e) => return Err(Error::Io(format!("cannot stat: {e} (path={})", path.display()))),
-        }
-        let lock_path = path.join(LOCK_FILE);
-        let lock =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(
-                |e| Error::Io(format!("cannot open lock file: {e} (path={})", lock_path.display())),
-            )?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Busy(format!(
-                    "database is already open, in this or another process (path={})",
-                    path.display()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::Io(format!("cannot lock: {e} (path={})", lock_path.display())));
-            }
-        }
-        let data_dir = path.join(DATA_DIR);
-        let wal_dir = path.join(WAL_DIR);
-        let data_files = numbered_files(&data_dir, segment::EXT)?;
-        // Under SyncPolicy::None nothing is fsynced before close (a process crash is still
-        // safe: the page cache keeps every write).
-        let fsync = opts.sync != SyncPolicy::None;
-        let (manifest, header) = Manifest::open(path, fsync)?;
-        let next_data = data_files.last().map_or(1, |n| n + 1).max(header.map_or(1, |h| h.next_data_seg));
-        let reclaim = Arc::new(Reclaim::default());
-        let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Version::empty()),
-            writer: Mutex::new(WriterState { next_id: 1 }),
-            seqr: Sequencer::default(),
-            opts: opts.clone(),
-            raw_heads: AtomicUsize::new(0),
-            max_raw_heads: opts.raw_heads(),
-            failed: AtomicBool::new(false),
-            path: path.to_owned(),
-            // Replaced below, once replay has said where the log goes on.
-            wal: Wal::new(wal_dir.clone(), u64::MAX, 0, Vec::new(), false),
-            data: Mutex::new(DataWriter::new(data_dir.clone(), next_data, reclaim.clone(), fsync)),
-            reclaim: reclaim.clone(),
-            checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
-            dirty: Mutex::new(Vec::new()),
-            retention_due: Mutex::new(Vec::new()),
-            retention_lock: Mutex::new(()),
-            checkpoint_mark: AtomicU64::new(0),
-            last_checkpoint: Mutex::new((0, 0, 0)),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-            _lock: lock,
-        });
-        let mut shared = shared;
-        let sh = Arc::get_mut(&mut shared).expect("not shared yet");
-        let used = sh.load_manifest(&data_dir, header)?;
-        // Segments the manifest does not name hold only blocks written after the last
-        // checkpoint, whose points the log still has: replay writes them again.
-        for no in data_files.iter().filter(|n| !used.contains(n)) {
-            let p = data_dir.join(crate::storage::file_name(*no, segment::EXT));
-            std::fs::remove_file(&p).map_err(|e| io_err("cannot delete unused data segment", &p, &e))?;
-        }
-        let after = sh.checkpointed.get_mut().seq;
-        let (scans, max_seq, next_wal) = wal::replay(&wal_dir, after, |seq, rec| sh.replay(seq, rec))?;
-        sh.seqr.advance_to(max_seq);
-        let old = scans.into_iter().map(|s| (s.path, s.last_seq)).collect();
-        sh.wal = Wal::new(wal_dir, next_wal, opts.wal_segment_len(), old, fsync);
-        // Retention (the default may have changed since the last open) is the background
-        // thread's first work.
-        let due: Vec<u64> = {
-            let v = sh.current.load();
-            v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
-        };
-        sh.retention_due.get_mut().extend(due);
-        let bg = Shared::start_background(&shared)?;
-        Ok(Database { shared, background: Some(bg), closed: false })
-    }
-
     /// Close the database: stop the background work, write a final checkpoint and delete
     /// the write-ahead log. Fails with [`Error::Busy`], giving the database back, while
-    /// snapshots (or cursors, which hold theirs) are alive. If the final checkpoint fails
-    /// the database is closed anyway (`None`): nothing is lost, the log is kept and the
-    /// next open replays it.
+    /// snapshots (or cursors, which hold theirs) are alive. If the final checkpoint fails,
+    /// or the database is in a failed state that a checkpoint cannot end (a change stopped
+    /// half way), the database is closed anyway (`None`) and the error says so: nothing is
+    /// lost, the log is kept and the next open replays it.
     pub fn close(mut self) -> std::result::Result<(), (Option<Database>, Error)> {
         match self.close_in_place() {
             Ok(()) => Ok(()),
@@ -269,8 +182,17 @@ impl Database {
         }
         self.closed = true;
         let sh = &self.shared;
-        if sh.failed.load(Ordering::SeqCst) {
-            return sh.wal.sync_all(); // keep the log as it is; the next open replays it
+        if sh.health.is_permanent() {
+            // Memory may be half changed: no checkpoint of it. The log is kept as it is, and
+            // the next open replays it.
+            let _ = sh.wal.sync_all();
+            let cause = sh.health.error().expect("failed");
+            return Err(Error::Failed {
+                cause: Box::new(Error::Io(format!(
+                    "closed without a final checkpoint; the log is kept and the next open replays it: {cause}"
+                ))),
+                recoverable: false,
+            });
         }
         let upto = sh.checkpoint(CLOSE_MAX_DEAD_PERCENT, true)?;
         sh.wal.truncate_through(upto, true)?;
@@ -354,7 +276,16 @@ impl Database {
             live_snapshots,
             oldest_snapshot_age_ms: oldest * 1000,
             old_snapshot_bytes: block_bytes.saturating_sub(current_bytes),
+            background_errors: sh.health.background_errors(),
+            failed: sh.health.current().is_some(),
         })
+    }
+
+    /// `Ok` while the database takes writes; otherwise the error writes get
+    /// ([`Error::Failed`]), which names what failed: a checkpoint or log sync (in the
+    /// background too) that failed, or a change that stopped half way.
+    pub fn health(&self) -> Result<()> {
+        self.shared.health.check()
     }
 
     /// The directory this database lives in.
@@ -433,6 +364,7 @@ impl Database {
         if ts.is_empty() {
             return Err(Error::InvalidArgument("empty batch (n=0)".into()));
         }
+        check_batch_len(ts.len())?;
         check_timestamps(ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
@@ -456,6 +388,7 @@ impl Database {
         if batch.is_empty() {
             return Err(Error::InvalidArgument("empty batch (no points added)".into()));
         }
+        check_batch_len(batch.len())?;
         check_timestamps(&batch.ts)?;
         let sh = &*self.shared;
         sh.check_writable()?;
@@ -542,7 +475,7 @@ impl Drop for Database {
         // A database dropped without `close` (also with snapshots alive, which keep what
         // they read): a best-effort final checkpoint; the log keeps everything if it fails.
         self.stop_background();
-        if !self.closed && !self.shared.failed.load(Ordering::SeqCst) {
+        if !self.closed && !self.shared.health.is_permanent() {
             self.closed = true;
             if let Ok(upto) = self.shared.checkpoint(CLOSE_MAX_DEAD_PERCENT, true) {
                 let _ = self.shared.wal.truncate_through(upto, true);
@@ -555,8 +488,9 @@ impl Drop for Database {
 }
 
 impl Shared {
+    #[inline]
     fn check_writable(&self) -> Result<()> {
-        if self.failed.load(Ordering::Relaxed) { Err(Error::Failed) } else { Ok(()) }
+        self.health.check()
     }
 
     fn begin(&self) -> Arc<Snapshot> {
@@ -579,9 +513,28 @@ impl Shared {
             self.wake.notify_one();
         }
         match self.opts.sync {
-            SyncPolicy::Always => self.wal.sync_to(lsn),
+            SyncPolicy::Always => self.sync_log(Some(lsn), false),
             _ => Ok(()),
         }
+    }
+
+    /// fsync the log through `lsn` (all of it for `None`). A failure puts the database in
+    /// its failed state: after a failed fsync, which pages reached the disk is unknown, so
+    /// no later write may be acknowledged until a checkpoint has made everything durable.
+    fn sync_log(&self, lsn: Option<u64>, background: bool) -> Result<()> {
+        let r = match lsn {
+            Some(lsn) => self.wal.sync_to(lsn),
+            None => self.wal.sync_all(),
+        };
+        if let Err(e) = &r {
+            let what = if background { "a background sync of the log" } else { "a sync of the log" };
+            if background {
+                self.health.background_failed(what, e, false, true);
+            } else {
+                self.health.fail(what, e, false, true);
+            }
+        }
+        r
     }
 
     /// Append points to metric `id`'s head with sequence number `seq`, trying `first` (the
@@ -690,7 +643,7 @@ impl Shared {
         if head.is_frozen() || head.len() < self.opts.partition_points as usize {
             return;
         }
-        let guard = FailOnUnwind(&self.failed);
+        let guard = FailOnUnwind(&self.health, "a seal");
         let upto = self.seqr.visible();
         if let Ok(Some((next, admitted))) =
             map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
@@ -711,7 +664,7 @@ impl Shared {
 
     /// Load the manifest into the (still private) current version; returns the data
     /// segments it names.
-    fn load_manifest(&mut self, data_dir: &Path, header: Option<Header>) -> Result<Vec<u64>> {
+    fn load_manifest(&mut self, data_dir: &Path, header: Header) -> Result<Vec<u64>> {
         let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
         let reclaim = self.reclaim.clone();
         let mut version = Version::empty();
@@ -764,13 +717,12 @@ impl Shared {
             })?;
             Ok(())
         })?;
-        if let Some(h) = header {
-            self.checkpointed.get_mut().seq = h.checkpoint_seq;
-            let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
-            *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
-            self.writer.get_mut().next_id = h.next_id;
-            self.seqr.advance_to(h.checkpoint_seq);
-        }
+        let h = header;
+        self.checkpointed.get_mut().seq = h.checkpoint_seq;
+        let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
+        *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
+        self.writer.get_mut().next_id = h.next_id.max(1);
+        self.seqr.advance_to(h.checkpoint_seq);
         self.current.store(Arc::new(version));
         Ok(segs.into_keys().collect())
     }
@@ -850,8 +802,9 @@ impl Shared {
         // Every write before the delete must be in the heads: wait, holding no lock.
         self.seqr.wait_turn(&ticket);
         let applied = self.apply_delete(id, from, until, ticket.seq);
-        if applied.is_err() {
-            self.failed.store(true, Ordering::SeqCst);
+        if let Err(e) = &applied {
+            // Logged but not applied: only a replay of the log can apply it now.
+            self.health.fail("a range delete's rewrite, after the delete was logged,", e, true, false);
         }
         drop(ticket);
         applied?;
@@ -868,7 +821,7 @@ impl Shared {
             if head.is_frozen() {
                 continue; // replaced meanwhile: retry on its successor
             }
-            let guard = FailOnUnwind(&self.failed);
+            let guard = FailOnUnwind(&self.health, "a range delete");
             let pts = head.points();
             let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
             let head_hit = pts.iter().any(doomed);
@@ -935,13 +888,17 @@ impl Shared {
         (k > 0).then(|| (horizon.min(map.parts[k].start), k as u64))
     }
 
-    /// Apply retention to the metrics queued by seals and settings.
+    /// Apply retention to the metrics queued by seals and settings. A failure (a full
+    /// disk) leaves the rest for a later pass, and the database failed until a checkpoint
+    /// succeeds.
     fn retention_pass(&self) {
         let due = std::mem::take(&mut *self.retention_due.lock());
-        for id in due {
-            // A failure (a full disk) leaves the partitions for a later pass.
-            if self.drop_expired(id).is_err() {
-                self.retention_due.lock().push(id);
+        for (k, &id) in due.iter().enumerate() {
+            if let Err(e) = self.drop_expired(id) {
+                self.retention_due.lock().extend_from_slice(&due[k..]);
+                if !matches!(e, Error::Failed { .. }) {
+                    self.health.background_failed("a background retention pass", &e, false, false);
+                }
                 return;
             }
         }
@@ -1006,6 +963,17 @@ impl Shared {
     /// segment (compaction), so that it dies once no snapshot reads it.
     fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
         let mut cp = self.checkpointed.lock();
+        // A failure in force now ends if this checkpoint succeeds: it covers every write
+        // acknowledged before it (writes were refused since).
+        let failure = self.health.current();
+        if failure.as_ref().is_some_and(|f| f.permanent) {
+            return Err(self.health.error().expect("failed"));
+        }
+        if failure.as_ref().is_some_and(|f| f.log_sync) {
+            // Pages of the current segment may not have reached the disk: later records go
+            // to a new segment, and this checkpoint lets the old ones go.
+            self.wal.start_new_segment()?;
+        }
         let mark = self.wal.written();
         self.compact_segments(max_dead_percent);
         // The snapshot first, then the list: every write the snapshot sees marked its metric
@@ -1028,10 +996,11 @@ impl Shared {
                 // list without them would let the log forget their newer points (found by
                 // the model test, with explicit and background checkpoints racing).
                 self.dirty.lock().extend(redirty);
+                self.health.recovered(&failure);
                 self.reclaim.committed(epoch)?;
                 self.wal.truncate_through(upto, false)?;
                 drop(cp);
-                trim_heap();
+                crate::sys::trim_heap();
                 Ok(upto)
             }
             Err(e) => {
@@ -1078,37 +1047,8 @@ impl Shared {
                 let mut head = map.head.lock();
                 let fresh = head.points_between(head.extents_upto(), upto);
                 if !fresh.is_empty() {
-                    let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
-                    // Like a binary counter: the new extent absorbs the newest ones while
-                    // they are no larger than twice it, so a head that gets a few points per
-                    // checkpoint keeps O(log n) extents and each point is rewritten O(log n)
-                    // times before the head seals.
-                    let mut merged = Vec::new();
-                    while let Some(old) = head.pop_extent_up_to(2 * ts.len()) {
-                        match old.merged_with(&ts, &vals) {
-                            Ok(m) => (ts, vals) = m,
-                            Err(e) => {
-                                merged.push(old);
-                                for x in merged.into_iter().rev() {
-                                    head.add_extent(x); // keep what the manifest names
-                                }
-                                return Err(e);
-                            }
-                        }
-                        merged.push(old);
-                    }
-                    match Sealed::encode(&ts, &vals, &self.data) {
-                        Ok(e) => {
-                            head.add_extent(Arc::new(e));
-                            head.set_extents_upto(upto);
-                        }
-                        Err(e) => {
-                            for x in merged.into_iter().rev() {
-                                head.add_extent(x);
-                            }
-                            return Err(e);
-                        }
-                    }
+                    self.write_extents(&mut head, fresh)?;
+                    head.set_extents_upto(upto);
                 }
                 if head.checkpointed(upto) {
                     redirty.push(id);
@@ -1137,13 +1077,57 @@ impl Shared {
                 entry: e.as_ref().map(|(n, p, x, r)| (&**n, p.as_slice(), x.as_slice(), *r)),
             })
             .collect();
+        let log = Some(self.wal.log_start(upto, closing)?);
         cp.manifest.commit(
             &changes,
-            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0 },
+            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0, log },
             fsync,
             closing,
         )?;
         Ok((upto, redirty))
+    }
+
+    /// Persist `fresh` head points as extents. Like a binary counter, the new points absorb
+    /// the newest extents while those are no larger than twice them, so a head that gets a
+    /// few points per checkpoint keeps O(log n) extents and each point is rewritten O(log n)
+    /// times before the head seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one
+    /// batch may bring millions of points). On failure the head's extents are as they were:
+    /// the manifest still names them.
+    fn write_extents(&self, head: &mut HeadInner, fresh: Vec<crate::partition::HeadPoint>) -> Result<()> {
+        let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
+        let mut merged = Vec::new();
+        let restore = |head: &mut HeadInner, merged: Vec<Arc<Sealed>>| {
+            for x in merged.into_iter().rev() {
+                head.add_extent(x);
+            }
+        };
+        while ts.len() < MAX_BLOCK_POINTS {
+            let room = MAX_BLOCK_POINTS - ts.len();
+            let Some(old) = head.pop_extent_up_to((2 * ts.len()).min(room)) else { break };
+            let m = old.merged_with(&ts, &vals);
+            merged.push(old);
+            match m {
+                Ok(m) => (ts, vals) = m,
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        let mut new = Vec::with_capacity(ts.len().div_ceil(MAX_BLOCK_POINTS));
+        for (t, v) in ts.chunks(MAX_BLOCK_POINTS).zip(vals.chunks(MAX_BLOCK_POINTS)) {
+            match Sealed::encode(t, v, &self.data) {
+                Ok(e) => new.push(Arc::new(e)),
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        for e in new {
+            head.add_extent(e);
+        }
+        Ok(())
     }
 
     /// Copy the live blocks of mostly dead data segments into the current one, publishing
@@ -1205,14 +1189,20 @@ impl Shared {
             .map_err(|e| Error::Io(format!("cannot start the background thread: {e}")))
     }
 
-    /// The background thread: syncs the log every interval (`SyncPolicy::Interval`) and
-    /// checkpoints once `checkpoint_bytes` of log have been written since the last one.
+    /// The background thread: syncs the log every interval (`SyncPolicy::Interval`),
+    /// applies retention, and checkpoints once `checkpoint_bytes` of log have been written
+    /// since the last one. A failure of any of it puts the database in its failed state
+    /// (writes are refused with the cause, `stats` shows it); a failed checkpoint or sync is
+    /// retried, by a checkpoint every [`RETRY`], and ends the failed state when one succeeds.
+    /// A panic (a bug) is caught: the database turns failed for good, and the thread goes
+    /// on syncing the log.
     fn background(self: Arc<Self>) {
         let tick = match self.opts.sync {
             SyncPolicy::Interval(ms) => ms.min(100),
             _ => 100,
         };
         let mut last_sync = Instant::now();
+        let mut last_retry = Instant::now();
         let mut stop = self.stop.lock();
         while !*stop {
             self.wake.wait_for(&mut stop, Duration::from_millis(u64::from(tick)));
@@ -1220,35 +1210,51 @@ impl Shared {
                 break;
             }
             drop(stop);
-            if let SyncPolicy::Interval(ms) = self.opts.sync
-                && last_sync.elapsed() >= Duration::from_millis(u64::from(ms))
-            {
-                last_sync = Instant::now();
-                let _ = self.wal.sync_all(); // a failure is retried next time
-            }
-            if !self.retention_due.lock().is_empty() && !self.failed.load(Ordering::Relaxed) {
-                self.retention_pass();
-            }
-            let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
-            if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())
-                && !self.failed.load(Ordering::Relaxed)
-            {
-                let _ = self.checkpoint(MAX_DEAD_PERCENT, false); // the log keeps everything; retried later
+            let work = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.background_round(&mut last_sync, &mut last_retry)
+            }));
+            if let Err(panic) = work {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let cause = Error::Internal(format!("a panic (a bug in libtsdb; please report it): {what}"));
+                self.health.background_failed("background work", &cause, true, false);
             }
             stop = self.stop.lock();
         }
     }
-}
 
-/// Give the pages of freed memory back to the OS. A checkpoint's transient buffers sit
-/// among long-lived heads; glibc's malloc keeps such freed pages resident (measured: 27 vs
-/// 4 bytes of resident heap per head point in 100K slowly written heads).
-#[allow(unsafe_code)]
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
+    /// One round of the background thread's work.
+    fn background_round(&self, last_sync: &mut Instant, last_retry: &mut Instant) {
+        if let SyncPolicy::Interval(ms) = self.opts.sync
+            && last_sync.elapsed() >= Duration::from_millis(u64::from(ms))
+        {
+            *last_sync = Instant::now();
+            let _ = self.sync_log(None, true); // a failure is recorded and retried
+        }
+        let failure = self.health.current();
+        if failure.as_ref().is_some_and(|f| f.permanent) {
+            return; // only reopening helps; keep syncing what the log has
+        }
+        if failure.is_some() {
+            if last_retry.elapsed() >= RETRY {
+                *last_retry = Instant::now();
+                let _ = self.checkpoint(MAX_DEAD_PERCENT, false); // ends the failure on success
+            }
+            return;
+        }
+        if !self.retention_due.lock().is_empty() {
+            self.retention_pass();
+        }
+        let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
+        if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())
+            && let Err(e) = self.checkpoint(MAX_DEAD_PERCENT, false)
+        {
+            *last_retry = Instant::now();
+            self.health.background_failed("a background checkpoint", &e, false, false);
+        }
     }
 }
 
@@ -1262,20 +1268,11 @@ fn pick<T: Copy>(keep: &[usize], xs: &[T]) -> Vec<T> {
     keep.iter().map(|&i| xs[i]).collect()
 }
 
-/// Marks the database failed if a structural change unwinds half way.
-struct FailOnUnwind<'a>(&'a AtomicBool);
-
-impl Drop for FailOnUnwind<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// Bytes the files under `dir` take on disk (allocated blocks, as `du` counts).
 fn disk_usage(dir: &Path) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0;
-    let entries = std::fs::read_dir(dir).map_err(|e| io_err("cannot list directory", dir, &e))?;
+    let entries = crate::sys::read_dir(dir).map_err(|e| io_err("cannot list directory", dir, &e))?;
     for e in entries {
         let e = e.map_err(|e| io_err("cannot list directory", dir, &e))?;
         let path = e.path();
@@ -1291,6 +1288,15 @@ fn disk_usage(dir: &Path) -> Result<u64> {
 
 pub(crate) fn not_found(id: MetricId) -> Error {
     Error::NotFound(format!("no live metric with this id (id={})", id.0))
+}
+
+fn check_batch_len(n: usize) -> Result<()> {
+    if n > MAX_BATCH_POINTS {
+        return Err(Error::InvalidArgument(format!(
+            "too many points in one write ({n}; at most {MAX_BATCH_POINTS}): split it into several"
+        )));
+    }
+    Ok(())
 }
 
 fn check_timestamps(ts: &[i64]) -> Result<()> {

@@ -1,0 +1,207 @@
+//! Opening a database: the directory and its lock, the manifest, the log, and the order in
+//! which they are checked and repaired (docs/format.md, "Opening").
+//!
+//! Nothing is changed on disk until everything has been read and checked: the manifest,
+//! every data segment it names, and the whole log. Only then, on the word of a manifest
+//! made durable first, are the files nothing needs deleted (data segments it does not
+//! name, log segments before where it says the log starts, a rotation's leftovers) and a
+//! torn end of the log cleared.
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use super::health::Health;
+use super::{Checkpointer, DATA_DIR, Database, LOCK_FILE, Shared, WAL_DIR, WriterState};
+use crate::storage::manifest::{self, Header, Manifest};
+use crate::storage::segment::{self, DataWriter, Reclaim};
+use crate::storage::wal::{self, Wal};
+use crate::storage::{file_name, io_err, numbered_files, sync_dir};
+use crate::sys;
+use crate::txn::{Sequencer, Version};
+use crate::{Error, Options, Result, SyncPolicy};
+
+impl Database {
+    /// Open (creating when missing, per `opts.create_if_missing`) the database at `path`:
+    /// load the last checkpoint's manifest and replay the write-ahead log after it.
+    ///
+    /// The parent of `path` must exist. A new database is made only in a missing or empty
+    /// directory; a directory that holds other files and no database is refused
+    /// ([`Error::InvalidArgument`]), and one whose MANIFEST is missing or empty beside data
+    /// or log files is damaged ([`Error::Corruption`]), never taken for a new database.
+    pub fn open(path: impl AsRef<Path>, opts: &Options) -> Result<Database> {
+        let path = path.as_ref();
+        prepare_dir(path, opts)?;
+        let lock = DirLock::take(path)?;
+        let data_dir = path.join(DATA_DIR);
+        let wal_dir = path.join(WAL_DIR);
+        // Under SyncPolicy::None nothing is fsynced before close (a process crash is still
+        // safe: the page cache keeps every write).
+        let fsync = opts.sync != SyncPolicy::None;
+        let (manifest, header) = open_manifest(path, fsync)?;
+        let data_files = numbered_files(&data_dir, segment::EXT)?;
+        let log = wal::scan(&wal_dir, header.checkpoint_seq, header.log)?;
+        let next_data = data_files.last().map_or(1, |n| n + 1).max(header.next_data_seg);
+        let reclaim = Arc::new(Reclaim::default());
+        let mut shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(Version::empty()),
+            writer: Mutex::new(WriterState { next_id: 1 }),
+            seqr: Sequencer::default(),
+            opts: opts.clone(),
+            raw_heads: AtomicUsize::new(0),
+            max_raw_heads: opts.raw_heads(),
+            health: Health::default(),
+            path: path.to_owned(),
+            // Replaced below, once replay has said where the log goes on.
+            wal: Wal::new(wal_dir.clone(), u64::MAX, 0, false, false),
+            data: Mutex::new(DataWriter::new(data_dir.clone(), next_data, reclaim.clone(), fsync)),
+            reclaim: reclaim.clone(),
+            checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
+            dirty: Mutex::new(Vec::new()),
+            retention_due: Mutex::new(Vec::new()),
+            retention_lock: Mutex::new(()),
+            checkpoint_mark: AtomicU64::new(0),
+            last_checkpoint: Mutex::new((0, 0, 0)),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            _lock: lock,
+        });
+        let sh = Arc::get_mut(&mut shared).expect("not shared yet");
+        let used = sh.load_manifest(&data_dir, header)?;
+        let after = header.checkpoint_seq;
+        log.apply(after, |seq, rec| sh.replay(seq, rec))?;
+        sh.seqr.advance_to(log.max_seq);
+        // Everything is read and checked. Data segments the manifest does not name hold only
+        // blocks written after its checkpoint, whose points the log has (replay wrote them
+        // again): they go, once the manifest that says so is on disk.
+        let unused: Vec<u64> = data_files.into_iter().filter(|n| !used.contains(n)).collect();
+        if !unused.is_empty() || log.has_leftovers() {
+            sh.checkpointed.get_mut().manifest.sync()?;
+            sync_dir(path)?;
+        }
+        for no in unused {
+            let p = data_dir.join(file_name(no, segment::EXT));
+            match sys::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("cannot delete unused data segment", &p, &e)),
+            }
+        }
+        let _ = sys::remove_dir_all(&path.join(manifest::REWRITE_DIR)); // a failed rewrite's
+        sh.wal = Wal::open(log, opts.wal_segment_len(), fsync, opts.sync == SyncPolicy::Always)?;
+        // Retention (the default may have changed since the last open) is the background
+        // thread's first work.
+        let due: Vec<u64> = {
+            let v = sh.current.load();
+            v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
+        };
+        sh.retention_due.get_mut().extend(due);
+        let bg = Shared::start_background(&shared)?;
+        Ok(Database { shared, background: Some(bg), closed: false })
+    }
+}
+
+/// Make sure `path` is a directory, creating it when missing and allowed.
+fn prepare_dir(path: &Path, opts: &Options) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::InvalidArgument(format!("not a directory (path={})", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !opts.create_if_missing {
+                return Err(Error::NotFound(format!(
+                    "database directory does not exist and create_if_missing is off (path={})",
+                    path.display()
+                )));
+            }
+            sys::create_dir(path).map_err(|e| io_err("cannot create database directory", path, &e))
+        }
+        Err(e) => Err(io_err("cannot stat", path, &e)),
+    }
+}
+
+/// The lock that keeps a second writer out: an exclusive `flock` on the database directory
+/// itself, which cannot be deleted from under it, and (for older versions of libtsdb, which
+/// lock only that) on `DIR/LOCK`. Deleting LOCK while the database is open therefore lets
+/// no second process in. Released when the database's last reference goes.
+pub(crate) struct DirLock {
+    _dir: File,
+    _file: File,
+}
+
+impl DirLock {
+    fn take(path: &Path) -> Result<DirLock> {
+        let busy = || {
+            Error::Busy(format!(
+                "database is already open, in this or another process (path={})",
+                path.display()
+            ))
+        };
+        let dir = sys::open_read(path).map_err(|e| io_err("cannot open database directory", path, &e))?;
+        if !sys::try_lock(&dir).map_err(|e| io_err("cannot lock database directory", path, &e))? {
+            return Err(busy());
+        }
+        let lock_path = path.join(LOCK_FILE);
+        let file =
+            sys::open_or_create(&lock_path).map_err(|e| io_err("cannot open lock file", &lock_path, &e))?;
+        if !sys::try_lock(&file).map_err(|e| io_err("cannot lock", &lock_path, &e))? {
+            return Err(busy());
+        }
+        Ok(DirLock { _dir: dir, _file: file })
+    }
+}
+
+/// Open the manifest, or create the first one when `path` holds no database yet. A missing
+/// or empty MANIFEST beside data or log files is damage: taking it for a new database would
+/// hide (and a checkpoint would then delete) every byte of data.
+fn open_manifest(path: &Path, fsync: bool) -> Result<(Manifest, Header)> {
+    let file = path.join(manifest::FILE);
+    let len = match std::fs::metadata(&file) {
+        Ok(m) => Some(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("cannot stat manifest", &file, &e)),
+    };
+    if len.is_some_and(|l| l > 0) {
+        return Manifest::open(path, fsync);
+    }
+    let state = if len.is_some() { "empty" } else { "missing" };
+    let mut stored = Vec::new();
+    let mut foreign = Vec::new();
+    for entry in sys::read_dir(path).map_err(|e| io_err("cannot list directory", path, &e))? {
+        let entry = entry.map_err(|e| io_err("cannot list directory", path, &e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match name.as_str() {
+            LOCK_FILE | manifest::FILE | manifest::REWRITE_DIR => {}
+            DATA_DIR | WAL_DIR => {
+                let sub = path.join(&name);
+                for e in sys::read_dir(&sub).map_err(|e| io_err("cannot list directory", &sub, &e))? {
+                    let e = e.map_err(|e| io_err("cannot list directory", &sub, &e))?;
+                    stored.push(format!("{name}/{}", e.file_name().to_string_lossy()));
+                }
+            }
+            _ => foreign.push(name),
+        }
+    }
+    if !stored.is_empty() {
+        stored.sort();
+        return Err(Error::Corruption(format!(
+            "MANIFEST offset 0: {state}, but the directory holds {} ({} file(s)): the database's index of \
+             its data is gone; refusing to open it as a new, empty database (path={})",
+            stored.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            stored.len(),
+            path.display()
+        )));
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        return Err(Error::InvalidArgument(format!(
+            "not a libtsdb database: the directory holds {} and no MANIFEST; open a new or empty \
+             directory (path={})",
+            foreign.iter().take(3).map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+            path.display()
+        )));
+    }
+    Manifest::create(path, fsync)
+}
