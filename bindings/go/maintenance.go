@@ -32,6 +32,12 @@ type Stats struct {
 	// OldSnapshotBytes: bytes of data blocks kept alive only by snapshots older than the
 	// current state: the disk space their release gives back (at the next checkpoints).
 	OldSnapshotBytes uint64
+	// BackgroundErrors: failures of background work (syncs of the log, checkpoints,
+	// retention) since open.
+	BackgroundErrors uint64
+	// Failure: StatusOK while the database takes writes; otherwise the status writes get
+	// (the next write's error says what failed).
+	Failure Status
 }
 
 // Stats returns figures about db (ts_db_stats). It walks the current state, in time
@@ -58,6 +64,8 @@ func (db *DB) Stats() (Stats, error) {
 		LiveSnapshots:     uint64(s.live_snapshots),
 		OldestSnapshotAge: time.Duration(s.oldest_snapshot_age_ms) * time.Millisecond,
 		OldSnapshotBytes:  uint64(s.old_snapshot_bytes),
+		BackgroundErrors:  uint64(s.background_errors),
+		Failure:           Status(s.failure),
 	}, nil
 }
 

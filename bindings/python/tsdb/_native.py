@@ -48,6 +48,8 @@ class ts_stats(ctypes.Structure):
         ("live_snapshots", ctypes.c_uint64),
         ("oldest_snapshot_age_ms", ctypes.c_uint64),
         ("old_snapshot_bytes", ctypes.c_uint64),
+        ("background_errors", ctypes.c_uint64),
+        ("failure", ctypes.c_uint32),
     ]
 
 

@@ -58,3 +58,8 @@ class Stats:
     oldest_snapshot_age_ms: int
     #: Bytes of data blocks kept alive only by snapshots older than the current state.
     old_snapshot_bytes: int
+    #: Failures of background work (syncs of the log, checkpoints, retention) since open.
+    background_errors: int
+    #: 0 (TS_OK) while the database takes writes; otherwise the status writes get (the
+    #: next write's exception says what failed).
+    failure: int

@@ -70,12 +70,17 @@ module TSDB
   # - oldest_snapshot_age_ms: age of the oldest live snapshot, to the second; 0 when none
   # - old_snapshot_bytes:     bytes of data kept alive only by snapshots older than the
   #                           current state, which their release gives back
+  # - background_errors:      failures of background work (log syncs, checkpoints,
+  #                           retention) since open
+  # - failure:                0 (TS_OK) while the database takes writes; otherwise the
+  #                           status writes get (the next write's error says what failed)
   #
   # A forgotten snapshot shows as a large oldest_snapshot_age_ms and a growing
   # old_snapshot_bytes.
   Stats = CStruct.define(
     metrics: :uint64, points: :uint64, partitions: :uint64, disk_bytes: :uint64, wal_bytes: :uint64,
-    live_snapshots: :uint64, oldest_snapshot_age_ms: :uint64, old_snapshot_bytes: :uint64
+    live_snapshots: :uint64, oldest_snapshot_age_ms: :uint64, old_snapshot_bytes: :uint64,
+    background_errors: :uint64, failure: :uint32
   )
 
   # What Database#check verified (ts_check_report), all Integers counting things checked and
