@@ -429,3 +429,6 @@ fn cut(path: &Path, at: usize) -> Result<()> {
         .and_then(|()| sys::sync_all(&f))
         .map_err(|e| io_err("cannot truncate torn log tail", path, &e))
 }
+
+#[cfg(test)]
+mod tests;
