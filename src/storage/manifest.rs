@@ -178,6 +178,8 @@ pub struct Manifest {
     map: Option<ReadMap>,
     sb: Super,
     fsync: bool,
+    /// The file was replaced by a rewrite: reopen before the next commit.
+    stale: bool,
 }
 
 /// A metric's entry as its leaf holds it (a packed leaf, or a format-3 one).
@@ -250,7 +252,7 @@ impl Manifest {
         sys::create_dir(&tmp_dir).map_err(|e| io_err("cannot create directory", &tmp_dir, &e))?;
         let tmp = tmp_dir.join(FILE);
         let file = sys::create_new(&tmp).map_err(|e| io_err("cannot create manifest", &tmp, &e))?;
-        let mut fresh = Manifest { dir: tmp_dir.clone(), file, map: None, sb: empty, fsync };
+        let mut fresh = Manifest { dir: tmp_dir.clone(), file, map: None, sb: empty, fsync, stale: false };
         fresh.write_super()?;
         fresh.remap()?;
         fill(&mut fresh)?;
@@ -269,7 +271,8 @@ impl Manifest {
     pub fn open(dir: &Path, fsync: bool) -> Result<(Manifest, Header)> {
         let path = dir.join(FILE);
         let file = sys::open_rw(&path).map_err(|e| io_err("cannot open manifest", &path, &e))?;
-        let mut m = Manifest { dir: dir.to_owned(), file, map: None, sb: Super::default(), fsync };
+        let mut m =
+            Manifest { dir: dir.to_owned(), file, map: None, sb: Super::default(), fsync, stale: false };
         m.remap()?;
         let (slots, file_len) = {
             let buf = m.bytes();
@@ -350,6 +353,14 @@ impl Manifest {
         fsync: bool,
         closing: bool,
     ) -> Result<()> {
+        // After an earlier failure: the file renamed over by a rewrite that could not be
+        // reopened, or a map that could not be renewed.
+        if self.stale {
+            *self = Manifest::open(&self.dir, self.fsync)?.0;
+        }
+        if self.map.as_ref().is_none_or(|m| (m.len() as u64) < self.sb.end) {
+            self.remap()?;
+        }
         let saved = std::mem::replace(&mut self.fsync, fsync);
         let mut result = self.commit_inner(changes, header);
         let (end, live) = self.sizes();
@@ -388,13 +399,21 @@ impl Manifest {
         sb.header = Header { metrics: metrics as u64, ..header };
         sb.live = live as u64;
         let path = self.dir.join(FILE);
+        // Until a superblock names them, the new blobs are garbage after the end: a failure
+        // before that leaves the manifest as it was.
         sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
         sb.generation += 1;
         if self.fsync {
             sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }
-        self.sb = sb;
-        self.write_super()?;
+        let old = std::mem::replace(&mut self.sb, sb);
+        if let Err(e) = self.write_super() {
+            // A copy of the new superblock may be on disk: its blobs must never be
+            // overwritten, nor its generation used again. Go on from the old tree, past them.
+            self.sb = Super { end: sb.end, generation: sb.generation, ..old };
+            let _ = self.remap();
+            return Err(e);
+        }
         self.remap()
     }
 
@@ -430,6 +449,8 @@ impl Manifest {
             ..Super::default()
         };
         Manifest::write_new(&self.dir, empty, |fresh| fresh.commit_inner(&changes, header), self.fsync)?;
+        // From here, this handle's file is the old one, renamed over: never write it again.
+        self.stale = true;
         let (reopened, _) = Manifest::open(&self.dir, self.fsync)?;
         *self = reopened;
         Ok(())
