@@ -241,19 +241,18 @@ fn recover(db: &mut Option<Database>, d: &Path, o: &Options, ctx: &str) {
 fn sweep_one(nth: u64, errno: i32, d: &Path, o: &Options) -> bool {
     let _ = std::fs::remove_dir_all(d);
     let mut model = Model::new();
-    let mut db: Option<Database> = None;
     let mut injected = false;
     fault::arm(Plan::nth(nth, errno));
     let ctx = |k: usize| format!("fault #{nth} ({}) at step {k}", std::io::Error::from_raw_os_error(errno));
     // Opening (creating) the database is a step too.
-    match Database::open(d, o) {
-        Ok(h) => db = Some(h),
+    let mut db = Some(match Database::open(d, o) {
+        Ok(h) => h,
         Err(e) => {
             assert_clean(&e, &ctx(0));
             injected |= fault::disarm().injected > 0;
-            db = Some(Database::open(d, o).unwrap_or_else(|e| panic!("{}: retry: {e}", ctx(0))));
+            Database::open(d, o).unwrap_or_else(|e| panic!("{}: retry: {e}", ctx(0)))
         }
-    }
+    });
     for (k, step) in WORKLOAD.iter().enumerate() {
         if let Err(e) = run(step, &mut db, d, o, &mut model) {
             assert_clean(&e, &ctx(k + 1));
@@ -312,4 +311,254 @@ fn every_failed_call_fails_cleanly_and_loses_nothing() {
     }
     println!("fault sweep: {runs} runs, {injected} faults injected");
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Issue 13, finding 1: an emptied or deleted MANIFEST beside data is damage, never a new
+/// database; nothing is deleted. A directory of other files is not taken over either.
+#[test]
+fn a_missing_or_empty_manifest_beside_data_is_corruption() {
+    let _g = serial();
+    let d = tmpdir("manifest");
+    let o = configs()[0].clone();
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("cpu").unwrap();
+    db.insert_batch(id, &(0..500).collect::<Vec<_>>(), &[1.5; 500]).unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let listing = |d: &Path| {
+        let mut v: Vec<_> = walk(d).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
+        v.sort();
+        v
+    };
+    for damage in ["empty", "deleted"] {
+        let good = std::fs::read(d.join("MANIFEST")).unwrap();
+        if damage == "empty" {
+            std::fs::write(d.join("MANIFEST"), b"").unwrap();
+        } else {
+            std::fs::remove_file(d.join("MANIFEST")).unwrap();
+        }
+        let before = listing(&d);
+        match Database::open(&d, &o) {
+            Err(Error::Corruption(m)) => {
+                assert!(m.starts_with("MANIFEST offset 0:") && m.contains("data/00000001.seg"), "{m}")
+            }
+            other => panic!("{damage} MANIFEST: {:?}", other.map(|_| ())),
+        }
+        assert_eq!(listing(&d), before, "{damage} MANIFEST: the failed open changed nothing");
+        std::fs::write(d.join("MANIFEST"), good).unwrap();
+    }
+    let db = Database::open(&d, &o).unwrap();
+    assert_eq!(db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count(), 500);
+    db.close().map_err(|(_, e)| e).unwrap();
+    // Not a database: refused, and left as it was.
+    let foreign = tmpdir("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("main.c"), b"int main(void) { return 0; }\n").unwrap();
+    match Database::open(&foreign, &o) {
+        Err(Error::InvalidArgument(m)) => assert!(m.starts_with("not a libtsdb database"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(walk(&foreign), vec![foreign.join("main.c")]);
+    for x in [&d, &foreign] {
+        std::fs::remove_dir_all(x).unwrap();
+    }
+}
+
+/// Every file under `d`, sorted.
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out.sort();
+    out
+}
+
+/// What a SIGKILL leaves: the directory's files as they are while the database is open.
+fn crash_image(d: &Path, db: Database) -> PathBuf {
+    let image = d.with_extension("crashed");
+    let _ = std::fs::remove_dir_all(&image);
+    for p in walk(d) {
+        let to = image.join(p.strip_prefix(d).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&p, &to).unwrap();
+    }
+    drop(db);
+    image
+}
+
+/// Issue 13, finding 2: a damaged or deleted older log segment is corruption naming it,
+/// never skipped with later segments applied on top.
+#[test]
+fn a_damaged_older_log_segment_is_corruption() {
+    let _g = serial();
+    let d = tmpdir("oldlog");
+    let o = Options { wal_segment_bytes: 16 << 10, ..configs()[1].clone() };
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    for k in 0..40 {
+        db.insert_batch(id, &(k * 100..k * 100 + 100).collect::<Vec<_>>(), &[2.0; 100]).unwrap();
+    }
+    let image = crash_image(&d, db);
+    let logs: Vec<PathBuf> = walk(&image.join("wal"));
+    assert!(logs.len() >= 3, "{logs:?}");
+    let first = logs[0].clone();
+    let name = format!("wal/{}", first.file_name().unwrap().to_str().unwrap());
+    let bytes = std::fs::read(&first).unwrap();
+    for damage in ["cut to its header", "deleted", "zeroed page"] {
+        match damage {
+            "cut to its header" => std::fs::write(&first, &bytes[..32]).unwrap(),
+            "deleted" => std::fs::remove_file(&first).unwrap(),
+            _ => {
+                let mut b = bytes.clone();
+                b[4096..8192].fill(0);
+                std::fs::write(&first, b).unwrap();
+            }
+        }
+        match Database::open(&image, &o) {
+            Err(Error::Corruption(m)) => assert!(m.contains("wal/"), "{damage}: {m}"),
+            other => panic!("{damage} {name}: {:?}", other.map(|_| ())),
+        }
+        std::fs::write(&first, &bytes).unwrap();
+    }
+    let db = Database::open(&image, &o).unwrap();
+    assert_eq!(db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count(), 4000);
+    db.close().map_err(|(_, e)| e).unwrap();
+    for x in [&d, &image] {
+        std::fs::remove_dir_all(x).unwrap();
+    }
+}
+
+/// Issue 13, finding 3: one batch of millions of points (more than a block holds) is
+/// checkpointed in several blocks; the background thread lives on.
+#[test]
+fn one_huge_batch_checkpoints_and_the_background_goes_on() {
+    let _g = serial();
+    let d = tmpdir("huge");
+    let o = Options::default();
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("big").unwrap();
+    let n = 2_500_000i64; // more than twice MAX_BLOCK_POINTS
+    let ts: Vec<i64> = (0..n).rev().collect(); // out of order: stays in the head until sealed
+    let vals: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+    db.insert_batch(id, &ts, &vals).unwrap();
+    db.checkpoint().unwrap();
+    assert!(db.health().is_ok());
+    let stats = db.stats().unwrap();
+    assert_eq!((stats.background_errors, stats.failed), (0, false));
+    db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(&d, &o).unwrap();
+    let got: Vec<i64> = db.begin().scan(id, i64::MIN, i64::MAX).unwrap().map(|r| r.unwrap().0).collect();
+    assert_eq!(got.len() as i64, n);
+    assert!(got.windows(2).all(|w| w[0] + 1 == w[1]));
+    // More than a record can hold is refused up front, not cut short in the log.
+    let too_many = vec![0i64; tsdb::MAX_BATCH_POINTS + 1]; // zero pages: never touched
+    let zeros = vec![0f64; tsdb::MAX_BATCH_POINTS + 1];
+    assert!(matches!(db.insert_batch(id, &too_many, &zeros), Err(Error::InvalidArgument(_))));
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Issue 13, finding 4: a checkpoint that fails after creating its data segment (a full
+/// disk) leaves nothing that blocks the next one.
+#[test]
+fn a_failed_checkpoint_blocks_no_later_one() {
+    let _g = serial();
+    let d = tmpdir("cpfail");
+    let o = configs()[0].clone();
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    db.insert_batch(id, &[1, 2, 3], &[1.0; 3]).unwrap();
+    for (op, errno) in [(Op::Write, libc::ENOSPC), (Op::Map, libc::ENOMEM), (Op::Create, libc::EMFILE)] {
+        fault::arm(Plan::nth(1, errno).only(&[op]).sticky());
+        let e = db.checkpoint().unwrap_err();
+        fault::disarm();
+        assert!(matches!(e, Error::Io(_)), "{op:?}: {e:?}");
+        assert!(db.health().is_ok(), "an explicit checkpoint's failure is the caller's, writes go on");
+        db.insert(id, 4, 4.0).unwrap();
+    }
+    db.checkpoint().unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(&d, &o).unwrap();
+    assert_eq!(db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count(), 4);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Issue 13, findings 3 and 11: a failure of background work puts the database in its
+/// failed state (writes refused with the cause, stats show it); a checkpoint that succeeds
+/// once the disk has room again ends it. A change stopped half way needs a reopen, and
+/// closing says it wrote no checkpoint.
+#[test]
+fn background_failures_refuse_writes_until_a_checkpoint_succeeds() {
+    let _g = serial();
+    let d = tmpdir("bg");
+    let o = Options { checkpoint_bytes: 1 << 16, ..Options::default() };
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    // The disk is full for the background checkpoint (every data write fails).
+    fault::arm(Plan::nth(1, libc::ENOSPC).only(&[Op::Write, Op::Create]).sticky().any_thread());
+    let mut t = 0i64;
+    let err = loop {
+        match db.insert_batch(id, &(t..t + 1000).collect::<Vec<_>>(), &[0.5; 1000]) {
+            Ok(()) => t += 1000,
+            Err(e) => break e,
+        }
+        assert!(t < 50_000_000, "the background checkpoint never failed");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let msg = err.to_string();
+    assert!(matches!(&err, Error::Failed { recoverable: true, .. }), "{err:?}");
+    assert!(
+        msg.contains("a background checkpoint failed") && msg.contains("No space left on device"),
+        "{msg}"
+    );
+    let s = db.stats().unwrap();
+    assert!(s.failed && s.background_errors >= 1, "{s:?}");
+    assert_eq!(db.health().unwrap_err(), err);
+    // Room again: the background thread's next try ends the failed state.
+    fault::disarm();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while db.health().is_err() {
+        assert!(std::time::Instant::now() < deadline, "no retry ended the failed state");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    db.insert(id, t, 9.0).unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(&d, &o).unwrap();
+    assert_eq!(db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count() as i64, t + 1);
+    // A range delete whose rewrite fails after it was logged: failed for good; close says so.
+    fault::arm(Plan::nth(1, libc::EIO).only(&[Op::Write]).sticky());
+    let e = db.delete_range(id, 0, 10).unwrap_err();
+    fault::disarm();
+    assert!(matches!(e, Error::Io(_)), "{e:?}");
+    let refused = db.insert(id, -1, 0.0).unwrap_err();
+    assert!(matches!(&refused, Error::Failed { recoverable: false, .. }), "{refused:?}");
+    assert!(db.checkpoint().is_err(), "no checkpoint of a half-changed state");
+    let (back, e) = db.close().unwrap_err();
+    assert!(back.is_none());
+    assert!(e.to_string().contains("closed without a final checkpoint"), "{e}");
+    let db = Database::open(&d, &o).unwrap();
+    let n = db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count() as i64;
+    assert_eq!(n, t + 1 - 10, "reopening replayed the logged delete");
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Issue 13, finding 10: deleting DIR/LOCK while the database is open lets no second
+/// writer in: the directory itself is locked.
+#[test]
+fn a_deleted_lock_file_lets_no_second_writer_in() {
+    let _g = serial();
+    let d = tmpdir("lock");
+    let o = configs()[0].clone();
+    let db = Database::open(&d, &o).unwrap();
+    std::fs::remove_file(d.join("LOCK")).unwrap();
+    match Database::open(&d, &o) {
+        Err(Error::Busy(_)) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    db.close().map_err(|(_, e)| e).unwrap();
+    Database::open(&d, &o).unwrap().close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
 }

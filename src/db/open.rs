@@ -35,13 +35,14 @@ impl Database {
     pub fn open(path: impl AsRef<Path>, opts: &Options) -> Result<Database> {
         let path = path.as_ref();
         prepare_dir(path, opts)?;
-        let lock = DirLock::take(path)?;
+        let dir_lock = DirLock::take(path)?;
         let data_dir = path.join(DATA_DIR);
         let wal_dir = path.join(WAL_DIR);
         // Under SyncPolicy::None nothing is fsynced before close (a process crash is still
         // safe: the page cache keeps every write).
         let fsync = opts.sync != SyncPolicy::None;
         let (manifest, header) = open_manifest(path, fsync)?;
+        let lock = dir_lock.and_lock_file(path)?;
         let data_files = numbered_files(&data_dir, segment::EXT)?;
         let log = wal::scan(&wal_dir, header.checkpoint_seq, header.log)?;
         let next_data = data_files.last().map_or(1, |n| n + 1).max(header.next_data_seg);
@@ -128,28 +129,34 @@ fn prepare_dir(path: &Path, opts: &Options) -> Result<()> {
 /// no second process in. Released when the database's last reference goes.
 pub(crate) struct DirLock {
     _dir: File,
-    _file: File,
+    _file: Option<File>,
+}
+
+fn busy(path: &Path) -> Error {
+    Error::Busy(format!("database is already open, in this or another process (path={})", path.display()))
 }
 
 impl DirLock {
+    /// Lock the directory (creating no file in it: a directory that turns out not to be a
+    /// database is left as it was).
     fn take(path: &Path) -> Result<DirLock> {
-        let busy = || {
-            Error::Busy(format!(
-                "database is already open, in this or another process (path={})",
-                path.display()
-            ))
-        };
         let dir = sys::open_read(path).map_err(|e| io_err("cannot open database directory", path, &e))?;
         if !sys::try_lock(&dir).map_err(|e| io_err("cannot lock database directory", path, &e))? {
-            return Err(busy());
+            return Err(busy(path));
         }
+        Ok(DirLock { _dir: dir, _file: None })
+    }
+
+    /// Also lock `DIR/LOCK`, creating it.
+    fn and_lock_file(mut self, path: &Path) -> Result<DirLock> {
         let lock_path = path.join(LOCK_FILE);
         let file =
             sys::open_or_create(&lock_path).map_err(|e| io_err("cannot open lock file", &lock_path, &e))?;
         if !sys::try_lock(&file).map_err(|e| io_err("cannot lock", &lock_path, &e))? {
-            return Err(busy());
+            return Err(busy(path));
         }
-        Ok(DirLock { _dir: dir, _file: file })
+        self._file = Some(file);
+        Ok(self)
     }
 }
 
