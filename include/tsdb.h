@@ -31,7 +31,8 @@
  *     accept NULL; never call one twice. ts_close must be the last call on its ts_db.
  *   - Arrays passed in or out must be aligned for their element type.
  *   - No panic of the Rust implementation ever crosses into your process: it becomes
- *     TS_INTERNAL with a message.
+ *     TS_INTERNAL with a message. Destroyers, which return nothing, catch it too and only
+ *     record the message for ts_errmsg().
  *   - Batch calls (ts_insert_batch, ts_batch_add_many, ts_batch_commit,
  *     ts_cursor_next_batch, ts_aggregate, ts_metric_list_next) cross the boundary once per
  *     batch: they are the fast path, and what bindings should use.
@@ -426,6 +427,10 @@ struct ts_options *ts_options_new(void);
  * Free an options object. Calling with NULL is a harmless no-op. Must not be called twice
  * with the same pointer.
  *
+ * Never fails and never aborts: like every function, it runs under the library's panic
+ * boundary, so a panic while freeing (a bug in libtsdb) is caught, recorded for
+ * `ts_errmsg()` ("ts_options_free: internal error ..."), and the call returns normally.
+ *
  * Threads: not concurrently with any other use of `opts`.
  */
 void ts_options_free(struct ts_options *opts);
@@ -761,6 +766,10 @@ ts_status ts_batch_commit(struct ts_db *db, struct ts_batch *batch);
  * Free a batch (uncommitted points are discarded). Calling with NULL is a harmless no-op.
  * Must not be called twice with the same pointer.
  *
+ * Never fails and never aborts: a panic while freeing (a bug in libtsdb) is caught by the
+ * library's panic boundary and recorded for `ts_errmsg()` ("ts_batch_free: internal error
+ * ..."); the call returns normally.
+ *
  * Threads: not concurrently with any other use of `batch`.
  */
 void ts_batch_free(struct ts_batch *batch);
@@ -784,6 +793,11 @@ ts_status ts_txn_begin(struct ts_db *db, struct ts_txn **out);
  * Release a snapshot. Its memory (and the data only it still references) is freed once its
  * last cursor is freed too. Calling with NULL is a harmless no-op. Must not be called twice
  * with the same pointer.
+ *
+ * Never fails and never aborts: a panic while freeing what only this snapshot kept alive
+ * (a bug in libtsdb) is caught by the library's panic boundary and recorded for
+ * `ts_errmsg()` ("ts_txn_release: internal error ..."); the call returns normally, the
+ * snapshot is released, and whatever was not freed yet is leaked.
  *
  * Threads: safe from any thread, once no other thread uses `txn`.
  */
@@ -868,6 +882,12 @@ ts_status ts_cursor_next_batch(struct ts_cursor *c,
  * Free a cursor (and, if it was the last reference, its snapshot). Calling with NULL is a
  * harmless no-op. Must not be called twice with the same pointer.
  *
+ * Never fails and never aborts: freeing the last reference to a snapshot frees what only
+ * it kept alive (partitions, space in data files), and a panic anywhere in that (a bug in
+ * libtsdb) is caught by the library's panic boundary and recorded for `ts_errmsg()`
+ * ("ts_cursor_free: internal error ..."); the call returns normally, and whatever was not
+ * freed yet is leaked.
+ *
  * Threads: not concurrently with any other use of `c`.
  */
 void ts_cursor_free(struct ts_cursor *c);
@@ -942,6 +962,11 @@ ts_status ts_metric_list_next(struct ts_metric_list *list,
 /**
  * Free a listing (and, if it was the last reference, its snapshot). Calling with NULL is
  * a harmless no-op. Must not be called twice with the same pointer.
+ *
+ * Never fails and never aborts: a panic while freeing (a bug in libtsdb, e.g. while
+ * freeing what only its snapshot kept alive) is caught by the library's panic boundary
+ * and recorded for `ts_errmsg()` ("ts_metric_list_free: internal error ..."); the call
+ * returns normally, and whatever was not freed yet is leaked.
  *
  * Threads: not concurrently with any other use of `list`.
  */

@@ -55,6 +55,8 @@ impl BlockSink for parking_lot::Mutex<DataWriter> {
 impl Drop for Sealed {
     #[allow(irrefutable_let_patterns)] // outside tests every block is on disk
     fn drop(&mut self) {
+        #[cfg(test)]
+        crate::ffi::boundary::injected_panic("Sealed::drop");
         if let Loc::Disk { seg, len, .. } = &self.loc {
             seg.set_live(*len, false);
         }
