@@ -42,6 +42,17 @@
  *   ts_cursor, ts_metric_list, ts_batch, ts_options: one thread at a time (they may move
  *   between threads).
  *
+ * PROCESSES
+ *   A ts_db belongs to the process that opened it. A child made by fork() must not use
+ *   the copy it inherits: there, every call that writes, checkpoints, closes or reads the
+ *   files (ts_db_stats, ts_check) returns TS_INVALID_ARGUMENT ("this database handle was
+ *   opened by process N ... (a forked child)"), touching nothing; ts_close leaks the
+ *   handle. Snapshots and cursors keep reading the state inherited at the fork. Open the
+ *   database again in the child, after the parent has closed it. The check costs writes
+ *   nothing measurable (a pthread_atfork handler bumps a counter that each write compares);
+ *   checkpoints, closes, stats and checks also compare the pid, which catches a child made
+ *   without fork handlers (clone(2), _Fork), whose writes are not detected.
+ *
  * QUERIES
  *   Beyond range scans: ts_aggregate (count, min, max, sum, first, last per time bucket,
  *   answered from block summaries where a block lies inside a bucket), ts_delete_range
@@ -66,9 +77,9 @@
  *     TS_BUSY while any snapshot, cursor or metric listing is alive.
  *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
  *     ts_open of the same directory, from this process or another, return TS_BUSY. The lock
- *     is an flock on an open file, so a child forked by another thread holds it too until it
- *     execs (the file is close-on-exec): a ts_open right after ts_close can see TS_BUSY
- *     while such a child is starting; retry.
+ *     is an flock on an open file, so a forked child holds it too until it execs (the file
+ *     is close-on-exec), exits or calls ts_close on its inherited handle: a ts_open right
+ *     after ts_close can see TS_BUSY while such a child is starting; retry.
  */
 
 #ifndef TSDB_H
@@ -229,6 +240,9 @@ typedef struct ts_cursor ts_cursor;
  *
  * Threads: a `ts_db` may be used from any number of threads at once (all functions taking
  * a `ts_db *` are thread-safe), except `ts_close`, which must be the last call on it.
+ *
+ * Processes: a `ts_db` belongs to the process that opened it; a `fork()`ed child must not
+ * use it (see `ts_open`).
  */
 typedef struct ts_db ts_db;
 
@@ -543,6 +557,22 @@ ts_status ts_options_set_retention(struct ts_options *opts, int64_t span);
  *
  * The caller owns `*out` and must close it with `ts_close`.
  *
+ * Processes: the handle belongs to this process. A child made by `fork()` inherits a copy
+ * of it but none of its threads, and must not use it: its writes would be lost, and a
+ * checkpoint or close of its copy would damage the parent's database. So in a forked
+ * child every function that writes, checkpoints, closes or reads the files through the
+ * inherited `ts_db` (`ts_insert`, `ts_insert_batch`, `ts_batch_commit`,
+ * `ts_metric_create`, `ts_metric_drop`, `ts_delete_range`, `ts_metric_set_retention`,
+ * `ts_enforce_retention`, `ts_checkpoint`, `ts_db_stats`, `ts_check`, `ts_close`) returns
+ * `TS_INVALID_ARGUMENT`, touching nothing, with the message "this database handle was
+ * opened by process N, and this is process M (a forked child): ...". What is allowed
+ * there: reading through snapshots and cursors (those begun before the fork, and new ones
+ * from `ts_txn_begin`) see the state inherited at the fork, through the inherited memory
+ * maps; freeing them. To use the database in the child, open it again there, after the
+ * parent has closed it (`ts_close` in the child gives up its copy of the lock). As after
+ * any fork of a threaded process, a child that does more than that may block: a read
+ * needs a metric's lock, which another thread of the parent may have held at the fork.
+ *
  * Threads: safe from any thread.
  */
 ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db **out);
@@ -558,7 +588,15 @@ ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db 
  *
  * Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
  * could not be written (the database is closed anyway and nothing is lost: the log is kept
- * and the next `ts_open` replays it).
+ * and the next `ts_open` replays it); `TS_INVALID_ARGUMENT` in a forked child (see
+ * `ts_open`).
+ *
+ * In a forked child the handle is not the child's to close: `ts_close` writes no
+ * checkpoint, deletes and truncates no file, and does not wait for the background thread
+ * (the fork did not copy it). It closes only the child's copy of the lock file's
+ * descriptor, so that the child can open the database itself once the parent has closed
+ * it, and leaks the rest: the handle stays allocated, and later calls on it are refused
+ * the same way.
  *
  * Threads: no other thread may be using `db` during or after this call.
  */

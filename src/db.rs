@@ -23,6 +23,7 @@ use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
 use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{self, Record, Replayed, Wal};
 use crate::storage::{io_err, numbered_files};
+use crate::sys::fork::Owner;
 use crate::txn::{Sequencer, Version};
 use crate::{Error, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
 
@@ -70,6 +71,14 @@ pub struct Stats {
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
+///
+/// It belongs to the process that opened it. In a `fork()`ed child, whose copy would lose
+/// its writes and damage the parent's database, every method that writes, checkpoints,
+/// closes or reads the files (`stats`, `check`) fails with [`Error::InvalidArgument`]
+/// saying so, before taking any lock; `close` gives nothing back, and dropping it there
+/// touches no file and joins no thread (its memory is leaked). Snapshots (older or new)
+/// read the state inherited at the fork. Open the database again in the child once the
+/// parent has closed it.
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
     /// The background thread: interval syncs and checkpoints. `None` once stopped.
@@ -117,8 +126,11 @@ pub(crate) struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     /// `DIR/LOCK`, flock-ed while the database is open: a second open, from this process
-    /// or another, fails with `Busy`. Released when the last reference goes.
-    _lock: std::fs::File,
+    /// or another, fails with `Busy`. Released when the last reference goes. A forked child
+    /// closes its inherited descriptor (`None`) on close or drop: the parent's lock stays.
+    lock: Mutex<Option<std::fs::File>>,
+    /// The process that opened the database: a forked child must not use it (`sys::fork`).
+    owner: Owner,
 }
 
 /// A checkpoint compacts data segments with more than this share of dead bytes ...
@@ -214,7 +226,8 @@ impl Database {
             last_checkpoint: Mutex::new((0, 0, 0)),
             stop: Mutex::new(false),
             wake: Condvar::new(),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            owner: Owner::current(),
         });
         let mut shared = shared;
         let sh = Arc::get_mut(&mut shared).expect("not shared yet");
@@ -245,7 +258,8 @@ impl Database {
     /// the write-ahead log. Fails with [`Error::Busy`], giving the database back, while
     /// snapshots (or cursors, which hold theirs) are alive. If the final checkpoint fails
     /// the database is closed anyway (`None`): nothing is lost, the log is kept and the
-    /// next open replays it.
+    /// next open replays it. In a forked child: `InvalidArgument` and `None`, nothing done
+    /// on disk (see [`Database`]).
     pub fn close(mut self) -> std::result::Result<(), (Option<Database>, Error)> {
         match self.close_in_place() {
             Ok(()) => Ok(()),
@@ -258,6 +272,13 @@ impl Database {
     /// the database stays open and usable; after anything else it is closed, and only
     /// dropping it remains.
     pub(crate) fn close_in_place(&mut self) -> Result<()> {
+        if let Err(e) = self.shared.owner.check_strictly() {
+            // A forked child: no checkpoint, no file touched, no join of a background thread
+            // that does not exist here. Only its copy of the lock descriptor goes, so that it
+            // can open the database again once the parent has closed it.
+            self.shared.lock.lock().take();
+            return Err(e);
+        }
         if self.closed {
             return Ok(());
         }
@@ -288,6 +309,12 @@ impl Database {
         }
     }
 
+    /// `Err` (`InvalidArgument`) in a process other than the one that opened the database:
+    /// a forked child, which must not use it (see [`Database`]).
+    pub(crate) fn check_process(&self) -> Result<()> {
+        self.shared.owner.check_strictly()
+    }
+
     /// `Ok` when [`Database::close`] would succeed: no snapshot or cursor is alive.
     pub fn ensure_closable(&self) -> Result<()> {
         // Snapshots hold versions: the current one (counted by its reference count, less
@@ -309,6 +336,7 @@ impl Database {
     /// writers and readers; checkpoints also run in the background (see
     /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
     pub fn checkpoint(&self) -> Result<()> {
+        self.check_process()?;
         self.shared.checkpoint(MAX_DEAD_PERCENT, false).map(|_| ())
     }
 
@@ -330,6 +358,7 @@ impl Database {
     /// O(metrics + partitions), without blocking writers or readers for long (each head's
     /// lock is taken in turn, briefly).
     pub fn stats(&self) -> Result<Stats> {
+        self.check_process()?;
         let sh = &*self.shared;
         let v = sh.current.load_full();
         let (mut points, mut partitions, mut current_bytes) = (0u64, 0u64, 0u64);
@@ -520,6 +549,7 @@ impl Database {
     /// tests and benchmarks.
     pub fn enforce_retention(&self) -> Result<u64> {
         let sh = &*self.shared;
+        sh.owner.check()?; // before the retention lock (a forked child)
         let v = sh.current.load_full();
         let mut dropped = 0;
         for (id, map) in v.ids.range_from(0) {
@@ -539,6 +569,14 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if !self.shared.owner.is_current() {
+            // A forked child (see `close_in_place`): leak everything, so that no drop here
+            // (the data writer's segment trimming its file, say) touches the parent's files.
+            self.shared.lock.lock().take();
+            std::mem::forget(self.background.take());
+            std::mem::forget(Arc::clone(&self.shared));
+            return;
+        }
         // A database dropped without `close` (also with snapshots alive, which keep what
         // they read): a best-effort final checkpoint; the log keeps everything if it fails.
         self.stop_background();
@@ -555,7 +593,11 @@ impl Drop for Database {
 }
 
 impl Shared {
+    /// Every write checks this first, before any lock: the process (a relaxed load, see
+    /// `sys::fork`), then the failed state.
+    #[inline]
     fn check_writable(&self) -> Result<()> {
+        self.owner.check()?;
         if self.failed.load(Ordering::Relaxed) { Err(Error::Failed) } else { Ok(()) }
     }
 

@@ -14,6 +14,7 @@ mod inspect;
 mod options;
 mod partition;
 mod storage;
+mod sys;
 mod txn;
 
 pub mod ffi;

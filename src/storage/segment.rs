@@ -20,6 +20,7 @@ use memmap2::Mmap;
 use parking_lot::Mutex;
 
 use super::{FILE_HEADER_LEN, check_file_header, file_header, file_name, io_err, sync_dir};
+use crate::sys::fork::Owner;
 use crate::{Error, Result};
 
 pub const MAGIC: [u8; 8] = *b"TSDBSEG1";
@@ -54,6 +55,9 @@ pub struct DataSegment {
 #[derive(Default)]
 pub struct Reclaim {
     inner: Mutex<ReclaimInner>,
+    /// The process that opened the database: in a forked child a segment's drop touches
+    /// neither its file nor this (see `sys::fork`).
+    owner: Owner,
 }
 
 #[derive(Default)]
@@ -228,6 +232,9 @@ impl DataSegment {
 
 impl Drop for DataSegment {
     fn drop(&mut self) {
+        if !self.reclaim.owner.is_current() {
+            return; // a forked child's copy: the file is the parent's
+        }
         if self.live.load(Ordering::Relaxed) == 0 && self.reclaim.died(&self.path) {
             return;
         }
