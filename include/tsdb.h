@@ -31,7 +31,8 @@
  *     accept NULL; never call one twice. ts_close must be the last call on its ts_db.
  *   - Arrays passed in or out must be aligned for their element type.
  *   - No panic of the Rust implementation ever crosses into your process: it becomes
- *     TS_INTERNAL with a message.
+ *     TS_INTERNAL with a message. Destroyers, which return nothing, catch it too and only
+ *     record the message for ts_errmsg().
  *   - Batch calls (ts_insert_batch, ts_batch_add_many, ts_batch_commit,
  *     ts_cursor_next_batch, ts_aggregate, ts_metric_list_next) cross the boundary once per
  *     batch: they are the fast path, and what bindings should use.
@@ -40,6 +41,17 @@
  *   ts_db: any number of threads at once. ts_txn: may be shared by threads for reading.
  *   ts_cursor, ts_metric_list, ts_batch, ts_options: one thread at a time (they may move
  *   between threads).
+ *
+ * PROCESSES
+ *   A ts_db belongs to the process that opened it. A child made by fork() must not use
+ *   the copy it inherits: there, every call that writes, checkpoints, closes or reads the
+ *   files (ts_db_stats, ts_check) returns TS_INVALID_ARGUMENT ("this database handle was
+ *   opened by process N ... (a forked child)"), touching nothing; ts_close leaks the
+ *   handle. Snapshots and cursors keep reading the state inherited at the fork. Open the
+ *   database again in the child, after the parent has closed it. The check costs writes
+ *   nothing measurable (a pthread_atfork handler bumps a counter that each write compares);
+ *   checkpoints, closes, stats and checks also compare the pid, which catches a child made
+ *   without fork handlers (clone(2), _Fork), whose writes are not detected.
  *
  * QUERIES
  *   Beyond range scans: ts_aggregate (count, min, max, sum, first, last per time bucket,
@@ -65,9 +77,9 @@
  *     TS_BUSY while any snapshot, cursor or metric listing is alive.
  *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
  *     ts_open of the same directory, from this process or another, return TS_BUSY. The lock
- *     is an flock on an open file, so a child forked by another thread holds it too until it
- *     execs (the file is close-on-exec): a ts_open right after ts_close can see TS_BUSY
- *     while such a child is starting; retry.
+ *     is an flock on an open file, so a forked child holds it too until it execs (the file
+ *     is close-on-exec), exits or calls ts_close on its inherited handle: a ts_open right
+ *     after ts_close can see TS_BUSY while such a child is starting; retry.
  */
 
 #ifndef TSDB_H
@@ -235,6 +247,9 @@ typedef struct ts_cursor ts_cursor;
  *
  * Threads: a `ts_db` may be used from any number of threads at once (all functions taking
  * a `ts_db *` are thread-safe), except `ts_close`, which must be the last call on it.
+ *
+ * Processes: a `ts_db` belongs to the process that opened it; a `fork()`ed child must not
+ * use it (see `ts_open`).
  */
 typedef struct ts_db ts_db;
 
@@ -444,6 +459,10 @@ struct ts_options *ts_options_new(void);
  * Free an options object. Calling with NULL is a harmless no-op. Must not be called twice
  * with the same pointer.
  *
+ * Never fails and never aborts: like every function, it runs under the library's panic
+ * boundary, so a panic while freeing (a bug in libtsdb) is caught, recorded for
+ * `ts_errmsg()` ("ts_options_free: internal error ..."), and the call returns normally.
+ *
  * Threads: not concurrently with any other use of `opts`.
  */
 void ts_options_free(struct ts_options *opts);
@@ -556,6 +575,22 @@ ts_status ts_options_set_retention(struct ts_options *opts, int64_t span);
  *
  * The caller owns `*out` and must close it with `ts_close`.
  *
+ * Processes: the handle belongs to this process. A child made by `fork()` inherits a copy
+ * of it but none of its threads, and must not use it: its writes would be lost, and a
+ * checkpoint or close of its copy would damage the parent's database. So in a forked
+ * child every function that writes, checkpoints, closes or reads the files through the
+ * inherited `ts_db` (`ts_insert`, `ts_insert_batch`, `ts_batch_commit`,
+ * `ts_metric_create`, `ts_metric_drop`, `ts_delete_range`, `ts_metric_set_retention`,
+ * `ts_enforce_retention`, `ts_checkpoint`, `ts_db_stats`, `ts_check`, `ts_close`) returns
+ * `TS_INVALID_ARGUMENT`, touching nothing, with the message "this database handle was
+ * opened by process N, and this is process M (a forked child): ...". What is allowed
+ * there: reading through snapshots and cursors (those begun before the fork, and new ones
+ * from `ts_txn_begin`) see the state inherited at the fork, through the inherited memory
+ * maps; freeing them. To use the database in the child, open it again there, after the
+ * parent has closed it (`ts_close` in the child gives up its copy of the lock). As after
+ * any fork of a threaded process, a child that does more than that may block: a read
+ * needs a metric's lock, which another thread of the parent may have held at the fork.
+ *
  * Threads: safe from any thread.
  */
 ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db **out);
@@ -571,7 +606,15 @@ ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db 
  *
  * Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
  * could not be written (the database is closed anyway and nothing is lost: the log is kept
- * and the next `ts_open` replays it).
+ * and the next `ts_open` replays it); `TS_INVALID_ARGUMENT` in a forked child (see
+ * `ts_open`).
+ *
+ * In a forked child the handle is not the child's to close: `ts_close` writes no
+ * checkpoint, deletes and truncates no file, and does not wait for the background thread
+ * (the fork did not copy it). It closes only the child's copy of the lock file's
+ * descriptor, so that the child can open the database itself once the parent has closed
+ * it, and leaks the rest: the handle stays allocated, and later calls on it are refused
+ * the same way.
  *
  * Threads: no other thread may be using `db` during or after this call.
  */
@@ -800,6 +843,10 @@ ts_status ts_batch_commit(struct ts_db *db, struct ts_batch *batch);
  * Free a batch (uncommitted points are discarded). Calling with NULL is a harmless no-op.
  * Must not be called twice with the same pointer.
  *
+ * Never fails and never aborts: a panic while freeing (a bug in libtsdb) is caught by the
+ * library's panic boundary and recorded for `ts_errmsg()` ("ts_batch_free: internal error
+ * ..."); the call returns normally.
+ *
  * Threads: not concurrently with any other use of `batch`.
  */
 void ts_batch_free(struct ts_batch *batch);
@@ -823,6 +870,11 @@ ts_status ts_txn_begin(struct ts_db *db, struct ts_txn **out);
  * Release a snapshot. Its memory (and the data only it still references) is freed once its
  * last cursor is freed too. Calling with NULL is a harmless no-op. Must not be called twice
  * with the same pointer.
+ *
+ * Never fails and never aborts: a panic while freeing what only this snapshot kept alive
+ * (a bug in libtsdb) is caught by the library's panic boundary and recorded for
+ * `ts_errmsg()` ("ts_txn_release: internal error ..."); the call returns normally, the
+ * snapshot is released, and whatever was not freed yet is leaked.
  *
  * Threads: safe from any thread, once no other thread uses `txn`.
  */
@@ -907,6 +959,12 @@ ts_status ts_cursor_next_batch(struct ts_cursor *c,
  * Free a cursor (and, if it was the last reference, its snapshot). Calling with NULL is a
  * harmless no-op. Must not be called twice with the same pointer.
  *
+ * Never fails and never aborts: freeing the last reference to a snapshot frees what only
+ * it kept alive (partitions, space in data files), and a panic anywhere in that (a bug in
+ * libtsdb) is caught by the library's panic boundary and recorded for `ts_errmsg()`
+ * ("ts_cursor_free: internal error ..."); the call returns normally, and whatever was not
+ * freed yet is leaked.
+ *
  * Threads: not concurrently with any other use of `c`.
  */
 void ts_cursor_free(struct ts_cursor *c);
@@ -981,6 +1039,11 @@ ts_status ts_metric_list_next(struct ts_metric_list *list,
 /**
  * Free a listing (and, if it was the last reference, its snapshot). Calling with NULL is
  * a harmless no-op. Must not be called twice with the same pointer.
+ *
+ * Never fails and never aborts: a panic while freeing (a bug in libtsdb, e.g. while
+ * freeing what only its snapshot kept alive) is caught by the library's panic boundary
+ * and recorded for `ts_errmsg()` ("ts_metric_list_free: internal error ..."); the call
+ * returns normally, and whatever was not freed yet is leaked.
  *
  * Threads: not concurrently with any other use of `list`.
  */

@@ -184,7 +184,9 @@ impl<'p> Folder<'_, 'p> {
         let a = &mut acc.agg;
         a.count += u64::from(s.count);
         a.last_ts = s.last_ts;
-        let valued = u64::from(s.count - s.nan_count);
+        // `codec::header` and the page directory reject a NaN count above the point count;
+        // saturating all the same, so no summary can make this underflow.
+        let valued = u64::from(s.count.saturating_sub(s.nan_count));
         if valued > 0 {
             a.min = a.min.min(s.min);
             a.max = a.max.max(s.max);

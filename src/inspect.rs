@@ -88,6 +88,7 @@ impl Database {
     /// [`CheckReport::damage`], naming the file and offset. `Err` means the check could not
     /// run (e.g. a file could not be read).
     pub fn check(&self) -> Result<CheckReport> {
+        self.check_process()?;
         let mut r = CheckReport::default();
         self.check_manifest(&mut r)?;
         let snap = self.begin();

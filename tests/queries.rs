@@ -467,3 +467,50 @@ fn retention_drops_whole_old_partitions_and_keeps_snapshot_rules() {
     db.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sealed block whose header claims more NaNs than points, under a valid checksum (a
+/// bug's or an attacker's block), is corruption for every query that reads it, whichever
+/// path: the header's summary (one bucket), its pages or its points (small buckets), a
+/// scan, a check. Aggregates used to compute `count - nan_count` from it.
+#[test]
+fn a_block_claiming_more_nans_than_points_is_corruption_not_a_panic() {
+    for (tag, n) in [("nan-small", 256usize), ("nan-paged", 2048)] {
+        let dir = tmpdir(tag);
+        let mut o = Options::default();
+        o.set_partition_points(n as u32).unwrap();
+        let db = Database::open(&dir, &o).unwrap();
+        let m = db.create_metric("m").unwrap();
+        let ts: Vec<i64> = (0..n as i64).map(|i| i * 10).collect();
+        let vals: Vec<f64> = (0..n).map(|i| if i % 7 == 0 { f64::NAN } else { i as f64 }).collect();
+        db.insert_batch(m, &ts, &vals).unwrap(); // fills the head: sealed as one block
+        db.close().map_err(|(_, e)| e).unwrap();
+        // The segment's first block (after its 32-byte file header) is that block: claim
+        // n + 1 NaNs in its header (byte 48) and recompute the header's crc (byte 60).
+        let seg = dir.join("data/00000001.seg");
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let h = &mut bytes[32..32 + 64];
+        assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()) as usize, n, "the block's point count");
+        h[48..52].copy_from_slice(&(n as u32 + 1).to_le_bytes());
+        let crc = crc32fast::hash(&h[..60]);
+        h[60..64].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&seg, &bytes).unwrap();
+
+        let db = Database::open(&dir, &o).unwrap();
+        let s = db.begin();
+        let want = format!("data/00000001.seg offset 32: NaN count {} exceeds the point count {n}", n + 1);
+        for bucket in [i64::MAX, 100, 1] {
+            let mut out = Vec::new();
+            match s.aggregate(m, i64::MIN, i64::MAX, bucket, 1 << 20, &mut out) {
+                Err(Error::Corruption(msg)) => assert!(msg.contains(&want), "bucket {bucket}: {msg}"),
+                other => panic!("{tag}, bucket {bucket}: {other:?} (buckets {out:?})"),
+            }
+        }
+        let scanned: Result<Vec<_>, _> = s.scan(m, i64::MIN, i64::MAX).unwrap().collect();
+        assert!(matches!(scanned, Err(Error::Corruption(msg)) if msg.contains(&want)));
+        let r = db.check().unwrap();
+        assert!(r.damage.len() == 1 && r.damage[0].contains(&want), "{:?}", r.damage);
+        drop(s);
+        db.close().map_err(|(_, e)| e).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -382,8 +382,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Read and check a block's header (its crc, version, codecs and lengths), without
-/// touching the points: this is what summary-only reads use.
+/// Read and check a block's header (its crc, version, codecs, lengths, and that its summary's
+/// NaN count and time range fit its point count), without touching the points: this is what
+/// summary-only reads use.
 pub fn header(block: &[u8]) -> Result<Header, CodecError> {
     let h =
         block.get(..HEADER_LEN).ok_or_else(|| CodecError::short("block header", HEADER_LEN, block.len()))?;
@@ -420,16 +421,22 @@ pub fn header(block: &[u8]) -> Result<Header, CodecError> {
         }
         s => return Err(CodecError::new(format!("page shift {s} for {count} points (format {})", h[0]))),
     };
+    // The summary is read without the points (aggregates fold it as it is), so its counts
+    // and time range must be possible ones: at most `count` NaNs, and `count` strictly
+    // ascending timestamps span at least `count - 1`.
+    let nan_count = u32_at(h, NAN_COUNT_AT);
+    if nan_count > count {
+        return Err(CodecError::new(format!("NaN count {nan_count} exceeds the point count {count}")));
+    }
+    let (first_ts, last_ts) = (u64_at(h, FIRST_TS_AT) as i64, u64_at(h, LAST_TS_AT) as i64);
+    if i128::from(last_ts) - i128::from(first_ts) < i128::from(count) - 1 {
+        return Err(CodecError::new(format!(
+            "time range {first_ts}..={last_ts} cannot hold {count} points with distinct timestamps"
+        )));
+    }
     let f = |at| f64::from_bits(u64_at(h, at));
-    let summary = Summary {
-        count,
-        first_ts: u64_at(h, FIRST_TS_AT) as i64,
-        last_ts: u64_at(h, LAST_TS_AT) as i64,
-        min: f(MIN_AT),
-        max: f(MAX_AT),
-        sum: f(SUM_AT),
-        nan_count: u32_at(h, NAN_COUNT_AT),
-    };
+    let summary =
+        Summary { count, first_ts, last_ts, min: f(MIN_AT), max: f(MAX_AT), sum: f(SUM_AT), nan_count };
     Ok(Header { summary, ts_codec, val_codec, page_shift, ts_len, dir_len })
 }
 

@@ -126,6 +126,44 @@ fn reseal(block: &mut [u8]) {
     block[HEADER_CRC_AT..][..4].copy_from_slice(&head.to_le_bytes());
 }
 
+/// Header fields that summary-only reads use as they are (aggregates compute `count -
+/// nan_count`) are checked against the point count even under a valid checksum.
+#[test]
+fn impossible_summaries_are_corruption_even_with_valid_checksums() {
+    for n in [4usize, 3000] {
+        let ts: Vec<i64> = (0..n as i64).map(|i| i * 10).collect();
+        let vals: Vec<f64> = (0..n).map(|i| if i == 1 { f64::NAN } else { i as f64 }).collect();
+        let block = round_trip(&ts, &vals);
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        // As many NaNs as points is possible (an all-NaN run); one more is not.
+        for (nans, ok) in [(n as u32, true), (n as u32 + 1, false), (u32::MAX, false)] {
+            let mut b = block.clone();
+            b[NAN_COUNT_AT..][..4].copy_from_slice(&nans.to_le_bytes());
+            reseal(&mut b);
+            let got = header(&b);
+            assert_eq!(got.is_ok(), ok, "{n} points, nan_count {nans}: {got:?}");
+            if !ok {
+                let want = format!("NaN count {nans} exceeds the point count {n}");
+                assert_eq!(got.unwrap_err().0, want);
+                assert_eq!(verify(&b).unwrap_err().0, want);
+                assert_eq!(decode(&b, &mut t, &mut v).unwrap_err().0, want);
+                assert!(pages(&b).is_err() && append(&b, &[i64::MAX - 1], &[0.0], &mut Vec::new()).is_err());
+            }
+        }
+        // `n` distinct ascending timestamps cannot fit in fewer than `n - 1` steps.
+        let mut b = block.clone();
+        let last = ts[0] + n as i64 - 2;
+        b[LAST_TS_AT..][..8].copy_from_slice(&last.to_le_bytes());
+        reseal(&mut b);
+        let e = header(&b).unwrap_err().0;
+        assert!(e.contains(&format!("time range 0..={last} cannot hold {n} points")), "{e}");
+        let mut b = block.clone();
+        b[FIRST_TS_AT..][..8].copy_from_slice(&i64::MAX.to_le_bytes());
+        reseal(&mut b);
+        assert!(header(&b).unwrap_err().0.contains("cannot hold"));
+    }
+}
+
 #[test]
 fn hostile_blocks_are_errors_never_panics() {
     let mut rng = Rng::new(99, 0);

@@ -26,6 +26,7 @@ use crate::storage::io_err;
 use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
 use crate::storage::segment::{DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{Record, Replayed, Wal};
+use crate::sys::fork::Owner;
 use crate::txn::{Sequencer, Version};
 use crate::{Error, MAX_BATCH_POINTS, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Options, Result, SyncPolicy};
 use health::{FailOnUnwind, Health};
@@ -78,6 +79,14 @@ pub struct Stats {
 
 /// An open database. `Database` is `Send + Sync`: share it by reference (or in an `Arc`)
 /// between any number of threads.
+///
+/// It belongs to the process that opened it. In a `fork()`ed child, whose copy would lose
+/// its writes and damage the parent's database, every method that writes, checkpoints,
+/// closes or reads the files (`stats`, `check`) fails with [`Error::InvalidArgument`]
+/// saying so, before taking any lock; `close` gives nothing back, and dropping it there
+/// touches no file and joins no thread (its memory is leaked). Snapshots (older or new)
+/// read the state inherited at the fork. Open the database again in the child once the
+/// parent has closed it.
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
     /// The background thread: interval syncs and checkpoints. `None` once stopped.
@@ -125,8 +134,12 @@ pub(crate) struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     /// The directory's lock, held while the database is open: a second open, from this
-    /// process or another, fails with `Busy`. Released when the last reference goes.
-    _lock: open::DirLock,
+    /// process or another, fails with `Busy`. Released when the last reference goes. A
+    /// forked child closes its inherited descriptors (`None`) on close or drop: the
+    /// parent's lock stays.
+    lock: Mutex<Option<open::DirLock>>,
+    /// The process that opened the database: a forked child must not use it (`sys::fork`).
+    owner: Owner,
 }
 
 /// How often the background thread retries a checkpoint while the database is failed.
@@ -158,7 +171,8 @@ impl Database {
     /// snapshots (or cursors, which hold theirs) are alive. If the final checkpoint fails,
     /// or the database is in a failed state that a checkpoint cannot end (a change stopped
     /// half way), the database is closed anyway (`None`) and the error says so: nothing is
-    /// lost, the log is kept and the next open replays it.
+    /// lost, the log is kept and the next open replays it. In a forked child:
+    /// `InvalidArgument` and `None`, nothing done on disk (see [`Database`]).
     pub fn close(mut self) -> std::result::Result<(), (Option<Database>, Error)> {
         match self.close_in_place() {
             Ok(()) => Ok(()),
@@ -171,6 +185,13 @@ impl Database {
     /// the database stays open and usable; after anything else it is closed, and only
     /// dropping it remains.
     pub(crate) fn close_in_place(&mut self) -> Result<()> {
+        if let Err(e) = self.shared.owner.check_strictly() {
+            // A forked child: no checkpoint, no file touched, no join of a background thread
+            // that does not exist here. Only its copy of the lock descriptors goes, so that
+            // it can open the database again once the parent has closed it.
+            self.shared.lock.lock().take();
+            return Err(e);
+        }
         if self.closed {
             return Ok(());
         }
@@ -210,6 +231,12 @@ impl Database {
         }
     }
 
+    /// `Err` (`InvalidArgument`) in a process other than the one that opened the database:
+    /// a forked child, which must not use it (see [`Database`]).
+    pub(crate) fn check_process(&self) -> Result<()> {
+        self.shared.owner.check_strictly()
+    }
+
     /// `Ok` when [`Database::close`] would succeed: no snapshot or cursor is alive.
     pub fn ensure_closable(&self) -> Result<()> {
         // Snapshots hold versions: the current one (counted by its reference count, less
@@ -231,6 +258,7 @@ impl Database {
     /// writers and readers; checkpoints also run in the background (see
     /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
     pub fn checkpoint(&self) -> Result<()> {
+        self.check_process()?;
         self.shared.checkpoint(MAX_DEAD_PERCENT, false).map(|_| ())
     }
 
@@ -252,6 +280,7 @@ impl Database {
     /// O(metrics + partitions), without blocking writers or readers for long (each head's
     /// lock is taken in turn, briefly).
     pub fn stats(&self) -> Result<Stats> {
+        self.check_process()?;
         let sh = &*self.shared;
         let v = sh.current.load_full();
         let (mut points, mut partitions, mut current_bytes) = (0u64, 0u64, 0u64);
@@ -453,6 +482,7 @@ impl Database {
     /// tests and benchmarks.
     pub fn enforce_retention(&self) -> Result<u64> {
         let sh = &*self.shared;
+        sh.owner.check()?; // before the retention lock (a forked child)
         let v = sh.current.load_full();
         let mut dropped = 0;
         for (id, map) in v.ids.range_from(0) {
@@ -472,6 +502,14 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if !self.shared.owner.is_current() {
+            // A forked child (see `close_in_place`): leak everything, so that no drop here
+            // (the data writer's segment trimming its file, say) touches the parent's files.
+            self.shared.lock.lock().take();
+            std::mem::forget(self.background.take());
+            std::mem::forget(Arc::clone(&self.shared));
+            return;
+        }
         // A database dropped without `close` (also with snapshots alive, which keep what
         // they read): a best-effort final checkpoint; the log keeps everything if it fails.
         self.stop_background();
@@ -488,8 +526,11 @@ impl Drop for Database {
 }
 
 impl Shared {
+    /// Every write checks this first, before any lock: the process (a relaxed load, see
+    /// `sys::fork`), then the failed state.
     #[inline]
     fn check_writable(&self) -> Result<()> {
+        self.owner.check()?;
         self.health.check()
     }
 

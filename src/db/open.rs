@@ -21,6 +21,7 @@ use crate::storage::segment::{self, DataWriter, Reclaim};
 use crate::storage::wal::{self, Wal};
 use crate::storage::{file_name, io_err, numbered_files, sync_dir};
 use crate::sys;
+use crate::sys::fork::Owner;
 use crate::txn::{Sequencer, Version};
 use crate::{Error, Options, Result, SyncPolicy};
 
@@ -68,7 +69,8 @@ impl Database {
             last_checkpoint: Mutex::new((0, 0, 0)),
             stop: Mutex::new(false),
             wake: Condvar::new(),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            owner: Owner::current(),
         });
         let sh = Arc::get_mut(&mut shared).expect("not shared yet");
         let used = sh.load_manifest(&data_dir, header)?;

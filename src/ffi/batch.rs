@@ -1,5 +1,5 @@
 //! `ts_batch`: atomic writes across many metrics.
-use super::boundary::boundary;
+use super::boundary::{boundary, boundary_void};
 use super::db::ts_db;
 use super::handle::{handle_mut, handle_ref, slice};
 use super::status::ts_status;
@@ -11,6 +11,14 @@ use crate::{Batch, MetricId};
 /// Threads: not thread-safe; use from one thread at a time (it may move between threads).
 pub struct ts_batch {
     batch: Batch,
+}
+
+/// Unit tests inject a panic into the handle's own drop (`boundary::injected_panic`).
+#[cfg(test)]
+impl Drop for ts_batch {
+    fn drop(&mut self) {
+        super::boundary::injected_panic("ts_batch::drop");
+    }
 }
 
 /// Create an empty batch. The caller owns it and must free it with `ts_batch_free`; it may
@@ -108,11 +116,17 @@ pub unsafe extern "C" fn ts_batch_commit(db: *mut ts_db, batch: *mut ts_batch) -
 /// Free a batch (uncommitted points are discarded). Calling with NULL is a harmless no-op.
 /// Must not be called twice with the same pointer.
 ///
+/// Never fails and never aborts: a panic while freeing (a bug in libtsdb) is caught by the
+/// library's panic boundary and recorded for `ts_errmsg()` ("ts_batch_free: internal error
+/// ..."); the call returns normally.
+///
 /// Threads: not concurrently with any other use of `batch`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_batch_free(batch: *mut ts_batch) {
-    if !batch.is_null() {
-        // SAFETY: non-NULL `batch` came from `ts_batch_new` (Box::into_raw), freed once.
-        drop(unsafe { Box::from_raw(batch) });
-    }
+    boundary_void("ts_batch_free", || {
+        if !batch.is_null() {
+            // SAFETY: non-NULL `batch` came from `ts_batch_new` (Box::into_raw), freed once.
+            drop(unsafe { Box::from_raw(batch) });
+        }
+    })
 }

@@ -1,5 +1,5 @@
 //! `ts_cursor`: range scans.
-use super::boundary::boundary;
+use super::boundary::{boundary, boundary_void};
 use super::handle::{handle_mut, out_ptr};
 use super::status::ts_status;
 use super::txn::{snapshot, ts_txn};
@@ -126,11 +126,19 @@ pub unsafe extern "C" fn ts_cursor_next_batch(
 /// Free a cursor (and, if it was the last reference, its snapshot). Calling with NULL is a
 /// harmless no-op. Must not be called twice with the same pointer.
 ///
+/// Never fails and never aborts: freeing the last reference to a snapshot frees what only
+/// it kept alive (partitions, space in data files), and a panic anywhere in that (a bug in
+/// libtsdb) is caught by the library's panic boundary and recorded for `ts_errmsg()`
+/// ("ts_cursor_free: internal error ..."); the call returns normally, and whatever was not
+/// freed yet is leaked.
+///
 /// Threads: not concurrently with any other use of `c`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_cursor_free(c: *mut ts_cursor) {
-    if !c.is_null() {
-        // SAFETY: non-NULL `c` came from `ts_scan_range` (Box::into_raw), freed once.
-        drop(unsafe { Box::from_raw(c) });
-    }
+    boundary_void("ts_cursor_free", || {
+        if !c.is_null() {
+            // SAFETY: non-NULL `c` came from `ts_scan_range` (Box::into_raw), freed once.
+            drop(unsafe { Box::from_raw(c) });
+        }
+    })
 }

@@ -11,6 +11,9 @@ use crate::{Database, Options};
 ///
 /// Threads: a `ts_db` may be used from any number of threads at once (all functions taking
 /// a `ts_db *` are thread-safe), except `ts_close`, which must be the last call on it.
+///
+/// Processes: a `ts_db` belongs to the process that opened it; a `fork()`ed child must not
+/// use it (see `ts_open`).
 pub struct ts_db {
     pub(crate) db: Database,
 }
@@ -35,6 +38,22 @@ pub struct ts_db {
 /// the file and offset.
 ///
 /// The caller owns `*out` and must close it with `ts_close`.
+///
+/// Processes: the handle belongs to this process. A child made by `fork()` inherits a copy
+/// of it but none of its threads, and must not use it: its writes would be lost, and a
+/// checkpoint or close of its copy would damage the parent's database. So in a forked
+/// child every function that writes, checkpoints, closes or reads the files through the
+/// inherited `ts_db` (`ts_insert`, `ts_insert_batch`, `ts_batch_commit`,
+/// `ts_metric_create`, `ts_metric_drop`, `ts_delete_range`, `ts_metric_set_retention`,
+/// `ts_enforce_retention`, `ts_checkpoint`, `ts_db_stats`, `ts_check`, `ts_close`) returns
+/// `TS_INVALID_ARGUMENT`, touching nothing, with the message "this database handle was
+/// opened by process N, and this is process M (a forked child): ...". What is allowed
+/// there: reading through snapshots and cursors (those begun before the fork, and new ones
+/// from `ts_txn_begin`) see the state inherited at the fork, through the inherited memory
+/// maps; freeing them. To use the database in the child, open it again there, after the
+/// parent has closed it (`ts_close` in the child gives up its copy of the lock). As after
+/// any fork of a threaded process, a child that does more than that may block: a read
+/// needs a metric's lock, which another thread of the parent may have held at the fork.
 ///
 /// Threads: safe from any thread.
 #[unsafe(no_mangle)]
@@ -71,7 +90,15 @@ pub unsafe extern "C" fn ts_open(
 ///
 /// Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
 /// could not be written (the database is closed anyway and nothing is lost: the log is kept
-/// and the next `ts_open` replays it).
+/// and the next `ts_open` replays it); `TS_INVALID_ARGUMENT` in a forked child (see
+/// `ts_open`).
+///
+/// In a forked child the handle is not the child's to close: `ts_close` writes no
+/// checkpoint, deletes and truncates no file, and does not wait for the background thread
+/// (the fork did not copy it). It closes only the child's copy of the lock file's
+/// descriptor, so that the child can open the database itself once the parent has closed
+/// it, and leaks the rest: the handle stays allocated, and later calls on it are refused
+/// the same way.
 ///
 /// Threads: no other thread may be using `db` during or after this call.
 #[unsafe(no_mangle)]
@@ -85,6 +112,11 @@ pub unsafe extern "C" fn ts_close(db: *mut ts_db) -> ts_status {
         let result = handle.db.close_in_place();
         if let Err(e @ crate::Error::Busy(_)) = result {
             return Err(e); // still open, same handle
+        }
+        if result.is_err() && handle.db.check_process().is_err() {
+            // A forked child: nothing was done, and freeing the handle here could touch the
+            // parent's files; it is left allocated (leaked), and refuses calls as before.
+            return result.map(|()| ts_status::TS_OK);
         }
         // SAFETY: `db` came from `ts_open` (Box::into_raw); no other thread uses it (contract),
         // and it is freed exactly once, here.

@@ -9,7 +9,7 @@
 // a rustdoc "# Safety" heading would print literally in include/tsdb.h.
 #![allow(clippy::missing_safety_doc)]
 
-mod boundary;
+pub(crate) mod boundary;
 mod handle;
 
 pub mod status;
@@ -24,3 +24,6 @@ pub mod query;
 pub mod inspect;
 
 pub use status::ts_status;
+
+#[cfg(test)]
+mod tests;

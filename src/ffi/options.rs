@@ -1,5 +1,5 @@
 //! `ts_options`: the options object and its setters.
-use super::boundary::boundary;
+use super::boundary::{boundary, boundary_void};
 use super::handle::handle_mut;
 use super::status::ts_status;
 use crate::{Options, SyncPolicy};
@@ -14,6 +14,14 @@ pub const TS_MAX_PARTITION_POINTS: u32 = 524_288;
 /// Threads: not thread-safe; use from one thread at a time.
 pub struct ts_options {
     pub(crate) opts: Options,
+}
+
+/// Unit tests inject a panic into the handle's own drop (`boundary::injected_panic`).
+#[cfg(test)]
+impl Drop for ts_options {
+    fn drop(&mut self) {
+        super::boundary::injected_panic("ts_options::drop");
+    }
 }
 
 /// Create an options object holding the defaults: create_if_missing = true,
@@ -33,13 +41,19 @@ pub extern "C" fn ts_options_new() -> *mut ts_options {
 /// Free an options object. Calling with NULL is a harmless no-op. Must not be called twice
 /// with the same pointer.
 ///
+/// Never fails and never aborts: like every function, it runs under the library's panic
+/// boundary, so a panic while freeing (a bug in libtsdb) is caught, recorded for
+/// `ts_errmsg()` ("ts_options_free: internal error ..."), and the call returns normally.
+///
 /// Threads: not concurrently with any other use of `opts`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_options_free(opts: *mut ts_options) {
-    if !opts.is_null() {
-        // SAFETY: non-NULL `opts` came from `ts_options_new` (Box::into_raw) and is freed once.
-        drop(unsafe { Box::from_raw(opts) });
-    }
+    boundary_void("ts_options_free", || {
+        if !opts.is_null() {
+            // SAFETY: non-NULL `opts` came from `ts_options_new` (Box::into_raw) and is freed once.
+            drop(unsafe { Box::from_raw(opts) });
+        }
+    })
 }
 
 /// Whether `ts_open` creates a missing database directory (its parent must exist).

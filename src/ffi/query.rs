@@ -2,7 +2,7 @@
 use std::ffi::{CString, c_char};
 use std::sync::Arc;
 
-use super::boundary::boundary;
+use super::boundary::{boundary, boundary_void};
 use super::handle::{c_str, handle_mut, out_ptr};
 use super::status::ts_status;
 use super::txn::{snapshot, ts_txn};
@@ -223,11 +223,18 @@ pub unsafe extern "C" fn ts_metric_list_next(
 /// Free a listing (and, if it was the last reference, its snapshot). Calling with NULL is
 /// a harmless no-op. Must not be called twice with the same pointer.
 ///
+/// Never fails and never aborts: a panic while freeing (a bug in libtsdb, e.g. while
+/// freeing what only its snapshot kept alive) is caught by the library's panic boundary
+/// and recorded for `ts_errmsg()` ("ts_metric_list_free: internal error ..."); the call
+/// returns normally, and whatever was not freed yet is leaked.
+///
 /// Threads: not concurrently with any other use of `list`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_metric_list_free(list: *mut ts_metric_list) {
-    if !list.is_null() {
-        // SAFETY: non-NULL `list` came from `ts_metric_list_open` (Box::into_raw), freed once.
-        drop(unsafe { Box::from_raw(list) });
-    }
+    boundary_void("ts_metric_list_free", || {
+        if !list.is_null() {
+            // SAFETY: non-NULL `list` came from `ts_metric_list_open` (Box::into_raw), freed once.
+            drop(unsafe { Box::from_raw(list) });
+        }
+    })
 }

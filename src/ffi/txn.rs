@@ -3,7 +3,7 @@ use std::ffi::c_char;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use super::boundary::boundary;
+use super::boundary::{boundary, boundary_void};
 use super::db::ts_db;
 use super::handle::{c_str, handle_ref, out_ptr};
 use super::status::ts_status;
@@ -64,14 +64,21 @@ pub unsafe extern "C" fn ts_txn_begin(db: *mut ts_db, out: *mut *mut ts_txn) -> 
 /// last cursor is freed too. Calling with NULL is a harmless no-op. Must not be called twice
 /// with the same pointer.
 ///
+/// Never fails and never aborts: a panic while freeing what only this snapshot kept alive
+/// (a bug in libtsdb) is caught by the library's panic boundary and recorded for
+/// `ts_errmsg()` ("ts_txn_release: internal error ..."); the call returns normally, the
+/// snapshot is released, and whatever was not freed yet is leaked.
+///
 /// Threads: safe from any thread, once no other thread uses `txn`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_txn_release(txn: *mut ts_txn) {
-    if !txn.is_null() {
-        // SAFETY: `txn` came from `Arc::into_raw` in `ts_txn_begin`; this gives back the
-        // caller's one reference, exactly once.
-        drop(unsafe { Arc::from_raw(txn.cast_const().cast::<Snapshot>()) });
-    }
+    boundary_void("ts_txn_release", || {
+        if !txn.is_null() {
+            // SAFETY: `txn` came from `Arc::into_raw` in `ts_txn_begin`; this gives back the
+            // caller's one reference, exactly once.
+            drop(unsafe { Arc::from_raw(txn.cast_const().cast::<Snapshot>()) });
+        }
+    })
 }
 
 /// Look up the id of the metric called `name` as of snapshot `txn`.

@@ -55,6 +55,8 @@ impl BlockSink for parking_lot::Mutex<DataWriter> {
 impl Drop for Sealed {
     #[allow(irrefutable_let_patterns)] // outside tests every block is on disk
     fn drop(&mut self) {
+        #[cfg(test)]
+        crate::ffi::boundary::injected_panic("Sealed::drop");
         if let Loc::Disk { seg, len, .. } = &self.loc {
             seg.set_live(*len, false);
         }
@@ -168,11 +170,18 @@ impl Sealed {
     }
 
     /// The summary in the block's header (count, time range, min, max, sum, NaNs): read
-    /// without decoding the points; the header's checksum is verified.
+    /// without decoding the points; the header's checksum is verified, and its count and
+    /// time range must be the reference's (aggregates fold the summary as it is).
     pub fn summary(&self) -> Result<codec::Summary> {
         let h = codec::header(self.block()?).map_err(|e| self.corrupt(&e.to_string()))?;
         if (h.summary.first_ts, h.summary.last_ts) != (self.first_ts, self.last_ts) {
             return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+        }
+        if h.summary.count != self.count {
+            return Err(self.corrupt(&format!(
+                "block does not match its reference ({} points, the reference says {})",
+                h.summary.count, self.count
+            )));
         }
         Ok(h.summary)
     }
@@ -205,10 +214,17 @@ impl Sealed {
     /// [`Sealed::pages`] into `pages` (cleared first); false when the block is not paged.
     pub fn pages_into(&self, pages: &mut Vec<codec::Page>) -> Result<bool> {
         let paged = codec::pages_into(self.block()?, pages).map_err(|e| self.corrupt(&e.to_string()))?;
-        if let (Some(first), Some(last)) = (pages.first(), pages.last())
-            && (first.summary.first_ts, last.summary.last_ts) != (self.first_ts, self.last_ts)
-        {
-            return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+        if let (Some(first), Some(last)) = (pages.first(), pages.last()) {
+            if (first.summary.first_ts, last.summary.last_ts) != (self.first_ts, self.last_ts) {
+                return Err(self.corrupt("block does not match its reference (first/last timestamp)"));
+            }
+            let count = last.start + last.summary.count as usize;
+            if count != self.len() {
+                return Err(self.corrupt(&format!(
+                    "block does not match its reference ({count} points, the reference says {})",
+                    self.count
+                )));
+            }
         }
         Ok(paged)
     }
@@ -294,6 +310,26 @@ mod tests {
         let (t, v) = s.merged_with(&[0, 3, 6], &[0.5, 30.0, 6.0]).unwrap();
         assert_eq!(t, vec![0, 1, 3, 5, 6]);
         assert_eq!(v, vec![0.5, 1.0, 30.0, 5.0, 6.0]);
+    }
+
+    /// Aggregates fold a block's header summary (and its pages') without decoding: a header
+    /// whose count is not its reference's must be an error there too, as decoding is.
+    #[test]
+    fn summaries_must_match_the_reference_count() {
+        for n in [100i64, 3000] {
+            let ts: Vec<i64> = (0..n).collect();
+            let vals = vec![1.0; n as usize];
+            let mut block = Vec::new();
+            codec::encode(&ts, &vals, &mut block);
+            let good = MemSink.put(block.clone(), n as u32, 0, n - 1).unwrap();
+            assert_eq!(good.summary().unwrap().count, n as u32);
+            assert_eq!(good.pages().unwrap().is_some(), n > 1024);
+            let bad = MemSink.put(block, n as u32 + 1, 0, n - 1).unwrap();
+            let e = bad.summary().unwrap_err().to_string();
+            assert!(e.contains(&format!("{n} points, the reference says {}", n + 1)), "{e}");
+            assert_eq!(bad.pages().is_err(), n > 1024, "a paged block's pages are checked too");
+            assert!(bad.decode_into(&mut Vec::new(), &mut Vec::new()).is_err());
+        }
     }
 
     #[test]

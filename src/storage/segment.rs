@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::{FILE_HEADER_LEN, check_file_header, file_header, file_name, io_err, sync_dir};
+use crate::sys::fork::Owner;
 use crate::sys::{self, ReadMap};
 use crate::{Error, Result};
 
@@ -53,6 +54,9 @@ pub struct DataSegment {
 #[derive(Default)]
 pub struct Reclaim {
     inner: Mutex<ReclaimInner>,
+    /// The process that opened the database: in a forked child a segment's drop touches
+    /// neither its file nor this (see `sys::fork`).
+    owner: Owner,
 }
 
 #[derive(Default)]
@@ -235,6 +239,9 @@ impl DataSegment {
 
 impl Drop for DataSegment {
     fn drop(&mut self) {
+        if !self.reclaim.owner.is_current() {
+            return; // a forked child's copy: the file is the parent's
+        }
         if self.live.load(Ordering::Relaxed) == 0 && self.reclaim.died(&self.path) {
             return;
         }

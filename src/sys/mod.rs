@@ -14,6 +14,7 @@
 //! hands out only the bytes asked for, never a reference to the whole mapping (parts of
 //! which a concurrent `pwrite` may be filling).
 pub mod fault;
+pub(crate) mod fork;
 
 use std::fs::{File, OpenOptions, ReadDir};
 use std::io;
