@@ -147,7 +147,7 @@ pub unsafe extern "C" fn ts_checkpoint(db: *mut ts_db) -> ts_status {
 /// What `ts_db_stats` reports. A forgotten `ts_txn` shows as a large
 /// `oldest_snapshot_age_ms` and a growing `old_snapshot_bytes`: find it before the disk fills.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct ts_stats {
     /// Live metrics.
     pub metrics: u64,

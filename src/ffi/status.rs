@@ -28,9 +28,10 @@ pub const TS_MAX_TIMESTAMP: i64 = 9_223_372_036_854_775_806;
 /// be added in later versions, so bindings should map an unknown code to a generic error.
 /// After any status other than `TS_OK` and `TS_DONE`, `ts_errmsg()` says what exactly failed.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ts_status {
     /// Success.
+    #[default]
     TS_OK = 0,
     /// A cursor is exhausted; not an error. It keeps returning `TS_DONE`.
     TS_DONE = 1,
