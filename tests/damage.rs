@@ -22,7 +22,7 @@
 //!   `template: target: damage`, e.g. `crashed: wal/00000004.wal (last) last record: flip-body`);
 //!   several filters separated by `;` select the union.
 //! - `TSDB_DAMAGE_JOBS=n`: worker processes (default: 2, or 1 on a single core).
-//! - `TSDB_DAMAGE_CASE_SECS=n`: a case's deadline (default 60); past it the case is a hang.
+//! - `TSDB_DAMAGE_CASE_SECS=n`: a case's deadline (default 20); past it the case is a hang.
 //! - `TSDB_DAMAGE_CLI_EVERY=n`: run `tsdb check` on every n-th case too (default 1; 0: never).
 //! - `TSDB_DAMAGE_KEEP=1`: keep the directories of failing cases (their paths are printed).
 //! - `TSDB_DAMAGE_LIST=1`: print every case's name and verdict, not just the failures.
@@ -674,6 +674,44 @@ struct Template {
     wal_segs: Vec<u64>,
     recs: Vec<Rec>,
     op_rec: Vec<Option<usize>>,
+}
+
+impl Template {
+    /// One line on what the template holds.
+    fn describe(&self) -> String {
+        let data: Vec<String> = self
+            .image
+            .files
+            .iter()
+            .filter(|(k, _)| k.starts_with("data/"))
+            .map(|(k, f)| {
+                format!(
+                    "{k} ({} bytes, {} named blocks)",
+                    f.len,
+                    self.refs.iter().filter(|r| k.contains(&seg_name(r.seg, "seg"))).count()
+                )
+            })
+            .collect();
+        let logged = self.op_rec.iter().filter(|r| r.is_some()).count();
+        let mut line = format!(
+            "{} template: {} ops, {} metrics, {} points; MANIFEST {} bytes ({} live blobs); {}",
+            self.kind.name(),
+            self.ops.len(),
+            self.model.metrics.len(),
+            self.model.metrics.values().map(|m| m.1.len()).sum::<usize>(),
+            self.image.files["MANIFEST"].len,
+            self.live_blobs.len(),
+            data.join(", ")
+        );
+        if !self.wal_segs.is_empty() {
+            let first = self.op_rec.iter().position(|r| r.is_some()).unwrap_or(0);
+            line += &format!(
+                "; log segments {:?} holding the last {logged} ops (from op {first}), checkpoint_seq {}",
+                self.wal_segs, self.checkpoint_seq
+            );
+        }
+        line
+    }
 }
 
 fn seg_name(no: u64, ext: &str) -> String {
@@ -1658,7 +1696,7 @@ fn reference(t: &Template, case: &Case, obs: &Observed) -> Result<(Model, usize)
     let Some(d) = case.torn_at else {
         return match diff(full, obs) {
             None => Ok((full.clone(), 0)),
-            Some(e) => Err(e),
+            Some(e) => Err(format!("{e}{}", explain(t, obs))),
         };
     };
     let last = *t.wal_segs.last().unwrap();
@@ -1679,10 +1717,41 @@ fn reference(t: &Template, case: &Case, obs: &Observed) -> Result<(Model, usize)
         }
     }
     Err(format!(
-        "{} (the torn-write allowance lets ops {k0}.. of {} go, as a suffix; no such state matches)",
+        "{} (the torn-write allowance lets ops {k0}.. of {} go, as a suffix; no such state matches){}",
         diff(full, obs).unwrap_or_default(),
-        t.ops.len()
+        t.ops.len(),
+        explain(t, obs)
     ))
+}
+
+/// Which ops a wrong state lacks: the longest prefix of the ops whose model it equals, and
+/// where the first op after it was logged.
+fn explain(t: &Template, obs: &Observed) -> String {
+    let mut m = Model::default();
+    let mut best = diff(&m, obs).is_none().then_some(0);
+    for (i, op) in t.ops.iter().enumerate() {
+        m.apply(op);
+        if diff(&m, obs).is_none() {
+            best = Some(i + 1);
+        }
+    }
+    let n = t.ops.len();
+    match best {
+        None => format!("; it equals the model after no prefix of the {n} ops"),
+        Some(p) => {
+            let at = match t.op_rec.get(p).copied().flatten() {
+                Some(r) => {
+                    let r = &t.recs[r];
+                    format!("logged in wal/{} at offset {}, seq {}", seg_name(r.seg, "wal"), r.off, r.seq)
+                }
+                None => "in the checkpoint (not in the log)".into(),
+            };
+            format!(
+                "; it equals the model after the first {p} of {n} ops: op {p} ({at}) and the {} after it are missing",
+                n - p - 1
+            )
+        }
+    }
 }
 
 fn model_aggs(pts: &BTreeMap<i64, u64>, from: i64, until: i64, bucket: i64) -> Vec<Agg> {
@@ -1954,7 +2023,7 @@ fn judge(
     let (model, lost) = reference(t, case, &obs).map_err(|m| {
         // An open that lost data: say too which files it deleted, if any.
         let (what, _) = changed(img, &DirImg::read(dir));
-        let gone: Vec<&str> = what.split(", ").filter(|w| w.ends_with("deleted")).collect();
+        let gone: Vec<&str> = what.split(", ").filter_map(|w| w.strip_suffix(" deleted")).collect();
         if gone.is_empty() { m } else { format!("{m}; the open deleted files: {}", gone.join(", ")) }
     })?;
     let reads_failed = queries(&db, &model, files)? || obs.scans.values().any(Result::is_err);
@@ -2177,7 +2246,7 @@ fn work(
     queue: &Mutex<VecDeque<usize>>,
     results: &Mutex<BTreeMap<usize, Verdict>>,
 ) {
-    let deadline = Duration::from_secs(env_usize("TSDB_DAMAGE_CASE_SECS", 60) as u64);
+    let deadline = Duration::from_secs(env_usize("TSDB_DAMAGE_CASE_SECS", 20) as u64);
     let mut attempt = 0;
     let mut w = spawn_worker(root, cli, job, attempt);
     loop {
@@ -2260,6 +2329,9 @@ fn damage_matrix() {
     build_template(&root, Kind::Crashed);
     let tpls = load_all(&root);
     let built = started.elapsed();
+    for t in &tpls {
+        println!("{}", t.describe());
+    }
     let cases = generate(&tpls);
     let chosen = selected(&cases, &tpls);
     assert!(cases.len() >= 500, "the matrix has at least 500 cases (has {})", cases.len());
