@@ -1,30 +1,59 @@
 //! The damage matrix (issue 13, "Data safety under faults"): every file of a database ×
-//! every kind of damage, on a cleanly closed and on a crashed database. For each case the
-//! database must open with exactly the acknowledged data (reads of a damaged block may fail
-//! naming its file, never return less), or refuse with `Corruption`/`Io` naming the damaged
-//! file without changing any file; `Database::check` and `tsdb check` must agree; a second
-//! open must agree with the first. The one allowance: damage confined to the tail of the
-//! last log segment, indistinguishable from a torn write, may lose the ops logged at or
-//! after it (a suffix of them, never one before it).
+//! every kind of damage, on a cleanly closed and on a crashed database.
 //!
-//! How it runs: two template databases are built once (`clean`: closed; `crashed`: its files
-//! copied while it is open and idle after a checkpoint and more logged writes, which is what
-//! SIGKILL leaves), each with the list of acknowledged ops. The cases are generated from the
-//! templates' files (blobs of the manifest found by walking them, blocks through the
-//! manifest's references, log records by parsing the segments). Each case runs in a worker
-//! child process (this test binary again), one case at a time with a deadline, so that a
-//! crash (abort, SIGBUS) or a hang fails that case instead of the run. The run prints a
-//! table per template (target × damage) and the failing cases with their first reason, and
-//! fails when any case fails.
+//! **Templates**, built once per run from deterministic scripts of acknowledged ops:
+//! `clean` (two sessions, closed: MANIFEST and two data segments, no log) and `crashed`
+//! (the same, then a checkpoint and ~300 KB of logged writes in 64 KiB log segments; its
+//! files copied while it is open and idle under `SyncPolicy::None`, which is what SIGKILL
+//! leaves). Both hold long names (NAME blobs), metrics of more than 4 parts (INDEX and
+//! CHUNK blobs) and of more than 4 head extents (an EXTENTS blob), ids past 63 (a NODE),
+//! a paged block, random and NaN values, late overwrites, a dropped metric, range deletes
+//! and retention settings.
+//!
+//! **Targets** are found in the files: the superblock copies; one live blob of each kind,
+//! from the root (the last blob a commit writes) down; blocks through the manifest's
+//! references (first, middle and last part block, an extent, a paged block, a block the
+//! manifest does not name); log records by parsing the segments and matching them to the
+//! ops (first, middle, last and next-to-last segment; their first, middle and last record,
+//! the first after the checkpoint, one across a page boundary, the zeros after the last);
+//! LOCK; and leftovers of interrupted steps. **Damages**: truncation (to 0, to the header,
+//! to the start or end of the target, into it), a zeroed 4 KiB page or exactly the target,
+//! a flipped bit (in its header, its checksum, its body), a 16-byte burst, a torn record
+//! after the last one, appended garbage, delete, rename (to another number, to a foreign
+//! name). A 0-byte and a missing MANIFEST are its `trunc0` and `delete`.
+//!
+//! **The oracle**, per case:
+//! - Open fails with `Corruption` or `Io` whose message names the damaged file, and no file
+//!   but LOCK was created, changed or deleted (`FILES-CREATED`, `FILES-CHANGED`); `tsdb check`
+//!   fails the same way. Or:
+//! - open succeeds; the metrics (ids and names) are the model's; every full scan, range scan
+//!   and aggregate returns exactly the model's answer or fails with `Corruption`/`Io`
+//!   naming the file (less data is `LESS-DATA`, other data `WRONG-DATA`); the check reports a
+//!   problem naming the file when a read failed or a superblock copy is damaged (which it
+//!   documents), and nothing otherwise; `tsdb check` agrees; after a close, a second open
+//!   shows the same.
+//! - Some states must open (a refusal is `REFUSED`): no damage; one damaged superblock copy
+//!   (docs/format.md); bytes after the MANIFEST's end; anything done to LOCK; leftovers a
+//!   crash can leave (an empty, all-zero or header-only sparse data segment or log segment
+//!   after the last, an older MANIFEST in `manifest-rewrite/`); and a torn last record.
+//! - The one allowance (see [`torn`]): damage to the last log segment that reaches from a
+//!   bad record to the end of what the segment holds, or that empties it, may lose the ops
+//!   logged from the damaged record on, as a suffix; never an op before it.
+//!
+//! **How it runs**: each case runs in a worker child process (this test binary again), one
+//! at a time with a deadline, so that a crash (abort, SIGBUS) or a hang fails that case
+//! (`CRASH`, `HANG`) and the run goes on. The run prints a line per template, the outcomes,
+//! a table per template (target × damage), the failing classes and the failing cases, and
+//! fails when any case fails. `oracle_catches_what_it_should` tests the oracle itself.
 //!
 //! Environment:
 //! - `TSDB_DAMAGE_FILTER=text`: run only cases whose name contains `text` (a name is
-//!   `template: target: damage`, e.g. `crashed: wal/00000004.wal (last) last record: flip-body`);
+//!   `template: target: damage`, e.g. `crashed: wal/00000006.wal (last) last record: flip-body`);
 //!   several filters separated by `;` select the union.
 //! - `TSDB_DAMAGE_JOBS=n`: worker processes (default: 2, or 1 on a single core).
 //! - `TSDB_DAMAGE_CASE_SECS=n`: a case's deadline (default 20); past it the case is a hang.
 //! - `TSDB_DAMAGE_CLI_EVERY=n`: run `tsdb check` on every n-th case too (default 1; 0: never).
-//! - `TSDB_DAMAGE_KEEP=1`: keep the directories of failing cases (their paths are printed).
+//! - `TSDB_DAMAGE_KEEP=1`: keep the scratch directory, with the failing cases' directories.
 //! - `TSDB_DAMAGE_LIST=1`: print every case's name and verdict, not just the failures.
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
