@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tsdb::codec::shapes::Rng;
 
 use crate::image::{DirImg, FileImg, PAGE};
-use crate::template::{BRef, Blob, Rec, Template, seg_name};
+use crate::template::{BRef, Blob, Rec, Template, numbered, seg_name};
 
 #[derive(Clone, Debug)]
 pub enum Damage {
@@ -438,12 +438,7 @@ pub fn manifest_cases(g: &mut CaseGen<'_>) {
 
 pub fn data_cases(g: &mut CaseGen<'_>) {
     let t = g.t;
-    let segs: Vec<(u64, String)> = t
-        .image
-        .files
-        .keys()
-        .filter_map(|k| Some((k.strip_prefix("data/")?.strip_suffix(".seg")?.parse().ok()?, k.clone())))
-        .collect();
+    let segs = numbered(&t.image, "data", "seg");
     assert!(segs.len() >= 2, "{} template: at least 2 data segments (has {segs:?})", t.kind.name());
     let max_no = segs.iter().map(|s| s.0).max().unwrap();
     for (no, file) in &segs {
@@ -621,14 +616,7 @@ pub fn lock_and_leftover_cases(g: &mut CaseGen<'_>) {
     g.push("LOCK", "delete", Damage::Delete(lock.clone()), files.clone(), Expect::MustOpen);
     g.push("LOCK", "ren-foreign", Damage::Rename(lock.clone(), "LOCK.bak".into()), files, Expect::MustOpen);
     // Leftovers of steps a crash interrupts: none of them may cost anything.
-    let next_data = t
-        .image
-        .files
-        .keys()
-        .filter_map(|k| k.strip_prefix("data/")?.strip_suffix(".seg")?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let next_data = numbered(&t.image, "data", "seg").last().map_or(0, |s| s.0) + 1;
     let data = format!("data/{}", seg_name(next_data, "seg"));
     let wal = format!("wal/{}", seg_name(t.wal_next, "wal"));
     let mut sparse = FileImg::from_bytes(&seg_header(next_data));

@@ -91,6 +91,15 @@ impl Template {
     }
 }
 
+/// The numbered files `dir/NNNNNNNN.ext` of an image: number and path, ascending.
+pub fn numbered(img: &DirImg, dir: &str, ext: &str) -> Vec<(u64, String)> {
+    let name =
+        |k: &str| k.strip_prefix(dir)?.strip_prefix('/')?.strip_suffix(ext)?.strip_suffix('.')?.parse().ok();
+    let mut v: Vec<(u64, String)> = img.files.keys().filter_map(|k| Some((name(k)?, k.clone()))).collect();
+    v.sort();
+    v
+}
+
 pub fn seg_name(no: u64, ext: &str) -> String {
     format!("{no:08}.{ext}")
 }
@@ -293,12 +302,7 @@ pub fn parse_manifest(t: &mut Template) {
 /// Parse every log segment: header 32 bytes, then records │len│crc│seq│kind│0[7]│payload│pad│
 /// until zeros; match the records to the ops (the log holds the ops after some point).
 pub fn parse_wal(t: &mut Template) {
-    let segs: Vec<(u64, String)> = t
-        .image
-        .files
-        .keys()
-        .filter_map(|k| Some((k.strip_prefix("wal/")?.strip_suffix(".wal")?.parse().ok()?, k.clone())))
-        .collect();
+    let segs = numbered(&t.image, "wal", "wal");
     for (no, name) in &segs {
         let b = t.image.files[name].bytes();
         assert!(b.len() >= 32 && b.starts_with(b"TSDBWAL"), "{name}: a log segment header");
