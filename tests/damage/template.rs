@@ -185,24 +185,24 @@ impl Cur<'_> {
     }
 }
 
-/// The previous block reference of a leaf or chunk (references are coded against it).
+/// The previous block reference of a leaf or chunk (references are coded against it): its
+/// segment, end (offset + length) and length. (Its count and span are coded too; skipped.)
 #[derive(Default)]
 pub struct RefState {
     pub seg: u64,
     pub end: u64,
     pub len: u64,
-    pub count: u64,
 }
 
 impl RefState {
+    /// The next reference: segment, offset, length.
     pub fn get(&mut self, c: &mut Cur<'_>) -> (u64, u64, u64) {
-        let _first_ts = c.varint();
-        let _span = c.varint();
+        let (_first_ts, _span) = (c.varint(), c.varint());
         let seg = self.seg.wrapping_add(c.signed() as u64);
         let off = self.end.wrapping_add(c.signed() as u64);
         let len = self.len.wrapping_add(c.signed() as u64);
-        self.count = self.count.wrapping_add(c.signed() as u64);
-        *self = RefState { seg, end: off + len, len, count: self.count };
+        let _count = c.varint();
+        *self = RefState { seg, end: off + len, len };
         (seg, off, len)
     }
 }
