@@ -390,7 +390,9 @@ fn open_existing(dir: &Path) -> Result<Database, Failure> {
         Ok(m) if !m.is_dir() => return Err(error(format!("{} is not a directory", dir.display()))),
         Ok(_) => {}
     }
-    if !is_database(dir) {
+    // Without a MANIFEST but with data or log files, the database is damaged: the library
+    // says so (it never takes such a directory for a new database).
+    if !is_database(dir) && !dir.join("data").exists() && !dir.join("wal").exists() {
         return Err(error(format!(
             "{} is not a tsdb database (it has no MANIFEST file)\n  \
              hint: create one with `tsdb create {0} METRIC...`",

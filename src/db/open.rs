@@ -73,6 +73,35 @@ impl Database {
             owner: Owner::current(),
         });
         let sh = Arc::get_mut(&mut shared).expect("not shared yet");
+        if let Err(e) = sh.recover(path, header, data_files, log, opts) {
+            // Replay may have sealed blocks into new data segments before it met damage:
+            // a failed open leaves the directory as it found it.
+            let created = sh.data.lock().created();
+            drop(shared);
+            for p in created {
+                let _ = sys::remove_file(&p);
+            }
+            return Err(e);
+        }
+        let bg = Shared::start_background(&shared)?;
+        Ok(Database { shared, background: Some(bg), closed: false })
+    }
+}
+
+impl Shared {
+    /// Load the manifest, replay the log after it, then (everything checked) delete what
+    /// nothing needs and get the log ready for writes.
+    fn recover(
+        &mut self,
+        path: &Path,
+        header: Header,
+        data_files: Vec<u64>,
+        log: wal::Recovery,
+        opts: &Options,
+    ) -> Result<()> {
+        let sh = self;
+        let data_dir = path.join(DATA_DIR);
+        let fsync = opts.sync != SyncPolicy::None;
         let used = sh.load_manifest(&data_dir, header)?;
         let after = header.checkpoint_seq;
         log.apply(after, |seq, rec| sh.replay(seq, rec))?;
@@ -102,8 +131,7 @@ impl Database {
             v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
         };
         sh.retention_due.get_mut().extend(due);
-        let bg = Shared::start_background(&shared)?;
-        Ok(Database { shared, background: Some(bg), closed: false })
+        Ok(())
     }
 }
 

@@ -268,12 +268,14 @@ pub struct DataWriter {
     cur: Option<Arc<DataSegment>>,
     next_no: u64,
     unsynced: Vec<Arc<DataSegment>>,
+    /// Every segment this writer created.
+    created: Vec<PathBuf>,
 }
 
 impl DataWriter {
     /// A writer whose first segment (created on the first append) is number `next_no`.
     pub fn new(dir: PathBuf, next_no: u64, reclaim: Arc<Reclaim>, fsync: bool) -> DataWriter {
-        DataWriter { dir, fsync, reclaim, cur: None, next_no, unsynced: Vec::new() }
+        DataWriter { dir, fsync, reclaim, cur: None, next_no, unsynced: Vec::new(), created: Vec::new() }
     }
 
     /// Finish the current segment: the next block starts a new one (so the finished one
@@ -300,6 +302,7 @@ impl DataWriter {
             // deleted, it would fail every later attempt with "File exists".
             self.next_no += 1;
             let seg = Arc::new(DataSegment::create(&self.dir, no, cap, self.reclaim.clone(), self.fsync)?);
+            self.created.push(seg.path.clone());
             self.reclaim.register(&seg);
             self.unsynced.push(seg.clone());
             self.cur = Some(seg);
@@ -330,6 +333,11 @@ impl DataWriter {
                 self.unsynced.push(seg);
             }
         }
+    }
+
+    /// The files of the segments this writer created (an open that fails deletes them).
+    pub fn created(&self) -> Vec<PathBuf> {
+        self.created.clone()
     }
 
     /// The number the next new segment will get.

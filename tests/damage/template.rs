@@ -343,5 +343,5 @@ pub fn parse_wal(t: &mut Template) {
         );
         t.op_rec[first + k] = Some(ri);
     }
-    assert!(t.recs.windows(2).all(|w| w[0].seq < w[1].seq), "sequence numbers ascend");
+    assert!(op_recs.windows(2).all(|w| t.recs[w[0]].seq < t.recs[w[1]].seq), "sequence numbers ascend");
 }

@@ -75,13 +75,12 @@ pub fn scan(dir: &Path, after: u64, start: Option<LogStart>) -> Result<Recovery>
         )));
     }
     let mut chain = Vec::with_capacity(chain_nos.len());
-    let mut prev_seq: Option<u64> = None;
-    // A bad record not yet known to be the torn end of the log.
-    let mut pending: Option<Error> = None;
+    let mut walk = Walk { after, prev_seq: None, prev_label: String::new(), pending: None, empty: None };
     for &no in &chain_nos {
-        let seg = check_segment(dir, no, after, &mut prev_seq, &mut pending)?;
+        let seg = check_segment(dir, no, &mut walk)?;
         chain.push(seg);
     }
+    let prev_seq = walk.prev_seq;
     if let Some(s) = chain.last().filter(|s| s.ends) {
         return Err(Error::Corruption(format!(
             "{} offset {}: names {} as the next segment, which is missing",
@@ -112,15 +111,24 @@ pub fn scan(dir: &Path, after: u64, start: Option<LogStart>) -> Result<Recovery>
     })
 }
 
-/// Check segment `no`, continuing the sequence numbers from `prev_seq`; a bad record is
-/// left in `pending` (the torn end, if nothing valid follows anywhere).
-fn check_segment(
-    dir: &Path,
-    no: u64,
+/// What the walk over the segments carries from one to the next.
+struct Walk {
+    /// The checkpoint's sequence number.
     after: u64,
-    prev_seq: &mut Option<u64>,
-    pending: &mut Option<Error>,
-) -> Result<Segment> {
+    /// The last record's sequence number, and the segment it is in.
+    prev_seq: Option<u64>,
+    prev_label: String,
+    /// A bad record not yet known to be the torn end of the log (it is, if nothing valid
+    /// follows anywhere).
+    pending: Option<Error>,
+    /// A segment without records (empty or all zeros) seen: the end of the log, unless a
+    /// later segment holds records, which makes it damage.
+    empty: Option<String>,
+}
+
+/// Check segment `no`, continuing the walk.
+fn check_segment(dir: &Path, no: u64, walk: &mut Walk) -> Result<Segment> {
+    let (after, prev_seq, pending) = (walk.after, &mut walk.prev_seq, &mut walk.pending);
     let path = dir.join(file_name(no, EXT));
     let label = format!("wal/{}", file_name(no, EXT));
     let file = sys::open_read(&path).map_err(|e| io_err("cannot open log segment", &path, &e))?;
@@ -137,6 +145,7 @@ fn check_segment(
         ends: false,
     };
     if len == 0 {
+        walk.empty.get_or_insert(label);
         return Ok(seg); // created, never allocated: a crash in its creation
     }
     let map = ReadMap::new(&file).map_err(|e| io_err("cannot map log segment", &path, &e))?;
@@ -144,6 +153,7 @@ fn check_segment(
     if buf.len() < HEADER_LEN || buf[..HEADER_LEN].iter().all(|&b| b == 0) {
         // Created but never written: a crash between allocating it and writing its header.
         if buf.iter().all(|&b| b == 0) {
+            walk.empty.get_or_insert(label);
             return Ok(seg);
         }
         return Err(Error::Corruption(format!("{label} offset 0: bad segment header")));
@@ -185,6 +195,11 @@ fn check_segment(
                 if let Some(e) = pending.take() {
                     return Err(e); // a damaged record with valid ones after it
                 }
+                if let Some(empty) = walk.empty.take() {
+                    return Err(Error::Corruption(format!(
+                        "{empty} offset 0: empty or all zeros, but a later segment, {label}, holds records"
+                    )));
+                }
                 match *prev_seq {
                     None if r.seq > after + 1 => {
                         return Err(Error::Corruption(format!(
@@ -194,14 +209,23 @@ fn check_segment(
                         )));
                     }
                     Some(p) if r.seq != p + 1 => {
+                        let which = if walk.prev_label == label {
+                            String::new()
+                        } else {
+                            format!(
+                                " (the last one in {}: its end is missing, or a segment between)",
+                                walk.prev_label
+                            )
+                        };
                         return Err(Error::Corruption(format!(
-                            "{label} offset {at}: sequence number {} after {p}: writes are missing",
+                            "{label} offset {at}: sequence number {} after {p}{which}: writes are missing",
                             r.seq
                         )));
                     }
                     _ => {}
                 }
                 *prev_seq = Some(r.seq);
+                walk.prev_label.clone_from(&label);
                 seg.records += 1;
                 seg.last_seq = r.seq;
                 at = r.next;
