@@ -64,11 +64,14 @@
  * DURABILITY
  *   Every write is in the write-ahead log (DIR/wal) when its call returns, so a crash of the
  *   process, even SIGKILL, loses nothing acknowledged, and the database always reopens (a
- *   torn last log record is cut off). What a power loss may lose is ts_options_set_sync's
- *   choice: TS_SYNC_ALWAYS (nothing), TS_SYNC_INTERVAL (default: at most ~100 ms) or
- *   TS_SYNC_NONE. Checkpoints move data into segment files (DIR/data) and a manifest, in
- *   the background, on ts_checkpoint and in ts_close (which leaves no log behind). Every
- *   record and block carries a crc32: damage is TS_CORRUPTION naming file and offset.
+ *   torn last log record, never acknowledged, is cleared). What a power loss may lose is
+ *   ts_options_set_sync's choice: TS_SYNC_ALWAYS (nothing), TS_SYNC_INTERVAL (default: at
+ *   most ~100 ms) or TS_SYNC_NONE. Checkpoints move data into segment files (DIR/data) and
+ *   a manifest, in the background, on ts_checkpoint and in ts_close (which leaves no log
+ *   behind). Every record and block carries a crc32: damage is TS_CORRUPTION naming file
+ *   and offset, never an open with less data, and a failed open changes nothing. When
+ *   background work fails (a full disk), writes are refused with the cause until a
+ *   checkpoint succeeds (ts_db_health); nothing fails silently.
  *
  * CAVEATS
  *   - Avoid long-lived snapshots: a live ts_txn (or a cursor on it) keeps every partition
@@ -180,8 +183,8 @@ enum ts_status
    */
   TS_CLOSED = 8,
   /**
-   * A bug in libtsdb, or a database in a failed state after an earlier error (the message
-   * says which); close and reopen the database.
+   * A bug in libtsdb (the message says where); a database where one happened is in its
+   * failed state (see `ts_db_health`): close and reopen it.
    */
   TS_INTERNAL = 9,
 };
@@ -562,16 +565,21 @@ ts_status ts_options_set_retention(struct ts_options *opts, int64_t span);
  * @param[out] out  receives the new handle on `TS_OK`.
  *
  * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `path` or `out` is NULL, `path` is not UTF-8 or
- * names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
- * create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
- * another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
- * or one of its files cannot be created or read; `TS_CORRUPTION` if the manifest or the
- * log fails its checks.
+ * names a file that is not a directory, or the directory holds other files and no database
+ * ("not a libtsdb database": nothing is created in it); `TS_NOT_FOUND` if the directory is
+ * missing and create_if_missing is off; `TS_BUSY` if the database is already open, in this
+ * process or another (the directory and DIR/LOCK are locked while it is open);
+ * `TS_IO_ERROR` if the directory or one of its files cannot be created or read;
+ * `TS_CORRUPTION` if a file fails its checks (the message names the file and offset).
  *
  * Opening loads the last checkpoint and replays the write-ahead log after it (open time
- * grows with the log, not with the database). A crash never leaves a database that fails
- * to open: a torn last log record is cut off. Damaged files give `TS_CORRUPTION` naming
- * the file and offset.
+ * grows with the log, not with the database). It checks everything before it changes
+ * anything: the manifest, the data segments it names and the whole log; a failed open
+ * leaves the directory as it was. A crash never leaves a database that fails to open: a
+ * torn last log record (a write that was never acknowledged) is cleared. Any other damage
+ * is `TS_CORRUPTION`, never an open with less data: a missing or empty MANIFEST beside
+ * data or log files, a log segment missing, cut short or damaged anywhere but at the very
+ * end of the log, a gap in the log's sequence numbers (docs/format.md, "Opening").
  *
  * The caller owns `*out` and must close it with `ts_close`.
  *
@@ -606,8 +614,10 @@ ts_status ts_open(const char *path, const struct ts_options *opts, struct ts_db 
  *
  * Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
  * could not be written (the database is closed anyway and nothing is lost: the log is kept
- * and the next `ts_open` replays it); `TS_INVALID_ARGUMENT` in a forked child (see
- * `ts_open`).
+ * and the next `ts_open` replays it); when the database is in a failed state that only a
+ * reopen mends (see `ts_db_health`), the status `ts_db_health` returns, with a message
+ * starting "closed without a final checkpoint": it is closed, the log is kept and the next
+ * `ts_open` replays it; `TS_INVALID_ARGUMENT` in a forked child (see `ts_open`).
  *
  * In a forked child the handle is not the child's to close: `ts_close` writes no
  * checkpoint, deletes and truncates no file, and does not wait for the background thread
@@ -627,8 +637,14 @@ ts_status ts_close(struct ts_db *db);
  * (see `ts_options_set_checkpoint_bytes`) and in `ts_close`; call this to bound recovery
  * time at a moment of your choosing (e.g. after a bulk load).
  *
- * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if a file cannot be
- * written or synced (nothing is lost: the log is kept).
+ * A checkpoint that succeeds also ends a failed state caused by a failed checkpoint or
+ * log sync (see `ts_db_health`): once the disk has room again, this lets writes go on
+ * without waiting for the background thread's retry.
+ *
+ * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL (or in a forked child);
+ * `TS_IO_ERROR` if a file cannot be written or synced (nothing is lost: the log is kept,
+ * and nothing left behind blocks the next attempt); when the database is in a failed state
+ * that only a reopen mends, the status `ts_db_health` returns.
  *
  * Threads: safe from any thread.
  */
@@ -734,8 +750,9 @@ ts_status ts_enforce_retention(struct ts_db *db, uint64_t *dropped_out);
  * returns `TS_OK`.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
- * `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_INTERNAL` if the database
- * is in a failed state.
+ * `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_IO_ERROR` if the log
+ * cannot be written or synced; while the database is in its failed state, the status
+ * `ts_db_health` returns (nothing is written).
  *
  * Threads: safe from any number of threads on the same `db`.
  * Prefer `ts_insert_batch` (or a `ts_batch`) for more than a few points: each call crosses
@@ -753,8 +770,10 @@ ts_status ts_insert(struct ts_db *db, uint64_t id, int64_t ts, double value);
  * @param[in] n       number of points, at least 1.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric (nothing is written);
- * `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or a timestamp is
- * INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
+ * `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or more than
+ * `TS_MAX_BATCH_POINTS`, or a timestamp is INT64_MAX (nothing is written); `TS_IO_ERROR` if
+ * the log cannot be written or synced; while the database is in its failed state, the
+ * status `ts_db_health` returns (nothing is written).
  *
  * Threads: safe from any number of threads on the same `db`.
  * This is the fast path for one metric: one boundary crossing and one lock per call.
@@ -778,7 +797,8 @@ ts_status ts_insert_batch(struct ts_db *db,
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
  * `db` is NULL or `from > until`; `TS_IO_ERROR` if the log or a rewritten partition cannot
  * be written. When the rewrite fails after the delete was logged (a full disk), the database
- * turns failed: writes return `TS_INTERNAL`, reads go on, and reopening applies the delete.
+ * turns failed until it is reopened: writes are refused (`ts_db_health`), reads go on, and
+ * reopening applies the delete.
  *
  * Threads: safe from any number of threads on the same `db`.
  */
@@ -831,8 +851,10 @@ ts_status ts_batch_clear(struct ts_batch *batch);
  * batch is emptied, ready for reuse; on failure nothing is written and the batch is kept.
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if any id names no live metric (nothing is written);
- * `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL, the batch is empty or holds a timestamp
- * of INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
+ * `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL, the batch is empty, holds more than
+ * `TS_MAX_BATCH_POINTS` points or a timestamp of INT64_MAX (nothing is written);
+ * `TS_IO_ERROR` if the log cannot be written or synced; while the database is in its
+ * failed state, the status `ts_db_health` returns (nothing is written).
  *
  * Threads: safe from any number of threads on the same `db`, each with its own batch.
  * This is the fast path for writing many metrics at once.

@@ -96,8 +96,10 @@ pub unsafe extern "C" fn ts_batch_clear(batch: *mut ts_batch) -> ts_status {
 /// batch is emptied, ready for reuse; on failure nothing is written and the batch is kept.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if any id names no live metric (nothing is written);
-/// `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL, the batch is empty or holds a timestamp
-/// of INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
+/// `TS_INVALID_ARGUMENT` if `db` or `batch` is NULL, the batch is empty, holds more than
+/// `TS_MAX_BATCH_POINTS` points or a timestamp of INT64_MAX (nothing is written);
+/// `TS_IO_ERROR` if the log cannot be written or synced; while the database is in its
+/// failed state, the status `ts_db_health` returns (nothing is written).
 ///
 /// Threads: safe from any number of threads on the same `db`, each with its own batch.
 /// This is the fast path for writing many metrics at once.

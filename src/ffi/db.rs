@@ -26,16 +26,21 @@ pub struct ts_db {
 /// @param[out] out  receives the new handle on `TS_OK`.
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `path` or `out` is NULL, `path` is not UTF-8 or
-/// names a file that is not a directory; `TS_NOT_FOUND` if the directory is missing and
-/// create_if_missing is off; `TS_BUSY` if the database is already open, in this process or
-/// another (a lock file, DIR/LOCK, is held while it is open); `TS_IO_ERROR` if the directory
-/// or one of its files cannot be created or read; `TS_CORRUPTION` if the manifest or the
-/// log fails its checks.
+/// names a file that is not a directory, or the directory holds other files and no database
+/// ("not a libtsdb database": nothing is created in it); `TS_NOT_FOUND` if the directory is
+/// missing and create_if_missing is off; `TS_BUSY` if the database is already open, in this
+/// process or another (the directory and DIR/LOCK are locked while it is open);
+/// `TS_IO_ERROR` if the directory or one of its files cannot be created or read;
+/// `TS_CORRUPTION` if a file fails its checks (the message names the file and offset).
 ///
 /// Opening loads the last checkpoint and replays the write-ahead log after it (open time
-/// grows with the log, not with the database). A crash never leaves a database that fails
-/// to open: a torn last log record is cut off. Damaged files give `TS_CORRUPTION` naming
-/// the file and offset.
+/// grows with the log, not with the database). It checks everything before it changes
+/// anything: the manifest, the data segments it names and the whole log; a failed open
+/// leaves the directory as it was. A crash never leaves a database that fails to open: a
+/// torn last log record (a write that was never acknowledged) is cleared. Any other damage
+/// is `TS_CORRUPTION`, never an open with less data: a missing or empty MANIFEST beside
+/// data or log files, a log segment missing, cut short or damaged anywhere but at the very
+/// end of the log, a gap in the log's sequence numbers (docs/format.md, "Opening").
 ///
 /// The caller owns `*out` and must close it with `ts_close`.
 ///
@@ -90,8 +95,10 @@ pub unsafe extern "C" fn ts_open(
 ///
 /// Returns `TS_OK`; `TS_BUSY` with live snapshots; `TS_IO_ERROR` if the final checkpoint
 /// could not be written (the database is closed anyway and nothing is lost: the log is kept
-/// and the next `ts_open` replays it); `TS_INVALID_ARGUMENT` in a forked child (see
-/// `ts_open`).
+/// and the next `ts_open` replays it); when the database is in a failed state that only a
+/// reopen mends (see `ts_db_health`), the status `ts_db_health` returns, with a message
+/// starting "closed without a final checkpoint": it is closed, the log is kept and the next
+/// `ts_open` replays it; `TS_INVALID_ARGUMENT` in a forked child (see `ts_open`).
 ///
 /// In a forked child the handle is not the child's to close: `ts_close` writes no
 /// checkpoint, deletes and truncates no file, and does not wait for the background thread
@@ -130,8 +137,14 @@ pub unsafe extern "C" fn ts_close(db: *mut ts_db) -> ts_status {
 /// (see `ts_options_set_checkpoint_bytes`) and in `ts_close`; call this to bound recovery
 /// time at a moment of your choosing (e.g. after a bulk load).
 ///
-/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL; `TS_IO_ERROR` if a file cannot be
-/// written or synced (nothing is lost: the log is kept).
+/// A checkpoint that succeeds also ends a failed state caused by a failed checkpoint or
+/// log sync (see `ts_db_health`): once the disk has room again, this lets writes go on
+/// without waiting for the background thread's retry.
+///
+/// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `db` is NULL (or in a forked child);
+/// `TS_IO_ERROR` if a file cannot be written or synced (nothing is lost: the log is kept,
+/// and nothing left behind blocks the next attempt); when the database is in a failed state
+/// that only a reopen mends, the status `ts_db_health` returns.
 ///
 /// Threads: safe from any thread.
 #[unsafe(no_mangle)]

@@ -51,8 +51,8 @@ pub enum ts_status {
     /// The database is closed (reported by bindings for calls on a closed handle; the C API
     /// frees the handle in `ts_close`, after which it must not be used at all).
     TS_CLOSED = 8,
-    /// A bug in libtsdb, or a database in a failed state after an earlier error (the message
-    /// says which); close and reopen the database.
+    /// A bug in libtsdb (the message says where); a database where one happened is in its
+    /// failed state (see `ts_db_health`): close and reopen it.
     TS_INTERNAL = 9,
 }
 

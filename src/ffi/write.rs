@@ -13,8 +13,9 @@ use crate::{Error, MetricId};
 /// returns `TS_OK`.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
-/// `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_INTERNAL` if the database
-/// is in a failed state.
+/// `db` is NULL or `ts` is INT64_MAX (see `TS_MAX_TIMESTAMP`); `TS_IO_ERROR` if the log
+/// cannot be written or synced; while the database is in its failed state, the status
+/// `ts_db_health` returns (nothing is written).
 ///
 /// Threads: safe from any number of threads on the same `db`.
 /// Prefer `ts_insert_batch` (or a `ts_batch`) for more than a few points: each call crosses
@@ -38,8 +39,10 @@ pub unsafe extern "C" fn ts_insert(db: *mut ts_db, id: u64, ts: i64, value: f64)
 /// @param[in] n       number of points, at least 1.
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric (nothing is written);
-/// `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or a timestamp is
-/// INT64_MAX (nothing is written); `TS_INTERNAL` if the database is in a failed state.
+/// `TS_INVALID_ARGUMENT` if `db`, `ts` or `values` is NULL, `n` is 0 or more than
+/// `TS_MAX_BATCH_POINTS`, or a timestamp is INT64_MAX (nothing is written); `TS_IO_ERROR` if
+/// the log cannot be written or synced; while the database is in its failed state, the
+/// status `ts_db_health` returns (nothing is written).
 ///
 /// Threads: safe from any number of threads on the same `db`.
 /// This is the fast path for one metric: one boundary crossing and one lock per call.
@@ -76,7 +79,8 @@ pub unsafe extern "C" fn ts_insert_batch(
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
 /// `db` is NULL or `from > until`; `TS_IO_ERROR` if the log or a rewritten partition cannot
 /// be written. When the rewrite fails after the delete was logged (a full disk), the database
-/// turns failed: writes return `TS_INTERNAL`, reads go on, and reopening applies the delete.
+/// turns failed until it is reopened: writes are refused (`ts_db_health`), reads go on, and
+/// reopening applies the delete.
 ///
 /// Threads: safe from any number of threads on the same `db`.
 #[unsafe(no_mangle)]
