@@ -78,11 +78,12 @@
  *     it can see alive, in memory and on disk, until released (ts_db_stats shows how many
  *     are live, the oldest one's age and the bytes only they keep). ts_close returns
  *     TS_BUSY while any snapshot, cursor or metric listing is alive.
- *   - One process opens a database at a time: a lock file (DIR/LOCK) makes a second
- *     ts_open of the same directory, from this process or another, return TS_BUSY. The lock
- *     is an flock on an open file, so a forked child holds it too until it execs (the file
- *     is close-on-exec), exits or calls ts_close on its inherited handle: a ts_open right
- *     after ts_close can see TS_BUSY while such a child is starting; retry.
+ *   - One process opens a database at a time: a lock (an flock on the directory and on
+ *     DIR/LOCK) makes a second ts_open of the same directory, from this process or another,
+ *     return TS_BUSY. The lock is an flock on open files, so a forked child holds it too
+ *     until it execs (the files are close-on-exec), exits or calls ts_close on its
+ *     inherited handle: a ts_open right after ts_close can see TS_BUSY while such a child
+ *     is starting; retry.
  */
 
 #ifndef TSDB_H
