@@ -89,14 +89,13 @@ pub fn scan(dir: &Path, after: u64, start: Option<LogStart>) -> Result<Recovery>
             label(s.no + 1)
         )));
     }
-    // The segment the log goes on in: the last with records, or the one after it if that
-    // one ended; segments after it hold nothing (a rotation cut short) and go.
-    let used = chain.iter().rposition(|s| s.records > 0);
-    let keep = match used {
-        Some(i) if chain[i].ends => i + 2,
-        Some(i) => i + 1,
-        None => chain.len().min(1),
-    };
+    // The segment the log goes on in: the last with records, or the first after it that
+    // did not end (a segment that names a next one is full); segments after it hold nothing
+    // (a rotation cut short) and go.
+    let mut keep = chain.iter().rposition(|s| s.records > 0).map_or(chain.len().min(1), |i| i + 1);
+    while keep < chain.len() && chain[keep - 1].ends {
+        keep += 1;
+    }
     let mut leftovers: Vec<PathBuf> = below.iter().map(|&n| dir.join(file_name(n, EXT))).collect();
     leftovers.extend(chain.drain(keep..).map(|s| s.path));
     let current = chain.len().checked_sub(1).filter(|&i| chain[i].format != FORMAT_1);
