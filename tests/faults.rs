@@ -562,3 +562,40 @@ fn a_deleted_lock_file_lets_no_second_writer_in() {
     Database::open(&d, &o).unwrap().close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A failed fsync of the log (in the background, under the interval policy) refuses writes
+/// until a checkpoint has made everything durable, which starts a new log segment first;
+/// nothing acknowledged is lost.
+#[test]
+fn a_failed_log_sync_refuses_writes_until_a_checkpoint() {
+    let _g = serial();
+    let d = tmpdir("logsync");
+    let o = Options { sync: SyncPolicy::Interval(10), wal_segment_bytes: 1 << 16, ..Options::default() };
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    fault::arm(Plan::nth(1, libc::EIO).only(&[Op::Sync]).sticky().any_thread());
+    let mut acked = 0i64;
+    let err = loop {
+        match db.insert(id, acked, acked as f64) {
+            Ok(()) => acked += 1,
+            Err(e) => break e,
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    assert!(err.to_string().contains("a background sync of the log failed"), "{err}");
+    assert!(db.stats().unwrap().failed);
+    // Still failing: the checkpoint cannot sync either, so the state stays.
+    assert!(db.checkpoint().is_err() && db.health().is_err());
+    let first = d.join("wal/00000001.wal"); // holds the records whose sync failed
+    assert!(first.exists());
+    fault::disarm();
+    db.checkpoint().unwrap();
+    assert!(db.health().is_ok());
+    assert!(!first.exists(), "the checkpoint started a new segment and let the old one go");
+    db.insert(id, acked, 0.0).unwrap();
+    db.close().map_err(|(_, e)| e).unwrap();
+    let db = Database::open(&d, &o).unwrap();
+    assert_eq!(db.begin().scan(id, i64::MIN, i64::MAX).unwrap().count() as i64, acked + 1);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
