@@ -114,15 +114,15 @@ impl Record<'_> {
         Ok((RECORD_HEADER + payload).next_multiple_of(8))
     }
 
-    /// Write the record, numbered `seq`, into `out` (exactly [`Record::size`] bytes): all
-    /// but the length first, then the length.
+    /// Write the record, numbered `seq`, into `out` (exactly [`Record::size`] bytes, all
+    /// zero: a segment past its last record always is): all but the length first, then the
+    /// length.
     pub fn write(&self, seq: u64, out: &mut [u8]) {
         let payload = self.payload_len();
+        debug_assert!(out.iter().all(|&b| b == 0), "a record is written over zeros");
         out[8..16].copy_from_slice(&seq.to_le_bytes());
         out[16] = self.kind();
-        out[17..RECORD_HEADER].fill(0);
         self.write_payload(&mut out[RECORD_HEADER..RECORD_HEADER + payload]);
-        out[RECORD_HEADER + payload..].fill(0);
         let crc = crc32fast::hash(&out[8..]);
         out[4..8].copy_from_slice(&crc.to_le_bytes());
         // The length last: a reader of a torn record sees a zero length or a bad checksum.
@@ -380,7 +380,7 @@ mod tests {
         let mut buf = vec![0u8; 32];
         for (i, r) in recs.iter().enumerate() {
             let at = buf.len();
-            buf.resize(at + r.size().unwrap(), 0xAA);
+            buf.resize(at + r.size().unwrap(), 0);
             r.write(i as u64 + 1, &mut buf[at..]);
         }
         let at = buf.len();

@@ -42,7 +42,7 @@ pub(super) struct Segment {
     pub format: u32,
     /// Where its records end (the end-of-segment record included).
     pub end: usize,
-    /// Bytes after `end` up to here are a torn write (to be cleared).
+    /// Bytes after `end` up to here are a torn write or stray bytes (to be cleared).
     pub torn_until: Option<usize>,
     pub records: u64,
     pub last_seq: u64,
@@ -176,6 +176,10 @@ fn check_segment(dir: &Path, no: u64, walk: &mut Walk) -> Result<Segment> {
                         "{label} offset {at}: zeros where a record should be (a valid record follows at offset {x})"
                     )));
                 }
+                // Stray bytes in the zeros after the end (no record): cleared before the log
+                // goes on here, as a torn end is.
+                let dirty = buf.iter().rposition(|&b| b != 0).map_or(at, |p| p + 1);
+                seg.torn_until = (dirty > at).then_some(dirty);
                 break;
             }
             Ok(Some(r)) if r.kind == NEXT => {

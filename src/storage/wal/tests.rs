@@ -260,3 +260,24 @@ fn truncation_deletes_only_a_prefix() {
     assert!(numbered_files(&d, EXT).unwrap().is_empty());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn stray_bytes_after_the_end_are_cleared_before_the_log_goes_on() {
+    let d = dir("stray");
+    let (wal, _) = write(&d, 5, 1 << 16);
+    drop(wal);
+    let path = seg(&d, 1);
+    let mut b = std::fs::read(&path).unwrap();
+    b[HEADER_LEN + 5 * REC + 17] = 0x55; // in the zeros, where the next record's header goes
+    b[40_000] = 0x66;
+    std::fs::write(&path, &b).unwrap();
+    assert_eq!(replay(&d, 0, None).unwrap().len(), 5);
+    let rec = scan(&d, 0, None).unwrap();
+    let seqr = Sequencer::default();
+    seqr.advance_to(rec.max_seq);
+    let wal = Wal::open(rec, 1 << 16, false, false).unwrap();
+    wal.append(&Record::Insert { id: 1, ts: &[5], vals: &[0.0] }, &seqr).unwrap();
+    drop(wal);
+    assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
