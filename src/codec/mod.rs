@@ -38,6 +38,7 @@ pub mod gorilla;
 mod pages;
 pub mod run;
 #[doc(hidden)]
+#[cfg(any(test, feature = "test-data"))]
 pub mod shapes;
 
 /// Format version written in byte 0 of every block (1 is still read: never paged).
