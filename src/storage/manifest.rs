@@ -1286,6 +1286,43 @@ fn map(file: &File, path: &Path) -> Result<Mmap> {
     unsafe { Mmap::map(file) }.map_err(|e| io_err("cannot map manifest", path, &e))
 }
 
+/// The fuzz targets' way to the blob decoders (`src/fuzzing.rs`): decode `body` as a blob of
+/// `kind` (a leaf of either format with first id `base`, or a chunk of either format), and
+/// for the packed kinds check that coding what was decoded decodes to the same again. An
+/// error is a rejected body; a panic is a bug.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_blob(kind: u8, body: &[u8], base: u64) -> Result<()> {
+    const OFF: u64 = FIRST_BLOB;
+    match kind {
+        LEAF => {
+            let slots = decode_leaf(body, OFF)?;
+            let again = decode_leaf(&encode_leaf(&slots), OFF).expect("a coded leaf decodes");
+            assert_eq!(again, slots, "a packed leaf decodes to what it was coded from");
+        }
+        CHUNK => {
+            let mut parts = Vec::new();
+            decode_chunk(body, OFF, &mut parts)?;
+            let mut again = Vec::new();
+            decode_chunk(&encode_chunk(&parts), OFF, &mut again).expect("a coded chunk decodes");
+            assert_eq!(again, parts, "a packed chunk decodes to what it was coded from");
+        }
+        LEAF3 => {
+            let slots = decode_leaf3(body, OFF, base & !(FAN as u64 - 1))?;
+            // A commit writes a format-3 leaf's entries packed.
+            if slots.iter().any(Option::is_some) {
+                let again = decode_leaf(&encode_leaf(&slots), OFF).expect("a coded leaf decodes");
+                assert_eq!(again, slots, "format-3 entries, packed, decode to the same");
+            }
+        }
+        _ => {
+            for p in body.chunks_exact(PART) {
+                get_ref3(&p[8..], OFF)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
