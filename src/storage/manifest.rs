@@ -263,6 +263,14 @@ impl Manifest {
                 m.sb.end
             )));
         }
+        // Live blobs lie between the superblocks and `end`: a larger count would overflow
+        // the sizes a commit computes from it.
+        if m.sb.live > m.sb.end - FIRST_BLOB {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset 0: superblock counts {} live bytes of blobs in a file of {}",
+                m.sb.live, m.sb.end
+            )));
+        }
         let header = (m.sb.generation > 0).then_some(m.sb.header);
         Ok((m, header))
     }
