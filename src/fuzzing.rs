@@ -21,9 +21,12 @@ use crate::storage::manifest::{self, Manifest};
 use crate::storage::{self as st, wal};
 use crate::{Database, MetricId, Options, SyncPolicy};
 
+/// An entry point: takes any bytes.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name: `fuzz/fuzz_targets/<name>.rs` calls the function, and
 /// `fuzz/corpus/<name>/` holds its seeds.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("codec_block", codec_block),
     ("manifest_file", manifest_file),
     ("manifest_blob", manifest_blob),
@@ -812,7 +815,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         let m = img.iter().find(|f| f.path == manifest::FILE).expect("a MANIFEST");
         let mut file = m.bytes.clone();
         file.resize(m.len as usize, 0);
-        out.push(("manifest_file", format!("{tag}"), manifest_input(&file, 0)));
+        out.push(("manifest_file", tag.to_string(), manifest_input(&file, 0)));
         out.push(("manifest_file", format!("{tag}-fix"), manifest_input(&file, 1)));
         // Its blobs, one by one.
         let mut at = FIRST_BLOB;
