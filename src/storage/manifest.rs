@@ -53,6 +53,7 @@
 //! commit changes one of their entries (the leaf is then written packed) or the file is
 //! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
 //! CHUNK3 blobs until its part list changes, when all its chunks are written packed).
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -280,7 +281,7 @@ impl Manifest {
     pub fn load(&self, mut f: impl FnMut(MetricEntry) -> Result<()>) -> Result<()> {
         let mut entries = Vec::new();
         if self.sb.root != 0 {
-            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries)?;
+            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries, &mut HashSet::new())?;
         }
         if entries.len() as u64 != self.sb.header.metrics {
             return Err(Error::Corruption(format!(
@@ -480,7 +481,22 @@ impl Manifest {
         Ok((slots, blob_size(b.len())))
     }
 
-    fn collect(&self, node: u64, level: u32, base: u64, out: &mut Vec<(u64, Entry)>) -> Result<()> {
+    /// Append the entries under `node` (at `level`, its first id `base`) to `out`. `seen`:
+    /// the nodes and leaves walked so far. Each is at one place in a tree, and a blob
+    /// reached twice would let a few KiB of nodes make the walk exponential.
+    fn collect(
+        &self,
+        node: u64,
+        level: u32,
+        base: u64,
+        out: &mut Vec<(u64, Entry)>,
+        seen: &mut HashSet<u64>,
+    ) -> Result<()> {
+        if !seen.insert(node) {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset {node}: a node or leaf the tree reaches twice"
+            )));
+        }
         if level == 0 {
             for (k, e) in self.leaf(node, base)?.0.into_iter().enumerate() {
                 if let Some(e) = e {
@@ -496,7 +512,7 @@ impl Manifest {
         for k in 0..FAN {
             let child = u64_at(b, 8 * k);
             if child != 0 {
-                self.collect(child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out)?;
+                self.collect(child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out, seen)?;
             }
         }
         Ok(())
