@@ -332,8 +332,9 @@ pub fn manifest_file(data: &[u8]) {
     let Ok((mut m, header)) = Manifest::open(&dir.0, false) else { return };
     let _ = m.damaged_superblocks();
     let _ = m.sizes();
-    let mut entries = Vec::new();
+    let (mut entries, mut max_id) = (Vec::new(), 0);
     let loaded = m.load(|e| {
+        max_id = max_id.max(e.id);
         // Keep a few: a hostile tree may list many.
         if entries.len() < 4 {
             entries.push(e);
@@ -352,8 +353,10 @@ pub fn manifest_file(data: &[u8]) {
         parts.push((start, manifest::BlockRef { first_ts: start, last_ts: start, count: 1, ..block }));
         (e.id, e.name.clone(), parts, e.extents.clone(), e.retention)
     });
-    let new_id = header.next_id.max(changed.as_ref().map_or(1, |c| c.0.saturating_add(1)));
-    if new_id == u64::MAX || changed.as_ref().is_some_and(|c| c.0 >= new_id) {
+    // An id past every metric (the superblock's next_id may be damaged: a database
+    // refuses that at open, the manifest alone does not look).
+    let new_id = header.next_id.max(max_id.saturating_add(1));
+    if new_id == u64::MAX {
         changed = None;
     }
     let extents = [block];
@@ -699,7 +702,7 @@ pub fn open_dir(data: &[u8]) {
     let pristine = data.len() < 7;
     let mut opts = image_opts();
     opts.create_if_missing = false;
-    for round in 0..2 {
+    for round in 0..2u64 {
         let db = match Database::open(&dir.0, &opts) {
             Ok(db) => db,
             Err(e) => {
@@ -709,7 +712,16 @@ pub fn open_dir(data: &[u8]) {
         };
         let points = read_everything(&db);
         if pristine {
-            assert_eq!(points, Some(images().points), "an undamaged image holds every point (round {round})");
+            let want = images().points + round;
+            assert_eq!(points, Some(want), "an undamaged image holds every point (round {round})");
+        }
+        if round == 0 {
+            // A create takes a fresh id: it adds a metric, never replaces one.
+            let before = db.begin().metric_count();
+            if let Ok(id) = db.create_metric("fuzz.created") {
+                assert_eq!(db.begin().metric_count(), before + 1, "a create adds a metric");
+                let _ = db.insert(id, 1, 1.0);
+            }
         }
         let closed = db.close();
         if closed.is_err() {
