@@ -279,9 +279,9 @@ impl Manifest {
     /// Every metric, ascending id. Every blob is checked; damage is a corruption error
     /// naming the offset.
     pub fn load(&self, mut f: impl FnMut(MetricEntry) -> Result<()>) -> Result<()> {
-        let mut entries = Vec::new();
+        let (mut entries, mut seen) = (Vec::new(), HashSet::new());
         if self.sb.root != 0 {
-            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries, &mut HashSet::new())?;
+            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries, &mut seen)?;
         }
         if entries.len() as u64 != self.sb.header.metrics {
             return Err(Error::Corruption(format!(
@@ -291,7 +291,7 @@ impl Manifest {
             )));
         }
         for (id, e) in entries {
-            f(self.entry(id, &e)?)?;
+            f(self.entry(id, &e, &mut seen)?)?;
         }
         Ok(())
     }
@@ -518,11 +518,22 @@ impl Manifest {
         Ok(())
     }
 
-    /// Metric `id`'s entry with its name, parts and extents read from their blobs.
-    fn entry(&self, id: u64, e: &Entry) -> Result<MetricEntry> {
+    /// Metric `id`'s entry with its name, parts and extents read from their blobs. `seen`:
+    /// the blobs read so far. A blob belongs to one entry: one that many entries (or one
+    /// index, many times) name would let a few KiB of file decode to millions of parts.
+    fn entry(&self, id: u64, e: &Entry, seen: &mut HashSet<u64>) -> Result<MetricEntry> {
+        let mut once = |off: u64| {
+            if seen.insert(off) {
+                Ok(off)
+            } else {
+                Err(Error::Corruption(format!(
+                    "MANIFEST offset {off}: metric {id}: a blob the tree reaches twice"
+                )))
+            }
+        };
         let name = match &e.name {
             Name::Inline(s) => s.clone(),
-            Name::Blob(off) => std::str::from_utf8(self.blob(*off, NAME)?)
+            Name::Blob(off) => std::str::from_utf8(self.blob(once(*off)?, NAME)?)
                 .map_err(|_| Error::Corruption(format!("MANIFEST offset {off}: name is not UTF-8")))?
                 .to_owned(),
         };
@@ -539,8 +550,8 @@ impl Manifest {
             Refs::Inline(v) => v.clone(),
             &Refs::Blob { off, count } => {
                 let mut v = Vec::new();
-                for c in self.blob(off, INDEX)?.chunks_exact(8) {
-                    self.chunk_parts(u64_at(c, 0), &mut v)?;
+                for c in self.blob(once(off)?, INDEX)?.chunks_exact(8) {
+                    self.chunk_parts(once(u64_at(c, 0))?, &mut v)?;
                 }
                 counted(off, "parts", count, v.len())?;
                 v
@@ -550,7 +561,7 @@ impl Manifest {
             Refs::Inline(v) => v.clone(),
             &Refs::Blob { off, count } => {
                 let v = self
-                    .blob(off, EXTENTS)?
+                    .blob(once(off)?, EXTENTS)?
                     .chunks_exact(REF)
                     .map(|r| get_ref3(r, off))
                     .collect::<Result<Vec<_>>>()?;
