@@ -7,6 +7,7 @@
 //! reproducers of known open items (`known_open_issues`, `fuzz/known/<target>/`).
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use tsdb::fuzzing::{TARGETS, seeds};
 
@@ -24,14 +25,23 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Run `target` on every file of `dirs`; returns how many ran, and the files that panicked.
+/// Longest an input may take (the fuzz runs' own limit): a hang is a bug like a panic.
+const SLOW: Duration = Duration::from_secs(10);
+
+/// Run `target` on every file of `dirs`; returns how many ran, and the files that panicked
+/// or took longer than [`SLOW`].
 fn run_all(target: fn(&[u8]), dirs: &[PathBuf]) -> (usize, Vec<String>) {
     let (mut ran, mut failed) = (0, Vec::new());
     for dir in dirs {
         for path in inputs(dir) {
             let data = std::fs::read(&path).unwrap();
             ran += 1;
-            if let Err(e) = catch_unwind(AssertUnwindSafe(|| target(&data))) {
+            let start = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| target(&data)));
+            if start.elapsed() > SLOW {
+                failed.push(format!("{}: took {:.1?}", path.display(), start.elapsed()));
+            }
+            if let Err(e) = result {
                 let msg = e
                     .downcast_ref::<String>()
                     .cloned()
