@@ -48,13 +48,31 @@ impl Scratch {
         static BASE: OnceLock<PathBuf> = OnceLock::new();
         let base = BASE.get_or_init(|| {
             let shm = Path::new("/dev/shm");
-            if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() }
+            let base = if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() };
+            sweep(&base);
+            base
         });
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir = base.join(format!("tsdb-fuzz-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cannot create the fuzz scratch directory");
         Scratch(dir)
+    }
+}
+
+/// Remove the scratch directories of processes that are gone: a crash (an abort, which
+/// runs no destructor) or a killed run leaves its last one behind.
+fn sweep(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("tsdb-fuzz-")) else { continue };
+        // tsdb-fuzz-<tag>-<pid>-<n>
+        let mut parts = rest.rsplit('-');
+        let (Some(_), Some(pid)) = (parts.next(), parts.next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
