@@ -343,7 +343,13 @@ impl Manifest {
             sb.root = self.update(&mut w, &mut live, &mut metrics, sb.root, sb.height - 1, changes)?;
         }
         sb.header = Header { metrics: metrics as u64, ..header };
-        sb.live = live as u64;
+        // The blobs a commit releases were counted live: fewer means a damaged count.
+        sb.live = u64::try_from(live).map_err(|_| {
+            Error::Corruption(format!(
+                "MANIFEST offset 0: superblock counts {} live bytes, fewer than a commit released",
+                self.sb.live
+            ))
+        })?;
         let path = self.dir.join(FILE);
         sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
         sb.generation += 1;
