@@ -352,7 +352,10 @@ impl Manifest {
         })?;
         let path = self.dir.join(FILE);
         sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
-        sb.generation += 1;
+        // Wrapped to 0, the file would open as a new manifest (no checkpoint).
+        sb.generation = sb.generation.checked_add(1).ok_or_else(|| {
+            Error::Corruption(format!("MANIFEST offset 0: superblock generation {}", sb.generation))
+        })?;
         if self.fsync {
             self.file.sync_data().map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }
