@@ -11,6 +11,9 @@ mod catalog;
 pub mod codec;
 mod db;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod inspect;
 mod options;
 mod partition;

@@ -331,11 +331,13 @@ impl Database {
             let mut w = sh.writer.lock();
             let cur = sh.current.load_full();
             let id = MetricId(w.next_id);
+            let after =
+                id.0.checked_add(1).ok_or_else(|| Error::Corruption("no metric id left to assign".into()))?;
             let next = cur
                 .add_metric(id, name, || PartitionMap::new(id, name.into()))
                 .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
             let (ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
-            w.next_id += 1;
+            w.next_id = after;
             sh.current.store(Arc::new(next));
             sh.mark_dirty(id);
             (id, ticket, lsn)
@@ -720,7 +722,9 @@ impl Shared {
         let run_points = self.opts.head_run_points;
         let raw_heads = &self.raw_heads;
         let max_raw = self.max_raw_heads;
+        let mut max_id = 0;
         self.checkpointed.get_mut().manifest.load(|m| {
+            max_id = m.id;
             let mut parts = Vec::with_capacity(m.parts.len());
             for (start, r) in &m.parts {
                 parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
@@ -758,11 +762,18 @@ impl Shared {
             })?;
             Ok(())
         })?;
+        // Creates take ids from next_id on: one that a metric holds would replace it.
         let h = header;
+        if h.next_id == 0 || h.next_id <= max_id {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset 0: the next metric id is {}, but metric {max_id} exists",
+                h.next_id
+            )));
+        }
         self.checkpointed.get_mut().seq = h.checkpoint_seq;
         let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
         *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
-        self.writer.get_mut().next_id = h.next_id.max(1);
+        self.writer.get_mut().next_id = h.next_id;
         self.seqr.advance_to(h.checkpoint_seq);
         self.current.store(Arc::new(version));
         Ok(segs.into_keys().collect())
@@ -788,7 +799,7 @@ impl Shared {
                     self.current.store(Arc::new(next));
                     self.mark_dirty(mid);
                 }
-                w.next_id = w.next_id.max(id + 1);
+                w.next_id = w.next_id.max(id.saturating_add(1));
             }
             Replayed::Drop { id } => {
                 let cur = self.current.load_full();

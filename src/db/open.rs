@@ -46,7 +46,7 @@ impl Database {
         let lock = dir_lock.and_lock_file(path)?;
         let data_files = numbered_files(&data_dir, segment::EXT)?;
         let log = wal::scan(&wal_dir, header.checkpoint_seq, header.log)?;
-        let next_data = data_files.last().map_or(1, |n| n + 1).max(header.next_data_seg);
+        let next_data = data_files.last().map_or(1, |n| n.saturating_add(1)).max(header.next_data_seg);
         let reclaim = Arc::new(Reclaim::default());
         let mut shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(Version::empty()),

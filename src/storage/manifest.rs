@@ -53,6 +53,7 @@
 //! commit changes one of their entries (the leaf is then written packed) or the file is
 //! rewritten; a metric from it keeps its blobs while they do not change (an INDEX may list
 //! CHUNK3 blobs until its part list changes, when all its chunks are written packed).
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,8 @@ const SUPER_LEN: usize = 108;
 const SUPER_LEN_4: usize = 92;
 /// A tree of this height spans every u64 id (64^11 > 2^64); a taller one is damage.
 const MAX_HEIGHT: u32 = 11;
+/// Above any sequence number, metric id, segment number or generation a database reaches.
+const MAX_COUNTER: u64 = 1 << 62;
 const BLOB_HEADER: usize = 16;
 const FAN_BITS: u32 = 6;
 const FAN: usize = 1 << FAN_BITS;
@@ -310,6 +313,14 @@ impl Manifest {
                 m.sb.end
             )));
         }
+        // Live blobs lie between the superblocks and `end`: a larger count would overflow
+        // the sizes a commit computes from it.
+        if m.sb.live > m.sb.end - FIRST_BLOB {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset 0: superblock counts {} live bytes of blobs in a file of {}",
+                m.sb.live, m.sb.end
+            )));
+        }
         let header = m.sb.header;
         Ok((m, header))
     }
@@ -325,9 +336,9 @@ impl Manifest {
     /// Every metric, ascending id. Every blob is checked; damage is a corruption error
     /// naming the offset.
     pub fn load(&self, mut f: impl FnMut(MetricEntry) -> Result<()>) -> Result<()> {
-        let mut entries = Vec::new();
+        let (mut entries, mut seen) = (Vec::new(), HashSet::new());
         if self.sb.root != 0 {
-            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries)?;
+            self.collect(self.sb.root, self.sb.height - 1, 0, &mut entries, &mut seen)?;
         }
         if entries.len() as u64 != self.sb.header.metrics {
             return Err(Error::Corruption(format!(
@@ -337,7 +348,7 @@ impl Manifest {
             )));
         }
         for (id, e) in entries {
-            f(self.entry(id, &e)?)?;
+            f(self.entry(id, &e, &mut seen)?)?;
         }
         Ok(())
     }
@@ -397,12 +408,21 @@ impl Manifest {
             sb.root = self.update(&mut w, &mut live, &mut metrics, sb.root, sb.height - 1, changes)?;
         }
         sb.header = Header { metrics: metrics as u64, ..header };
-        sb.live = live as u64;
+        // The blobs a commit releases were counted live: fewer means a damaged count.
+        sb.live = u64::try_from(live).map_err(|_| {
+            Error::Corruption(format!(
+                "MANIFEST offset 0: superblock counts {} live bytes, fewer than a commit released",
+                self.sb.live
+            ))
+        })?;
         let path = self.dir.join(FILE);
         // Until a superblock names them, the new blobs are garbage after the end: a failure
         // before that leaves the manifest as it was.
         sb.end = w.finish().map_err(|e| io_err("cannot write manifest", &path, &e))?;
-        sb.generation += 1;
+        // Wrapped to 0, the file would open as a new manifest (no checkpoint).
+        sb.generation = sb.generation.checked_add(1).ok_or_else(|| {
+            Error::Corruption(format!("MANIFEST offset 0: superblock generation {}", sb.generation))
+        })?;
         if self.fsync {
             sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }
@@ -543,7 +563,22 @@ impl Manifest {
         Ok((slots, blob_size(b.len())))
     }
 
-    fn collect(&self, node: u64, level: u32, base: u64, out: &mut Vec<(u64, Entry)>) -> Result<()> {
+    /// Append the entries under `node` (at `level`, its first id `base`) to `out`. `seen`:
+    /// the nodes and leaves walked so far. Each is at one place in a tree, and a blob
+    /// reached twice would let a few KiB of nodes make the walk exponential.
+    fn collect(
+        &self,
+        node: u64,
+        level: u32,
+        base: u64,
+        out: &mut Vec<(u64, Entry)>,
+        seen: &mut HashSet<u64>,
+    ) -> Result<()> {
+        if !seen.insert(node) {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset {node}: a node or leaf the tree reaches twice"
+            )));
+        }
         if level == 0 {
             for (k, e) in self.leaf(node, base)?.0.into_iter().enumerate() {
                 if let Some(e) = e {
@@ -566,17 +601,28 @@ impl Manifest {
                 )));
             }
             if child != 0 {
-                self.collect(child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out)?;
+                self.collect(child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out, seen)?;
             }
         }
         Ok(())
     }
 
-    /// Metric `id`'s entry with its name, parts and extents read from their blobs.
-    fn entry(&self, id: u64, e: &Entry) -> Result<MetricEntry> {
+    /// Metric `id`'s entry with its name, parts and extents read from their blobs. `seen`:
+    /// the blobs read so far. A blob belongs to one entry: one that many entries (or one
+    /// index, many times) name would let a few KiB of file decode to millions of parts.
+    fn entry(&self, id: u64, e: &Entry, seen: &mut HashSet<u64>) -> Result<MetricEntry> {
+        let mut once = |off: u64| {
+            if seen.insert(off) {
+                Ok(off)
+            } else {
+                Err(Error::Corruption(format!(
+                    "MANIFEST offset {off}: metric {id}: a blob the tree reaches twice"
+                )))
+            }
+        };
         let name = match &e.name {
             Name::Inline(s) => s.clone(),
-            Name::Blob(off) => std::str::from_utf8(self.blob(*off, NAME)?)
+            Name::Blob(off) => std::str::from_utf8(self.blob(once(*off)?, NAME)?)
                 .map_err(|_| Error::Corruption(format!("MANIFEST offset {off}: name is not UTF-8")))?
                 .to_owned(),
         };
@@ -593,8 +639,8 @@ impl Manifest {
             Refs::Inline(v) => v.clone(),
             &Refs::Blob { off, count } => {
                 let mut v = Vec::new();
-                for c in self.blob(off, INDEX)?.chunks_exact(8) {
-                    self.chunk_parts(u64_at(c, 0), &mut v)?;
+                for c in self.blob(once(off)?, INDEX)?.chunks_exact(8) {
+                    self.chunk_parts(once(u64_at(c, 0))?, &mut v)?;
                 }
                 counted(off, "parts", count, v.len())?;
                 v
@@ -604,7 +650,7 @@ impl Manifest {
             Refs::Inline(v) => v.clone(),
             &Refs::Blob { off, count } => {
                 let v = self
-                    .blob(off, EXTENTS)?
+                    .blob(once(off)?, EXTENTS)?
                     .chunks_exact(REF)
                     .map(|r| get_ref3(r, off))
                     .collect::<Result<Vec<_>>>()?;
@@ -987,7 +1033,14 @@ fn read_super(buf: &[u8], at: usize) -> Option<Super> {
         live: u64_at(b, 72),
     };
     let tree_ok = sb.height <= MAX_HEIGHT && (sb.root == 0 || (sb.height >= 1 && sb.root >= FIRST_BLOB));
-    (tree_ok && sb.end >= FIRST_BLOB).then_some(sb)
+    // Counters a real database never brings near 2^62 (each counts one write, metric or
+    // segment): one past it is damage, and would overflow when counted on.
+    let h = &sb.header;
+    let counters_ok =
+        [h.checkpoint_seq, h.next_id, h.next_data_seg, sb.generation, h.log.map_or(0, |l| l.segment)]
+            .iter()
+            .all(|&c| c < MAX_COUNTER);
+    (tree_ok && counters_ok && sb.end >= FIRST_BLOB).then_some(sb)
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -1374,6 +1427,43 @@ fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()
     }
     if rd.left() != 0 {
         return Err(rd.bad(format!("{} bytes after the last part", rd.left())));
+    }
+    Ok(())
+}
+
+/// The fuzz targets' way to the blob decoders (`src/fuzzing.rs`): decode `body` as a blob of
+/// `kind` (a leaf of either format with first id `base`, or a chunk of either format), and
+/// for the packed kinds check that coding what was decoded decodes to the same again. An
+/// error is a rejected body; a panic is a bug.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_blob(kind: u8, body: &[u8], base: u64) -> Result<()> {
+    const OFF: u64 = FIRST_BLOB;
+    match kind {
+        LEAF => {
+            let slots = decode_leaf(body, OFF)?;
+            let again = decode_leaf(&encode_leaf(&slots), OFF).expect("a coded leaf decodes");
+            assert_eq!(again, slots, "a packed leaf decodes to what it was coded from");
+        }
+        CHUNK => {
+            let mut parts = Vec::new();
+            decode_chunk(body, OFF, &mut parts)?;
+            let mut again = Vec::new();
+            decode_chunk(&encode_chunk(&parts), OFF, &mut again).expect("a coded chunk decodes");
+            assert_eq!(again, parts, "a packed chunk decodes to what it was coded from");
+        }
+        LEAF3 => {
+            let slots = decode_leaf3(body, OFF, base & !(FAN as u64 - 1))?;
+            // A commit writes a format-3 leaf's entries packed.
+            if slots.iter().any(Option::is_some) {
+                let again = decode_leaf(&encode_leaf(&slots), OFF).expect("a coded leaf decodes");
+                assert_eq!(again, slots, "format-3 entries, packed, decode to the same");
+            }
+        }
+        _ => {
+            for p in body.chunks_exact(PART) {
+                get_ref3(&p[8..], OFF)?;
+            }
+        }
     }
     Ok(())
 }

@@ -300,7 +300,9 @@ impl DataWriter {
             let no = self.next_no;
             // A number that failed is not tried again: if its file could not even be
             // deleted, it would fail every later attempt with "File exists".
-            self.next_no += 1;
+            self.next_no = no
+                .checked_add(1)
+                .ok_or_else(|| Error::Corruption(format!("no data segment number left after {no}")))?;
             let seg = Arc::new(DataSegment::create(&self.dir, no, cap, self.reclaim.clone(), self.fsync)?);
             self.created.push(seg.path.clone());
             self.reclaim.register(&seg);

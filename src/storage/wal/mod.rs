@@ -33,6 +33,8 @@ use crate::sys::{self, WriteMap};
 use crate::txn::{Sequencer, Ticket};
 use crate::{Error, Result};
 use record::END_RECORD;
+#[cfg(feature = "fuzzing")]
+pub(crate) use record::RECORD_HEADER;
 pub use record::{Record, Replayed};
 pub use replay::{Recovery, scan};
 
@@ -260,7 +262,7 @@ impl Wal {
                 return Err(e);
             }
         };
-        inner.next_no += 1;
+        inner.next_no = no.saturating_add(1);
         inner.dir_unsynced |= self.fsync;
         if let Some(mut old) = inner.cur.take() {
             let end = old.pos;

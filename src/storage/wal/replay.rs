@@ -99,7 +99,7 @@ pub fn scan(dir: &Path, after: u64, start: Option<LogStart>) -> Result<Recovery>
     let mut leftovers: Vec<PathBuf> = below.iter().map(|&n| dir.join(file_name(n, EXT))).collect();
     leftovers.extend(chain.drain(keep..).map(|s| s.path));
     let current = chain.len().checked_sub(1).filter(|&i| chain[i].format != FORMAT_1);
-    let next_no = nos.last().map_or(1, |n| n + 1).max(from);
+    let next_no = nos.last().map_or(1, |n| n.saturating_add(1)).max(from);
     Ok(Recovery {
         dir: dir.to_owned(),
         chain,

@@ -1,0 +1,5 @@
+//! See tsdb::fuzzing::wal_replay and docs/testing.md ("Fuzzing").
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| tsdb::fuzzing::wal_replay(data));
