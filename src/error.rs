@@ -60,3 +60,7 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+pub(crate) fn not_found(id: crate::MetricId) -> Error {
+    Error::NotFound(format!("no live metric with this id (id={})", id.0))
+}

@@ -6,7 +6,6 @@
 //! `docs/architecture.md` for how the pieces fit together.
 #![deny(unsafe_code)]
 
-mod aggregate;
 mod catalog;
 pub mod codec;
 mod db;
@@ -17,6 +16,7 @@ pub mod fuzzing;
 mod inspect;
 mod options;
 mod partition;
+mod read;
 mod storage;
 mod sys;
 mod txn;
@@ -27,8 +27,7 @@ pub mod ffi;
 #[cfg(feature = "fault-injection")]
 pub use sys::fault;
 
-pub use aggregate::Agg;
-pub use db::{Batch, Cursor, Database, Snapshot, Stats, StorageStats};
+pub use db::{Batch, Database, Stats, StorageStats};
 pub use error::{Error, Result};
 pub use inspect::{CheckReport, Inventory};
 pub use options::{
@@ -36,6 +35,7 @@ pub use options::{
     DEFAULT_SYNC_INTERVAL_MS, MAX_PARTITION_POINTS, MIN_PARTITION_POINTS, MIN_WAL_SEGMENT_BYTES, Options,
     SyncPolicy,
 };
+pub use read::{Agg, Cursor, Snapshot};
 
 /// A metric's stable id: assigned at creation, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -6,6 +6,7 @@
 //! made durable first, are the files nothing needs deleted (data segments it does not
 //! name, log segments before where it says the log starts, a rotation's leftovers) and a
 //! torn end of the log cleared.
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +16,13 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use super::health::Health;
+use super::write::admit;
 use super::{Checkpointer, DATA_DIR, Database, LOCK_FILE, Shared, WAL_DIR, WriterState};
+use crate::MetricId;
+use crate::partition::{Head, Part, PartitionMap, Sealed};
 use crate::storage::manifest::{self, Header, Manifest};
-use crate::storage::segment::{self, DataWriter, Reclaim};
+use crate::storage::segment::{self, DataSegment, DataWriter, Reclaim};
+use crate::storage::wal::Replayed;
 use crate::storage::wal::{self, Wal};
 use crate::storage::{file_name, io_err, numbered_files, sync_dir};
 use crate::sys;
@@ -241,4 +246,144 @@ fn open_manifest(path: &Path, fsync: bool) -> Result<(Manifest, Header)> {
         )));
     }
     Manifest::create(path, fsync)
+}
+
+impl Shared {
+    /// Load the manifest into the (still private) current version; returns the data
+    /// segments it names.
+    pub(super) fn load_manifest(&mut self, data_dir: &Path, header: Header) -> Result<Vec<u64>> {
+        let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
+        let reclaim = self.reclaim.clone();
+        let mut version = Version::empty();
+        let mut seg = |no: u64| -> Result<Arc<DataSegment>> {
+            if let Some(s) = segs.get(&no) {
+                return Ok(s.clone());
+            }
+            let s = DataSegment::open(data_dir, no, reclaim.clone())?;
+            segs.insert(no, s.clone());
+            Ok(s)
+        };
+        let run_points = self.opts.head_run_points;
+        let raw_heads = &self.raw_heads;
+        let max_raw = self.max_raw_heads;
+        let mut max_id = 0;
+        self.checkpointed.get_mut().manifest.load(|m| {
+            max_id = m.id;
+            let mut parts = Vec::with_capacity(m.parts.len());
+            for (start, r) in &m.parts {
+                parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
+            }
+            let head = Head::default();
+            {
+                let mut h = head.lock();
+                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+                for r in &m.extents {
+                    let e = Arc::new(Sealed::on_disk(seg(r.seg)?, r));
+                    e.decode_into(&mut ts, &mut vals)?;
+                    // Restored points carry seq 0: older than any replayed write, and a
+                    // later extent wins over an earlier one by append order.
+                    h.push_all(&ts, &vals, 0);
+                    h.add_extent(e);
+                }
+                if h.len() > 0 {
+                    h.settle(u32::MAX, run_points, || admit(raw_heads, max_raw));
+                }
+            }
+            let id = MetricId(m.id);
+            let name: Arc<str> = m.name.as_str().into();
+            let map = PartitionMap {
+                id,
+                name: name.clone(),
+                parts: parts.into(),
+                head,
+                retention: m.retention.into(),
+            };
+            version = version.add_metric(id, &m.name, || map).map_err(|other| {
+                Error::Corruption(format!(
+                    "MANIFEST: metric name {:?} listed twice (ids {} and {})",
+                    m.name, other.0, m.id
+                ))
+            })?;
+            Ok(())
+        })?;
+        // Creates take ids from next_id on: one that a metric holds would replace it.
+        let h = header;
+        if h.next_id == 0 || h.next_id <= max_id {
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset 0: the next metric id is {}, but metric {max_id} exists",
+                h.next_id
+            )));
+        }
+        self.checkpointed.get_mut().seq = h.checkpoint_seq;
+        let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
+        *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
+        self.writer.get_mut().next_id = h.next_id;
+        self.seqr.advance_to(h.checkpoint_seq);
+        self.current.store(Arc::new(version));
+        Ok(segs.into_keys().collect())
+    }
+
+    /// Apply one replayed log record (numbered `seq`), as the original write did.
+    pub(super) fn replay(&self, seq: u64, rec: Replayed) -> Result<()> {
+        self.seqr.advance_to(seq);
+        match rec {
+            Replayed::Create { id, name } => {
+                let mut w = self.writer.lock();
+                let cur = self.current.load_full();
+                if cur.ids.get(id).is_none() {
+                    let mid = MetricId(id);
+                    let next = cur.add_metric(mid, &name, || PartitionMap::new(mid, name.as_str().into())).map_err(
+                        |other| {
+                            Error::Corruption(format!(
+                                "write-ahead log: metric {name:?} created as id {id} while id {} holds the name",
+                                other.0
+                            ))
+                        },
+                    )?;
+                    self.current.store(Arc::new(next));
+                    self.mark_dirty(mid);
+                }
+                w.next_id = w.next_id.max(id.saturating_add(1));
+            }
+            Replayed::Drop { id } => {
+                let cur = self.current.load_full();
+                if let Some(map) = cur.ids.get(id) {
+                    self.release_raw_head(map.head.lock().freeze());
+                    self.current.store(Arc::new(cur.drop_metric(map)));
+                    self.mark_dirty(MetricId(id));
+                }
+            }
+            Replayed::Insert { id, ts, vals } => {
+                match self.push_points(MetricId(id), None, &ts, &vals, seq) {
+                    Ok(true) => self.seal(MetricId(id)),
+                    Ok(false) | Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Replayed::Retention { id, span } => self.apply_retention_setting(MetricId(id), span),
+            Replayed::Delete { id, from, until } => {
+                // `advance_to` published `seq` itself; nothing runs concurrently in replay.
+                self.apply_delete(MetricId(id), from, until, seq)?;
+            }
+            Replayed::Batch { ids, ts, vals } => {
+                // The live commit checked every id; one missing now was dropped later.
+                let v = self.current.load();
+                let keep: Vec<usize> = (0..ids.len()).filter(|&i| v.ids.get(ids[i]).is_some()).collect();
+                drop(v);
+                let (ids, ts, vals) = (pick(&keep, &ids), pick(&keep, &ts), pick(&keep, &vals));
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                for id in self.push_batch(&ids, &ts, &vals, seq)? {
+                    self.seal(id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The elements of `xs` at positions `keep`.
+fn pick<T: Copy>(keep: &[usize], xs: &[T]) -> Vec<T> {
+    keep.iter().map(|&i| xs[i]).collect()
 }

@@ -8,8 +8,9 @@
 //! points overwrite are decoded whole and merged.
 
 use crate::codec::{Page, Summary, fold};
-use crate::db::{Snapshot, not_found};
+use crate::error::not_found;
 use crate::partition::Sealed;
+use crate::read::Snapshot;
 use crate::{Error, MetricId, Result};
 
 /// One bucket's aggregate: the layout of the C API's `ts_agg`.

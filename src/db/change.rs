@@ -1,0 +1,266 @@
+//! Structural changes of a metric's partition map: seals, range deletes and retention.
+//! Each builds a successor map under the metric's head lock and publishes it as a new version.
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::health::FailOnUnwind;
+use super::{Database, Shared};
+use crate::error::not_found;
+use crate::partition::{
+    Head, HeadInner, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
+};
+use crate::storage::wal::Record;
+use crate::{Error, MetricId, Result};
+
+impl Database {
+    /// Delete metric `id`'s points with `from <= ts < until`, atomically and durably (the
+    /// delete is logged). Copy-on-write: sealed partitions wholly inside the range are let
+    /// go, the (at most two) reaching across its ends are rewritten, the rest are shared;
+    /// snapshots begun before the delete still read the points, and their space returns
+    /// when the last of those snapshots is released. Points written after the delete are
+    /// kept, whatever their timestamps. `from == until` deletes nothing.
+    ///
+    /// If writing the rewritten partitions fails after the delete was logged (a full disk),
+    /// the error is returned and the database turns failed ([`Error::Failed`] for writes;
+    /// reads go on): reopening applies the logged delete.
+    pub fn delete_range(&self, id: MetricId, from: i64, until: i64) -> Result<()> {
+        self.shared.delete_range(id, from, until)
+    }
+
+    /// Set metric `id`'s own retention span (in timestamp units): sealed partitions whose
+    /// points are all older than the metric's newest sealed timestamp minus `span` are
+    /// dropped by background work. 0 returns the metric to the database's default
+    /// ([`Options::retention`]); a negative span keeps everything whatever the default.
+    /// Logged and checkpointed like a write. When it returns, no background drop chosen
+    /// under the previous setting is still in progress.
+    pub fn set_retention(&self, id: MetricId, span: i64) -> Result<()> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        // Before the ticket: a background drop holding the lock waits for earlier tickets.
+        let _serial = sh.retention_lock.lock();
+        let (ticket, lsn) = {
+            sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
+            sh.wal.append(&Record::Retention { id: id.0, span }, &sh.seqr)?
+        };
+        sh.apply_retention_setting(id, span);
+        drop(ticket);
+        sh.wake.notify_one();
+        sh.after_write(lsn)
+    }
+
+    /// Apply retention now, to every metric: drop the sealed partitions past their
+    /// metric's retention span (each metric's drop is logged as a range delete below the
+    /// first partition kept). Returns how many partitions this call dropped (background
+    /// drops are not counted, and never drop the same partitions twice). The background
+    /// thread does the same for metrics that sealed new partitions; this is for tools,
+    /// tests and benchmarks.
+    pub fn enforce_retention(&self) -> Result<u64> {
+        let sh = &*self.shared;
+        sh.owner.check()?; // before the retention lock (a forked child)
+        let v = sh.current.load_full();
+        let mut dropped = 0;
+        for (id, map) in v.ids.range_from(0) {
+            if sh.retention_cut(map).is_some() {
+                dropped += sh.drop_expired(id)?;
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+impl Shared {
+    /// Seal metric `id`'s head if it is (still) full: publish a new version whose map holds
+    /// the head's published points in sealed partitions. The successor is built under the
+    /// head's lock only, so seals of different metrics run in parallel; the writer lock is
+    /// held just to publish. A seal that fails (a full disk) leaves the head as it is: its
+    /// points are in the log, and the next write to the metric tries again.
+    pub(super) fn seal(&self, id: MetricId) {
+        let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
+        let mut head = map.head.lock();
+        if head.is_frozen() || head.len() < self.opts.partition_points as usize {
+            return;
+        }
+        let guard = FailOnUnwind(&self.health, "a seal");
+        let upto = self.seqr.visible();
+        if let Ok(Some((next, admitted))) =
+            map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
+        {
+            self.release_raw_head(admitted);
+            let _w = self.writer.lock();
+            // `map` is still current: replacing it would have frozen the head we hold.
+            let cur = self.current.load_full();
+            let next = Arc::new(next);
+            self.current.store(Arc::new(cur.with_map(next.clone())));
+            self.mark_dirty(id); // after publishing, while `map` is alive (see `Reclaim`)
+            if self.retention_cut(&next).is_some() {
+                self.retention_due.lock().push(id.0);
+            }
+        }
+        std::mem::forget(guard);
+    }
+
+    /// See [`Database::delete_range`].
+    pub(super) fn delete_range(&self, id: MetricId, from: i64, until: i64) -> Result<()> {
+        if from > until {
+            return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
+        }
+        self.check_writable()?;
+        let (ticket, lsn) = {
+            self.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
+            if from == until {
+                return Ok(());
+            }
+            self.wal.append(&Record::Delete { id: id.0, from, until }, &self.seqr)?
+        };
+        // Every write before the delete must be in the heads: wait, holding no lock.
+        self.seqr.wait_turn(&ticket);
+        let applied = self.apply_delete(id, from, until, ticket.seq);
+        if let Err(e) = &applied {
+            // Logged but not applied: only a replay of the log can apply it now.
+            self.health.fail("a range delete's rewrite, after the delete was logged,", e, true, false);
+        }
+        drop(ticket);
+        applied?;
+        self.after_write(lsn)
+    }
+
+    /// Apply the delete with sequence number `seq` (every earlier write published, `seq`
+    /// itself not yet): publish metric `id`'s map without its points in `[from, until)`
+    /// written before `seq`. A metric dropped meanwhile needs nothing.
+    pub(super) fn apply_delete(&self, id: MetricId, from: i64, until: i64, seq: u64) -> Result<()> {
+        loop {
+            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return Ok(()) };
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                continue; // replaced meanwhile: retry on its successor
+            }
+            let guard = FailOnUnwind(&self.health, "a range delete");
+            let pts = head.points();
+            let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
+            let head_hit = pts.iter().any(doomed);
+            let parts = delete_from_parts(&map.parts, from, until, &self.data)?;
+            let (parts, new_head) = if head_hit {
+                // Seal what the head holds from before the delete, less the range, into the
+                // parts; later writes stay in a new head (their seqs are above any
+                // checkpoint's, so the next checkpoint writes them all).
+                let (old, carry): (Vec<_>, Vec<_>) = pts.into_iter().partition(|p| p.seq < seq);
+                let kept: Vec<_> = old.into_iter().filter(|p| p.ts < from || p.ts >= until).collect();
+                let (ts, vals) = sorted_unique(kept, head.is_sorted());
+                let parts = parts.unwrap_or_else(|| map.parts.to_vec());
+                let part_points = self.opts.partition_points as usize;
+                let parts = if ts.is_empty() {
+                    parts
+                } else {
+                    merge_into_parts(&parts, &ts, &vals, part_points, &self.data)?
+                };
+                (parts, Head::with_points(carry))
+            } else if let Some(parts) = parts {
+                (parts, self.successor_head(&head, head.extents().to_vec()))
+            } else {
+                std::mem::forget(guard);
+                return Ok(()); // nothing in the range
+            };
+            let next = map.successor(parts, new_head);
+            self.publish_successor(&map, &mut head, next);
+            std::mem::forget(guard);
+            return Ok(());
+        }
+    }
+
+    /// Metric `id`'s own retention span becomes `span` (under its head's lock, so a
+    /// successor map being built copies the new value).
+    pub(super) fn apply_retention_setting(&self, id: MetricId, span: i64) {
+        loop {
+            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
+            let head = map.head.lock();
+            if head.is_frozen() {
+                continue;
+            }
+            map.retention.store(span, Ordering::Relaxed);
+            drop(head);
+            self.mark_dirty(id);
+            self.retention_due.lock().push(id.0);
+            return;
+        }
+    }
+
+    /// Where retention cuts metric `map`: the end of the range to delete and how many
+    /// sealed partitions lie wholly below it; `None` when nothing is past retention.
+    pub(super) fn retention_cut(&self, map: &PartitionMap) -> Option<(i64, u64)> {
+        let span = match map.retention() {
+            0 => self.opts.retention,
+            s => s,
+        };
+        if span <= 0 {
+            return None;
+        }
+        let newest = map.parts.last()?.data.max_ts();
+        let horizon = newest.saturating_sub(span);
+        // Partitions are in time order: the expired ones come first.
+        let k = map.parts.partition_point(|p| p.data.max_ts() < horizon);
+        (k > 0).then(|| (horizon.min(map.parts[k].start), k as u64))
+    }
+
+    /// Apply retention to the metrics queued by seals and settings. A failure (a full
+    /// disk) leaves the rest for a later pass, and the database failed until a checkpoint
+    /// succeeds.
+    pub(super) fn retention_pass(&self) {
+        let due = std::mem::take(&mut *self.retention_due.lock());
+        for (k, &id) in due.iter().enumerate() {
+            if let Err(e) = self.drop_expired(id) {
+                self.retention_due.lock().extend_from_slice(&due[k..]);
+                if !matches!(e, Error::Failed { .. }) {
+                    self.health.background_failed("a background retention pass", &e, false, false);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Drop metric `id`'s partitions past retention as one logged range delete; returns
+    /// how many. The cut is chosen under the retention lock, on the current map, so a
+    /// concurrent pass (background or `enforce_retention`) never drops or counts the same
+    /// partitions twice, and a `set_retention` returning means no drop under the old span
+    /// is still to come.
+    pub(super) fn drop_expired(&self, id: u64) -> Result<u64> {
+        let _serial = self.retention_lock.lock();
+        let Some((cut, n)) = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m)) else {
+            return Ok(0);
+        };
+        self.delete_range(MetricId(id), i64::MIN, cut)?;
+        Ok(n)
+    }
+
+    /// A new head holding `head`'s points and the given extents (their copies on disk).
+    pub(super) fn successor_head(&self, head: &HeadInner, extents: Vec<Arc<Sealed>>) -> Head {
+        let new_head = Head::with_points(head.points());
+        {
+            let mut h = new_head.lock();
+            for e in extents {
+                h.add_extent(e);
+            }
+            h.set_extents_upto(head.extents_upto());
+            h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
+        }
+        new_head
+    }
+
+    /// Make `next` metric `map.id`'s current map in place of `map` (current, its head
+    /// locked as `head`, not frozen), freezing the old head.
+    pub(super) fn publish_successor(
+        &self,
+        map: &PartitionMap,
+        head: &mut HeadInner,
+        next: PartitionMap,
+    ) -> Arc<PartitionMap> {
+        let next = Arc::new(next);
+        self.release_raw_head(head.freeze());
+        let _w = self.writer.lock();
+        // `map` is current: replacing it would have frozen the head we hold.
+        let cur = self.current.load_full();
+        self.current.store(Arc::new(cur.with_map(next.clone())));
+        drop(_w);
+        self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)
+        next
+    }
+}

@@ -1,0 +1,254 @@
+//! Checkpoints: the heads' new points as extents, the changed metrics into the manifest,
+//! the log before it let go; and the compaction of mostly dead data segments
+//! (docs/format.md, "Checkpoint, step by step").
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
+use crate::codec::MAX_BLOCK_POINTS;
+use crate::partition::{HeadInner, Part, PartitionMap, Sealed, sorted_unique};
+use crate::read::Snapshot;
+use crate::storage::manifest::{BlockRef, Change, Header};
+use crate::{Result, SyncPolicy};
+
+impl Database {
+    /// Write a checkpoint now: every acknowledged write goes into the data files and the
+    /// manifest, and the write-ahead log before it is deleted. Runs concurrently with
+    /// writers and readers; checkpoints also run in the background (see
+    /// [`Options::checkpoint_bytes`]) and at [`Database::close`].
+    pub fn checkpoint(&self) -> Result<()> {
+        self.check_process()?;
+        self.shared.checkpoint(MAX_DEAD_PERCENT, false).map(|_| ())
+    }
+}
+
+impl Shared {
+    /// Write a checkpoint; returns the sequence number it covers. See docs/format.md.
+    /// Only the metrics changed since the last one are written (their head's new points as
+    /// an extent, their entry in the manifest's tree). First, if some data segment has more
+    /// than `max_dead_percent` dead bytes, its live blocks are copied to the current
+    /// segment (compaction), so that it dies once no snapshot reads it.
+    pub(super) fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
+        let mut cp = self.checkpointed.lock();
+        // A failure in force now ends if this checkpoint succeeds: it covers every write
+        // acknowledged before it (writes were refused since).
+        let failure = self.health.current();
+        if failure.as_ref().is_some_and(|f| f.permanent) {
+            return Err(self.health.error().expect("failed"));
+        }
+        if failure.as_ref().is_some_and(|f| f.log_sync) {
+            // Pages of the current segment may not have reached the disk: later records go
+            // to a new segment, and this checkpoint lets the old ones go.
+            self.wal.start_new_segment()?;
+        }
+        let mark = self.wal.written();
+        self.compact_segments(max_dead_percent);
+        // The snapshot first, then the list: every write the snapshot sees marked its metric
+        // before it was published, so the list holds every metric with points up to the
+        // snapshot's sequence number (which the log may then forget).
+        let snap = self.begin();
+        let (ids, epoch) = {
+            let mut d = self.dirty.lock();
+            (std::mem::take(&mut *d), self.reclaim.next_epoch())
+        };
+        let result = self.write_checkpoint(&mut cp, &snap, &ids, closing);
+        drop(snap);
+        match result {
+            Ok((upto, redirty)) => {
+                cp.seq = upto;
+                let (bytes, live) = cp.manifest.sizes();
+                *self.last_checkpoint.lock() = (bytes, live, upto);
+                self.checkpoint_mark.store(mark, Ordering::Relaxed);
+                // Back on the list before the next checkpoint can take it: one taking the
+                // list without them would let the log forget their newer points (found by
+                // the model test, with explicit and background checkpoints racing).
+                self.dirty.lock().extend(redirty);
+                self.health.recovered(&failure);
+                self.reclaim.committed(epoch)?;
+                self.wal.truncate_through(upto, false)?;
+                drop(cp);
+                crate::sys::trim_heap();
+                Ok(upto)
+            }
+            Err(e) => {
+                self.dirty.lock().extend(ids); // nothing is lost: the next one writes them
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Shared::checkpoint`]: returns the sequence number covered and the ids
+    /// that must stay on the dirty list.
+    pub(super) fn write_checkpoint(
+        &self,
+        cp: &mut Checkpointer,
+        snap: &Snapshot,
+        ids: &[u64],
+        closing: bool,
+    ) -> Result<(u64, Vec<u64>)> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let upto = snap.seq;
+        let current = self.current.load_full();
+        let next_id = self.writer.lock().next_id;
+        let mut redirty = Vec::new();
+        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64);
+        let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
+        for &id in &ids {
+            let Some(map) = snap.version.ids.get(id) else {
+                // Dropped (the tree forgets it), or created after the snapshot (later).
+                if current.ids.get(id).is_some() {
+                    redirty.push(id);
+                } else {
+                    pending.push((id, None));
+                }
+                continue;
+            };
+            // Changed since the snapshot (sealed, compacted, dropped): its state as of the
+            // snapshot goes in now, the newer one next time.
+            if !current.ids.get(id).is_some_and(|m| Arc::ptr_eq(m, map)) {
+                redirty.push(id);
+            }
+            let extents = {
+                let mut head = map.head.lock();
+                let fresh = head.points_between(head.extents_upto(), upto);
+                if !fresh.is_empty() {
+                    self.write_extents(&mut head, fresh)?;
+                    head.set_extents_upto(upto);
+                }
+                if head.checkpointed(upto) {
+                    redirty.push(id);
+                }
+                head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")).collect()
+            };
+            let parts =
+                map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))).collect();
+            pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
+        }
+        let fsync = closing || self.opts.sync != SyncPolicy::None;
+        let (unsynced, next_data_seg) = {
+            let mut d = self.data.lock();
+            (d.take_unsynced(fsync), d.next_no())
+        };
+        // Not under the data writer's lock: seals would wait for the disk (tens of ms for a
+        // checkpoint's worth of blocks), and their new blocks belong to the next checkpoint.
+        if let Some(e) = unsynced.iter().find_map(|seg| seg.sync().err()) {
+            self.data.lock().untake(unsynced);
+            return Err(e);
+        }
+        let changes: Vec<Change<'_>> = pending
+            .iter()
+            .map(|(id, e)| Change {
+                id: *id,
+                entry: e.as_ref().map(|(n, p, x, r)| (&**n, p.as_slice(), x.as_slice(), *r)),
+            })
+            .collect();
+        let log = Some(self.wal.log_start(upto, closing)?);
+        cp.manifest.commit(
+            &changes,
+            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0, log },
+            fsync,
+            closing,
+        )?;
+        Ok((upto, redirty))
+    }
+
+    /// Persist `fresh` head points as extents. Like a binary counter, the new points absorb
+    /// the newest extents while those are no larger than twice them, so a head that gets a
+    /// few points per checkpoint keeps O(log n) extents and each point is rewritten O(log n)
+    /// times before the head seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one
+    /// batch may bring millions of points). On failure the head's extents are as they were:
+    /// the manifest still names them.
+    pub(super) fn write_extents(
+        &self,
+        head: &mut HeadInner,
+        fresh: Vec<crate::partition::HeadPoint>,
+    ) -> Result<()> {
+        let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
+        let mut merged = Vec::new();
+        let restore = |head: &mut HeadInner, merged: Vec<Arc<Sealed>>| {
+            for x in merged.into_iter().rev() {
+                head.add_extent(x);
+            }
+        };
+        while ts.len() < MAX_BLOCK_POINTS {
+            let room = MAX_BLOCK_POINTS - ts.len();
+            let Some(old) = head.pop_extent_up_to((2 * ts.len()).min(room)) else { break };
+            let m = old.merged_with(&ts, &vals);
+            merged.push(old);
+            match m {
+                Ok(m) => (ts, vals) = m,
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        let mut new = Vec::with_capacity(ts.len().div_ceil(MAX_BLOCK_POINTS));
+        for (t, v) in ts.chunks(MAX_BLOCK_POINTS).zip(vals.chunks(MAX_BLOCK_POINTS)) {
+            match Sealed::encode(t, v, &self.data) {
+                Ok(e) => new.push(Arc::new(e)),
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        for e in new {
+            head.add_extent(e);
+        }
+        Ok(())
+    }
+
+    /// Copy the live blocks of mostly dead data segments into the current one, publishing
+    /// the moved maps (a pass over every metric, run only when some segment qualifies).
+    pub(super) fn compact_segments(&self, max_dead_percent: u64) {
+        let limit = {
+            let mut d = self.data.lock();
+            if d.current().is_some_and(|c| c.mostly_dead(max_dead_percent)) {
+                d.rotate();
+            }
+            let cur = d.current().map(|c| c.no);
+            if !self.reclaim.any_mostly_dead(max_dead_percent, cur) {
+                return;
+            }
+            cur.unwrap_or(d.next_no())
+        };
+        let movable =
+            |d: &Sealed| d.segment().is_some_and(|s| s.no < limit && s.mostly_dead(max_dead_percent));
+        let version = self.current.load_full();
+        for (_, map) in version.ids.range_from(0) {
+            let mut head = map.head.lock();
+            if !head.is_frozen()
+                && (map.parts.iter().any(|p| movable(&p.data)) || head.extents().iter().any(|e| movable(e)))
+            {
+                self.compact_map(map, &mut head, &movable);
+            }
+        }
+    }
+
+    /// Publish a copy of `map` (whose head, locked, is `head` and not frozen) with its
+    /// movable blocks copied to the current data segment. `None` (nothing changed) when a
+    /// copy fails: the block stays where it is, and a damaged one is reported when read.
+    pub(super) fn compact_map(
+        &self,
+        map: &PartitionMap,
+        head: &mut HeadInner,
+        movable: &dyn Fn(&Sealed) -> bool,
+    ) -> Option<Arc<PartitionMap>> {
+        let copy = |d: &Arc<Sealed>| -> Result<Arc<Sealed>> {
+            if movable(d) { Ok(Arc::new(d.copy_to(&self.data)?)) } else { Ok(d.clone()) }
+        };
+        let parts: Vec<Part> = map
+            .parts
+            .iter()
+            .map(|p| copy(&p.data).map(|data| Part { start: p.start, data }))
+            .collect::<Result<_>>()
+            .ok()?;
+        let extents: Vec<Arc<Sealed>> = head.extents().iter().map(copy).collect::<Result<_>>().ok()?;
+        let head_copy = self.successor_head(head, extents);
+        let next = map.successor(parts, head_copy);
+        Some(self.publish_successor(map, head, next))
+    }
+}

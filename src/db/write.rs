@@ -1,0 +1,362 @@
+//! Writes: creating and dropping metrics, inserts and atomic batches, through the log into
+//! the heads (docs/architecture.md, "Writes, sequence numbers and snapshots").
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::MutexGuard;
+
+use super::{Database, Shared};
+use crate::error::not_found;
+use crate::partition::{HeadInner, PartitionMap};
+use crate::storage::wal::Record;
+use crate::{Error, MAX_BATCH_POINTS, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
+
+impl Database {
+    /// Create a metric. Fails with [`Error::Exists`] (carrying the id) if the name is taken.
+    pub fn create_metric(&self, name: &str) -> Result<MetricId> {
+        check_name(name)?;
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let (id, ticket, lsn) = {
+            let mut w = sh.writer.lock();
+            let cur = sh.current.load_full();
+            let id = MetricId(w.next_id);
+            let after =
+                id.0.checked_add(1).ok_or_else(|| Error::Corruption("no metric id left to assign".into()))?;
+            let next = cur
+                .add_metric(id, name, || PartitionMap::new(id, name.into()))
+                .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
+            let (ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
+            w.next_id = after;
+            sh.current.store(Arc::new(next));
+            sh.mark_dirty(id);
+            (id, ticket, lsn)
+        };
+        // Published only now, with no lock held: publishing waits for every earlier write,
+        // and one of those may wait for the writer lock (a seal).
+        drop(ticket);
+        sh.after_write(lsn)?;
+        Ok(id)
+    }
+
+    /// Drop metric `id`. Snapshots begun before the drop still read it; its memory is freed
+    /// when the last of them is released.
+    pub fn drop_metric(&self, id: MetricId) -> Result<()> {
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let (ticket, lsn) = loop {
+            let map = sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
+            // Lock order everywhere: head(s), then the writer lock, then the log.
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                continue; // sealed meanwhile: the successor map is published; retry on it
+            }
+            let _w = sh.writer.lock();
+            // The map is still current: replacing it would have frozen the head we hold.
+            let cur = sh.current.load_full();
+            let (ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
+            sh.release_raw_head(head.freeze());
+            sh.current.store(Arc::new(cur.drop_metric(&map)));
+            // After publishing, before `map` (which keeps its segments alive) goes: see
+            // `Reclaim` for why this order lets checkpoints delete dead segments.
+            sh.mark_dirty(id);
+            break (ticket, lsn);
+        };
+        drop(ticket); // with no lock held (see `create_metric`)
+        sh.after_write(lsn)
+    }
+
+    /// Insert one point. A second write of the same `(id, ts)` replaces the first.
+    #[inline]
+    pub fn insert(&self, id: MetricId, ts: i64, value: f64) -> Result<()> {
+        self.insert_batch(id, &[ts], &[value])
+    }
+
+    /// Insert `ts[i], values[i]` into metric `id`, atomically (one sequence number).
+    /// Later elements win over earlier ones with the same timestamp.
+    pub fn insert_batch(&self, id: MetricId, ts: &[i64], values: &[f64]) -> Result<()> {
+        if ts.len() != values.len() {
+            return Err(Error::InvalidArgument(format!(
+                "ts and values differ in length ({} vs {})",
+                ts.len(),
+                values.len()
+            )));
+        }
+        if ts.is_empty() {
+            return Err(Error::InvalidArgument("empty batch (n=0)".into()));
+        }
+        check_batch_len(ts.len())?;
+        check_timestamps(ts)?;
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        let (full, lsn) = {
+            // Looked up before logging, so the log holds no junk; the map found is the
+            // first one tried (one trie walk per insert).
+            let v = sh.current.load();
+            let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
+            let (ticket, lsn) = sh.wal.append(&Record::Insert { id: id.0, ts, vals: values }, &sh.seqr)?;
+            (sh.push_points(id, Some(map), ts, values, ticket.seq)?, lsn)
+        };
+        if full {
+            sh.seal(id);
+        }
+        sh.after_write(lsn)
+    }
+
+    /// Apply every point of `batch` atomically: a snapshot sees all of them or none. If any
+    /// metric does not exist, nothing is applied. On success the batch is emptied for reuse.
+    pub fn commit(&self, batch: &mut Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Err(Error::InvalidArgument("empty batch (no points added)".into()));
+        }
+        check_batch_len(batch.len())?;
+        check_timestamps(&batch.ts)?;
+        let sh = &*self.shared;
+        sh.check_writable()?;
+        {
+            let v = sh.current.load();
+            if let Some(&id) = batch.ids.iter().find(|&&id| v.ids.get(id).is_none()) {
+                return Err(not_found(MetricId(id)));
+            }
+        }
+        let record = Record::Batch { ids: &batch.ids, ts: &batch.ts, vals: &batch.vals };
+        let (to_seal, lsn) = {
+            let (ticket, lsn) = sh.wal.append(&record, &sh.seqr)?;
+            (sh.push_batch(&batch.ids, &batch.ts, &batch.vals, ticket.seq)?, lsn)
+        };
+        for id in to_seal {
+            sh.seal(id);
+        }
+        batch.clear();
+        sh.after_write(lsn)
+    }
+}
+
+impl Shared {
+    /// Every write checks this first, before any lock: the process (a relaxed load, see
+    /// `sys::fork`), then the failed state.
+    #[inline]
+    pub(super) fn check_writable(&self) -> Result<()> {
+        self.owner.check()?;
+        self.health.check()
+    }
+
+    /// After a logged write: sync per the policy, and wake the background thread when a
+    /// checkpoint is due.
+    pub(super) fn after_write(&self, lsn: u64) -> Result<()> {
+        if lsn.saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed)) >= self.opts.checkpoint_bytes {
+            self.wake.notify_one();
+        }
+        match self.opts.sync {
+            SyncPolicy::Always => self.sync_log(Some(lsn), false),
+            _ => Ok(()),
+        }
+    }
+
+    /// fsync the log through `lsn` (all of it for `None`). A failure puts the database in
+    /// its failed state: after a failed fsync, which pages reached the disk is unknown, so
+    /// no later write may be acknowledged until a checkpoint has made everything durable.
+    pub(super) fn sync_log(&self, lsn: Option<u64>, background: bool) -> Result<()> {
+        let r = match lsn {
+            Some(lsn) => self.wal.sync_to(lsn),
+            None => self.wal.sync_all(),
+        };
+        if let Err(e) = &r {
+            let what = if background { "a background sync of the log" } else { "a sync of the log" };
+            if background {
+                self.health.background_failed(what, e, false, true);
+            } else {
+                self.health.fail(what, e, false, true);
+            }
+        }
+        r
+    }
+
+    /// Append points to metric `id`'s head with sequence number `seq`, trying `first` (the
+    /// metric's map as the caller found it) before looking the current one up; true when the
+    /// head is full (the caller seals it).
+    pub(super) fn push_points(
+        &self,
+        id: MetricId,
+        mut first: Option<&PartitionMap>,
+        ts: &[i64],
+        values: &[f64],
+        seq: u64,
+    ) -> Result<bool> {
+        loop {
+            let v;
+            let map = match first.take() {
+                Some(m) => m,
+                None => {
+                    v = self.current.load();
+                    v.ids.get(id.0).ok_or_else(|| not_found(id))?
+                }
+            };
+            let mut head = map.head.lock();
+            if head.is_frozen() {
+                // A seal or drop published a successor before unlocking: reload.
+                drop(head);
+                self.check_writable()?;
+                continue;
+            }
+            head.push_all(ts, values, seq);
+            if head.mark_written() {
+                self.mark_dirty(id);
+            }
+            return Ok(
+                head.settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+            );
+        }
+    }
+
+    /// Append a multi-metric batch with sequence number `seq`, under all its heads' locks
+    /// at once; returns the metrics whose heads are full.
+    pub(super) fn push_batch(
+        &self,
+        ids: &[u64],
+        ts: &[i64],
+        vals: &[f64],
+        seq: u64,
+    ) -> Result<Vec<MetricId>> {
+        // Group by metric, keeping the order of adds within a metric (later adds win).
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i]);
+        let mut groups: Vec<(MetricId, std::ops::Range<usize>)> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            let id = ids[i];
+            match groups.last_mut() {
+                Some((gid, r)) if gid.0 == id => r.end = k + 1,
+                _ => groups.push((MetricId(id), k..k + 1)),
+            }
+        }
+        let mut to_seal = Vec::new();
+        loop {
+            let v = self.current.load();
+            let mut maps = Vec::with_capacity(groups.len());
+            for (id, _) in &groups {
+                maps.push(v.ids.get(id.0).ok_or_else(|| not_found(*id))?);
+            }
+            // Lock every head in id order (no deadlock with other batches), so a drop
+            // or seal cannot slip in between the check and the appends.
+            let mut heads: Vec<MutexGuard<'_, HeadInner>> = maps.iter().map(|m| m.head.lock()).collect();
+            if heads.iter().any(|h| h.is_frozen()) {
+                drop(heads);
+                self.check_writable()?;
+                continue;
+            }
+            for ((id, range), head) in groups.iter().zip(heads.iter_mut()) {
+                for &i in &order[range.clone()] {
+                    head.push(ts[i], vals[i], seq);
+                }
+                if head.mark_written() {
+                    self.mark_dirty(*id);
+                }
+                if head
+                    .settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+                {
+                    to_seal.push(*id);
+                }
+            }
+            return Ok(to_seal);
+        }
+    }
+
+    /// Whether one more head may stay raw until sealed (see `Options::raw_head_budget`).
+    pub(super) fn admit_raw_head(&self) -> bool {
+        admit(&self.raw_heads, self.max_raw_heads)
+    }
+
+    /// Give back an admitted head's place in the raw-head budget.
+    pub(super) fn release_raw_head(&self, admitted: bool) {
+        if admitted {
+            self.raw_heads.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Put metric `id` on the list the next checkpoint writes.
+    pub(super) fn mark_dirty(&self, id: MetricId) {
+        self.dirty.lock().push(id.0);
+    }
+}
+
+/// Take one of `max` places counted by `taken`, if one is free.
+pub(super) fn admit(taken: &AtomicUsize, max: usize) -> bool {
+    taken.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
+}
+
+fn check_batch_len(n: usize) -> Result<()> {
+    if n > MAX_BATCH_POINTS {
+        return Err(Error::InvalidArgument(format!(
+            "too many points in one write ({n}; at most {MAX_BATCH_POINTS}): split it into several"
+        )));
+    }
+    Ok(())
+}
+
+fn check_timestamps(ts: &[i64]) -> Result<()> {
+    if ts.iter().any(|&t| t > MAX_TIMESTAMP) {
+        return Err(Error::InvalidArgument(format!(
+            "timestamp {} (INT64_MAX) is reserved: scans end before `until`, so it could never be read; \
+             the largest timestamp is INT64_MAX - 1",
+            i64::MAX
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "metric name must be 1..={MAX_NAME_LEN} bytes of UTF-8 (got {} bytes)",
+            name.len()
+        )));
+    }
+    if name.contains('\0') {
+        // C callers could never name it, nor read it back as a C string.
+        return Err(Error::InvalidArgument(format!("metric name contains a NUL byte (name={name:?})")));
+    }
+    Ok(())
+}
+
+/// Points for many metrics, applied atomically by [`Database::commit`]. Not `Sync`.
+#[derive(Default, Clone, Debug)]
+pub struct Batch {
+    ids: Vec<u64>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Add one point; metric ids are checked at commit.
+    pub fn add(&mut self, id: MetricId, ts: i64, value: f64) {
+        self.ids.push(id.0);
+        self.ts.push(ts);
+        self.vals.push(value);
+    }
+
+    /// Add `ts[i], values[i]` for metric `id` (as many points as the shorter slice holds).
+    pub fn add_many(&mut self, id: MetricId, ts: &[i64], values: &[f64]) {
+        let n = ts.len().min(values.len());
+        self.ids.extend(std::iter::repeat_n(id.0, n));
+        self.ts.extend_from_slice(&ts[..n]);
+        self.vals.extend_from_slice(&values[..n]);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.ts.clear();
+        self.vals.clear();
+    }
+}
