@@ -39,8 +39,8 @@ impl Database {
         // Before the ticket: a background drop holding the lock waits for earlier tickets.
         let _serial = sh.retention_lock.lock();
         let (ticket, lsn) = {
-            sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
-            sh.wal.append(&Record::Retention { id: id.0, span }, &sh.seqr)?
+            sh.txn.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
+            sh.log(&Record::Retention { id: id.0, span })?
         };
         sh.apply_retention_setting(id, span);
         drop(ticket);
@@ -57,7 +57,7 @@ impl Database {
     pub fn enforce_retention(&self) -> Result<u64> {
         let sh = &*self.shared;
         sh.owner.check()?; // before the retention lock (a forked child)
-        let v = sh.current.load_full();
+        let v = sh.txn.load_full();
         let mut dropped = 0;
         for (id, map) in v.ids.range_from(0) {
             if sh.retention_cut(map).is_some() {
@@ -75,22 +75,20 @@ impl Shared {
     /// held just to publish. A seal that fails (a full disk) leaves the head as it is: its
     /// points are in the log, and the next write to the metric tries again.
     pub(super) fn seal(&self, id: MetricId) {
-        let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
+        let Some(map) = self.txn.load().ids.get(id.0).cloned() else { return };
         let mut head = map.head.lock();
         if head.is_frozen() || head.len() < self.opts.partition_points as usize {
             return;
         }
         let guard = FailOnUnwind(&self.health, "a seal");
-        let upto = self.seqr.visible();
+        let upto = self.txn.seqr().visible();
         if let Ok(Some((next, admitted))) =
             map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
         {
             self.release_raw_head(admitted);
-            let _w = self.writer.lock();
             // `map` is still current: replacing it would have frozen the head we hold.
-            let cur = self.current.load_full();
             let next = Arc::new(next);
-            self.current.store(Arc::new(cur.with_map(next.clone())));
+            self.txn.replace_map(next.clone());
             self.mark_dirty(id); // after publishing, while `map` is alive (see `Reclaim`)
             if self.retention_cut(&next).is_some() {
                 self.retention_due.lock().push(id.0);
@@ -106,14 +104,14 @@ impl Shared {
         }
         self.check_writable()?;
         let (ticket, lsn) = {
-            self.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
+            self.txn.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
             if from == until {
                 return Ok(());
             }
-            self.wal.append(&Record::Delete { id: id.0, from, until }, &self.seqr)?
+            self.log(&Record::Delete { id: id.0, from, until })?
         };
         // Every write before the delete must be in the heads: wait, holding no lock.
-        self.seqr.wait_turn(&ticket);
+        self.txn.seqr().wait_turn(&ticket);
         let applied = self.apply_delete(id, from, until, ticket.seq);
         if let Err(e) = &applied {
             // Logged but not applied: only a replay of the log can apply it now.
@@ -129,7 +127,7 @@ impl Shared {
     /// written before `seq`. A metric dropped meanwhile needs nothing.
     pub(super) fn apply_delete(&self, id: MetricId, from: i64, until: i64, seq: u64) -> Result<()> {
         loop {
-            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return Ok(()) };
+            let Some(map) = self.txn.load().ids.get(id.0).cloned() else { return Ok(()) };
             let mut head = map.head.lock();
             if head.is_frozen() {
                 continue; // replaced meanwhile: retry on its successor
@@ -171,7 +169,7 @@ impl Shared {
     /// successor map being built copies the new value).
     pub(super) fn apply_retention_setting(&self, id: MetricId, span: i64) {
         loop {
-            let Some(map) = self.current.load().ids.get(id.0).cloned() else { return };
+            let Some(map) = self.txn.load().ids.get(id.0).cloned() else { return };
             let head = map.head.lock();
             if head.is_frozen() {
                 continue;
@@ -224,7 +222,7 @@ impl Shared {
     /// is still to come.
     pub(super) fn drop_expired(&self, id: u64) -> Result<u64> {
         let _serial = self.retention_lock.lock();
-        let Some((cut, n)) = self.current.load().ids.get(id).and_then(|m| self.retention_cut(m)) else {
+        let Some((cut, n)) = self.txn.load().ids.get(id).and_then(|m| self.retention_cut(m)) else {
             return Ok(0);
         };
         self.delete_range(MetricId(id), i64::MIN, cut)?;
@@ -255,11 +253,8 @@ impl Shared {
     ) -> Arc<PartitionMap> {
         let next = Arc::new(next);
         self.release_raw_head(head.freeze());
-        let _w = self.writer.lock();
         // `map` is current: replacing it would have frozen the head we hold.
-        let cur = self.current.load_full();
-        self.current.store(Arc::new(cur.with_map(next.clone())));
-        drop(_w);
+        self.txn.replace_map(next.clone());
         self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)
         next
     }

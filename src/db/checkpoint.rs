@@ -90,8 +90,8 @@ impl Shared {
         ids.sort_unstable();
         ids.dedup();
         let upto = snap.seq;
-        let current = self.current.load_full();
-        let next_id = self.writer.lock().next_id;
+        let current = self.txn.load_full();
+        let next_id = self.txn.next_id();
         let mut redirty = Vec::new();
         type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
@@ -217,7 +217,7 @@ impl Shared {
         };
         let movable =
             |d: &Sealed| d.segment().is_some_and(|s| s.no < limit && s.mostly_dead(max_dead_percent));
-        let version = self.current.load_full();
+        let version = self.txn.load_full();
         for (_, map) in version.ids.range_from(0) {
             let mut head = map.head.lock();
             if !head.is_frozen()

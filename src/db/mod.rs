@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 pub use write::Batch;
 pub(crate) use write::check_name;
 
-use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use crate::read::Snapshot;
@@ -28,7 +27,7 @@ use crate::storage::manifest::Manifest;
 use crate::storage::segment::{DataWriter, Reclaim};
 use crate::storage::wal::Wal;
 use crate::sys::fork::Owner;
-use crate::txn::{Sequencer, Version};
+use crate::txn::Global;
 use crate::{Error, Options, Result};
 use health::Health;
 
@@ -50,11 +49,8 @@ pub struct Database {
 }
 
 pub(crate) struct Shared {
-    /// The global transaction: the current version.
-    pub(crate) current: ArcSwap<Version>,
-    /// Serialises building the next version (create, drop, seal).
-    writer: Mutex<WriterState>,
-    seqr: Sequencer,
+    /// The global transaction: the current version, the writer lock, the sequencer.
+    pub(crate) txn: Global,
     opts: Options,
     /// Heads admitted to stay raw until sealed, and how many may be (`raw_head_budget`).
     raw_heads: AtomicUsize,
@@ -111,11 +107,6 @@ const DATA_DIR: &str = "data";
 pub(crate) struct Checkpointer {
     seq: u64,
     pub(crate) manifest: Manifest,
-}
-
-struct WriterState {
-    /// Next metric id; ids start at 1 and are never reused.
-    next_id: u64,
 }
 
 impl Database {
@@ -185,7 +176,7 @@ impl Database {
     pub fn ensure_closable(&self) -> Result<()> {
         // Snapshots hold versions: the current one (counted by its reference count, less
         // the ArcSwap's and ours) or older ones (every live version holds the catalog).
-        let cur = self.shared.current.load_full();
+        let cur = self.shared.txn.load_full();
         let on_current = Arc::strong_count(&cur).saturating_sub(2);
         let older_versions = Arc::strong_count(&cur.catalog).saturating_sub(1);
         if on_current + older_versions == 0 {
@@ -236,16 +227,9 @@ impl Drop for Database {
 
 impl Shared {
     fn begin(&self) -> Arc<Snapshot> {
-        loop {
-            let version = self.current.load_full();
-            let seq = self.seqr.visible();
-            // If no version was published meanwhile, every write with a seq <= `seq` is
-            // reachable from `version` (in a head or sealed partition of it).
-            if Arc::ptr_eq(&self.current.load(), &version) {
-                let begun = version.live.begin();
-                return Arc::new(Snapshot { version, seq, begun });
-            }
-        }
+        let (version, seq) = self.txn.begin();
+        let begun = version.live.begin();
+        Arc::new(Snapshot { version, seq, begun })
     }
 }
 

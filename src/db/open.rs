@@ -12,12 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use super::health::Health;
 use super::write::admit;
-use super::{Checkpointer, DATA_DIR, Database, LOCK_FILE, Shared, WAL_DIR, WriterState};
+use super::{Checkpointer, DATA_DIR, Database, LOCK_FILE, Shared, WAL_DIR};
 use crate::MetricId;
 use crate::partition::{Head, Part, PartitionMap, Sealed};
 use crate::storage::manifest::{self, Header, Manifest};
@@ -27,7 +26,7 @@ use crate::storage::wal::{self, Wal};
 use crate::storage::{file_name, io_err, numbered_files, sync_dir};
 use crate::sys;
 use crate::sys::fork::Owner;
-use crate::txn::{Sequencer, Version};
+use crate::txn::{Global, Version};
 use crate::{Error, Options, Result, SyncPolicy};
 
 impl Database {
@@ -54,9 +53,7 @@ impl Database {
         let next_data = data_files.last().map_or(1, |n| n.saturating_add(1)).max(header.next_data_seg);
         let reclaim = Arc::new(Reclaim::default());
         let mut shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Version::empty()),
-            writer: Mutex::new(WriterState { next_id: 1 }),
-            seqr: Sequencer::default(),
+            txn: Global::new(Version::empty(), 1, 0),
             opts: opts.clone(),
             raw_heads: AtomicUsize::new(0),
             max_raw_heads: opts.raw_heads(),
@@ -110,7 +107,7 @@ impl Shared {
         let used = sh.load_manifest(&data_dir, header)?;
         let after = header.checkpoint_seq;
         log.apply(after, |seq, rec| sh.replay(seq, rec))?;
-        sh.seqr.advance_to(log.max_seq);
+        sh.txn.seqr().advance_to(log.max_seq);
         // Everything is read and checked. Data segments the manifest does not name hold only
         // blocks written after its checkpoint, whose points the log has (replay wrote them
         // again): they go, once the manifest that says so is on disk.
@@ -132,7 +129,7 @@ impl Shared {
         // Retention (the default may have changed since the last open) is the background
         // thread's first work.
         let due: Vec<u64> = {
-            let v = sh.current.load();
+            let v = sh.txn.load();
             v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
         };
         sh.retention_due.get_mut().extend(due);
@@ -317,20 +314,20 @@ impl Shared {
         self.checkpointed.get_mut().seq = h.checkpoint_seq;
         let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
         *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
-        self.writer.get_mut().next_id = h.next_id;
-        self.seqr.advance_to(h.checkpoint_seq);
-        self.current.store(Arc::new(version));
+        self.txn = Global::new(version, h.next_id, h.checkpoint_seq);
         Ok(segs.into_keys().collect())
     }
 
     /// Apply one replayed log record (numbered `seq`), as the original write did.
     pub(super) fn replay(&self, seq: u64, rec: Replayed) -> Result<()> {
-        self.seqr.advance_to(seq);
+        self.txn.seqr().advance_to(seq);
         match rec {
             Replayed::Create { id, name } => {
-                let mut w = self.writer.lock();
-                let cur = self.current.load_full();
-                if cur.ids.get(id).is_none() {
+                let created = self.txn.commit(|cur, w| {
+                    w.next_id = w.next_id.max(id.saturating_add(1));
+                    if cur.ids.get(id).is_some() {
+                        return Ok((None, false));
+                    }
                     let mid = MetricId(id);
                     let next = cur.add_metric(mid, &name, || PartitionMap::new(mid, name.as_str().into())).map_err(
                         |other| {
@@ -340,16 +337,23 @@ impl Shared {
                             ))
                         },
                     )?;
-                    self.current.store(Arc::new(next));
-                    self.mark_dirty(mid);
+                    Ok((Some(next), true))
+                })?;
+                if created {
+                    self.mark_dirty(MetricId(id));
                 }
-                w.next_id = w.next_id.max(id.saturating_add(1));
             }
             Replayed::Drop { id } => {
-                let cur = self.current.load_full();
-                if let Some(map) = cur.ids.get(id) {
-                    self.release_raw_head(map.head.lock().freeze());
-                    self.current.store(Arc::new(cur.drop_metric(map)));
+                let dropped = self.txn.commit(|cur, _| {
+                    Ok(match cur.ids.get(id) {
+                        Some(map) => {
+                            self.release_raw_head(map.head.lock().freeze());
+                            (Some(cur.drop_metric(map)), true)
+                        }
+                        None => (None, false),
+                    })
+                })?;
+                if dropped {
                     self.mark_dirty(MetricId(id));
                 }
             }
@@ -367,7 +371,7 @@ impl Shared {
             }
             Replayed::Batch { ids, ts, vals } => {
                 // The live commit checked every id; one missing now was dropped later.
-                let v = self.current.load();
+                let v = self.txn.load();
                 let keep: Vec<usize> = (0..ids.len()).filter(|&i| v.ids.get(ids[i]).is_some()).collect();
                 drop(v);
                 let (ids, ts, vals) = (pick(&keep, &ids), pick(&keep, &ts), pick(&keep, &vals));

@@ -73,7 +73,7 @@ impl Database {
     pub fn stats(&self) -> Result<Stats> {
         self.check_process()?;
         let sh = &*self.shared;
-        let v = sh.current.load_full();
+        let v = sh.txn.load_full();
         let (mut points, mut partitions, mut current_bytes) = (0u64, 0u64, 0u64);
         for (_, map) in v.ids.range_from(0) {
             partitions += map.parts.len() as u64;

@@ -1,6 +1,5 @@
 //! Writes: creating and dropping metrics, inserts and atomic batches, through the log into
 //! the heads (docs/architecture.md, "Writes, sequence numbers and snapshots").
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::MutexGuard;
@@ -9,6 +8,7 @@ use super::{Database, Shared};
 use crate::error::not_found;
 use crate::partition::{HeadInner, PartitionMap};
 use crate::storage::wal::Record;
+use crate::txn::Ticket;
 use crate::{Error, MAX_BATCH_POINTS, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
 
 impl Database {
@@ -17,21 +17,18 @@ impl Database {
         check_name(name)?;
         let sh = &*self.shared;
         sh.check_writable()?;
-        let (id, ticket, lsn) = {
-            let mut w = sh.writer.lock();
-            let cur = sh.current.load_full();
+        let (id, ticket, lsn) = sh.txn.commit(|cur, w| {
             let id = MetricId(w.next_id);
             let after =
                 id.0.checked_add(1).ok_or_else(|| Error::Corruption("no metric id left to assign".into()))?;
             let next = cur
                 .add_metric(id, name, || PartitionMap::new(id, name.into()))
                 .map_err(|id| Error::Exists { name: name.to_owned(), id })?;
-            let (ticket, lsn) = sh.wal.append(&Record::Create { id: id.0, name }, &sh.seqr)?;
+            let (ticket, lsn) = sh.log(&Record::Create { id: id.0, name })?;
             w.next_id = after;
-            sh.current.store(Arc::new(next));
-            sh.mark_dirty(id);
-            (id, ticket, lsn)
-        };
+            Ok((Some(next), (id, ticket, lsn)))
+        })?;
+        sh.mark_dirty(id);
         // Published only now, with no lock held: publishing waits for every earlier write,
         // and one of those may wait for the writer lock (a seal).
         drop(ticket);
@@ -45,18 +42,18 @@ impl Database {
         let sh = &*self.shared;
         sh.check_writable()?;
         let (ticket, lsn) = loop {
-            let map = sh.current.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
+            let map = sh.txn.load().ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
             // Lock order everywhere: head(s), then the writer lock, then the log.
             let mut head = map.head.lock();
             if head.is_frozen() {
                 continue; // sealed meanwhile: the successor map is published; retry on it
             }
-            let _w = sh.writer.lock();
             // The map is still current: replacing it would have frozen the head we hold.
-            let cur = sh.current.load_full();
-            let (ticket, lsn) = sh.wal.append(&Record::Drop { id: id.0 }, &sh.seqr)?;
-            sh.release_raw_head(head.freeze());
-            sh.current.store(Arc::new(cur.drop_metric(&map)));
+            let (ticket, lsn) = sh.txn.commit(|cur, _| {
+                let logged = sh.log(&Record::Drop { id: id.0 })?;
+                sh.release_raw_head(head.freeze());
+                Ok((Some(cur.drop_metric(&map)), logged))
+            })?;
             // After publishing, before `map` (which keeps its segments alive) goes: see
             // `Reclaim` for why this order lets checkpoints delete dead segments.
             sh.mark_dirty(id);
@@ -92,9 +89,9 @@ impl Database {
         let (full, lsn) = {
             // Looked up before logging, so the log holds no junk; the map found is the
             // first one tried (one trie walk per insert).
-            let v = sh.current.load();
+            let v = sh.txn.load();
             let map = v.ids.get(id.0).ok_or_else(|| not_found(id))?;
-            let (ticket, lsn) = sh.wal.append(&Record::Insert { id: id.0, ts, vals: values }, &sh.seqr)?;
+            let (ticket, lsn) = sh.log(&Record::Insert { id: id.0, ts, vals: values })?;
             (sh.push_points(id, Some(map), ts, values, ticket.seq)?, lsn)
         };
         if full {
@@ -114,14 +111,14 @@ impl Database {
         let sh = &*self.shared;
         sh.check_writable()?;
         {
-            let v = sh.current.load();
+            let v = sh.txn.load();
             if let Some(&id) = batch.ids.iter().find(|&&id| v.ids.get(id).is_none()) {
                 return Err(not_found(MetricId(id)));
             }
         }
         let record = Record::Batch { ids: &batch.ids, ts: &batch.ts, vals: &batch.vals };
         let (to_seal, lsn) = {
-            let (ticket, lsn) = sh.wal.append(&record, &sh.seqr)?;
+            let (ticket, lsn) = sh.log(&record)?;
             (sh.push_batch(&batch.ids, &batch.ts, &batch.vals, ticket.seq)?, lsn)
         };
         for id in to_seal {
@@ -139,6 +136,17 @@ impl Shared {
     pub(super) fn check_writable(&self) -> Result<()> {
         self.owner.check()?;
         self.health.check()
+    }
+
+    /// Append `rec` to the log, numbered by the next sequence number (taken once the record
+    /// has room, so a failed append takes none). Returns the ticket, which publishes the
+    /// number when dropped, and the record's end position for a sync.
+    #[inline]
+    pub(super) fn log(&self, rec: &Record<'_>) -> Result<(Ticket<'_>, u64)> {
+        self.wal.append(rec, || {
+            let t = self.txn.seqr().take();
+            (t.seq, t)
+        })
     }
 
     /// After a logged write: sync per the policy, and wake the background thread when a
@@ -188,7 +196,7 @@ impl Shared {
             let map = match first.take() {
                 Some(m) => m,
                 None => {
-                    v = self.current.load();
+                    v = self.txn.load();
                     v.ids.get(id.0).ok_or_else(|| not_found(id))?
                 }
             };
@@ -231,7 +239,7 @@ impl Shared {
         }
         let mut to_seal = Vec::new();
         loop {
-            let v = self.current.load();
+            let v = self.txn.load();
             let mut maps = Vec::with_capacity(groups.len());
             for (id, _) in &groups {
                 maps.push(v.ids.get(id.0).ok_or_else(|| not_found(*id))?);

@@ -1,15 +1,17 @@
-//! The global transaction (seed §1, §3): an immutable [`Version`] mapping every live metric id
-//! to its partition map, plus the sequencer that orders writes.
+//! The global transaction ([`Global`], docs/architecture.md): the current immutable
+//! [`Version`] mapping every live metric id to its partition map, the writer lock that
+//! serialises building the next one, and the [`Sequencer`] that orders writes.
 //!
-//! A new version is built under the writer lock and published with `arc-swap`; readers load
-//! it without locks. Every change (create, drop, seal) path-copies O(log n) nodes of the id
-//! trie, never all metrics.
+//! A new version is built under the writer lock and published with `arc-swap`
+//! ([`Global::commit`]); readers load it without locks. Every change (create, drop, seal)
+//! path-copies O(log n) nodes of the id trie, never all metrics.
 mod live;
 pub mod trie;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
 
 use crate::MetricId;
@@ -17,6 +19,94 @@ use crate::catalog::Catalog;
 use crate::partition::PartitionMap;
 pub use live::LiveSnapshots;
 use trie::IdTrie;
+
+/// The global transaction of one database.
+pub struct Global {
+    current: ArcSwap<Version>,
+    /// Serialises building the next version (create, drop, seal, delete).
+    writer: Mutex<WriterState>,
+    seqr: Sequencer,
+}
+
+/// What the writer lock guards besides the version: the next metric id.
+pub struct WriterState {
+    /// Ids start at 1 and are never reused, also across reopens.
+    pub next_id: u64,
+}
+
+impl Global {
+    /// A database's global transaction at `version`, handing out ids from `next_id` and
+    /// sequence numbers after `seq`.
+    pub fn new(version: Version, next_id: u64, seq: u64) -> Global {
+        let g = Global {
+            current: ArcSwap::from_pointee(version),
+            writer: Mutex::new(WriterState { next_id }),
+            seqr: Sequencer::default(),
+        };
+        g.seqr.advance_to(seq);
+        g
+    }
+
+    /// The current version, without a lock (a guard: for a short look).
+    #[inline]
+    pub fn load(&self) -> Guard<Arc<Version>> {
+        self.current.load()
+    }
+
+    /// The current version, as an owned reference.
+    pub fn load_full(&self) -> Arc<Version> {
+        self.current.load_full()
+    }
+
+    /// The sequencer writes take their numbers from.
+    #[inline]
+    pub fn seqr(&self) -> &Sequencer {
+        &self.seqr
+    }
+
+    /// The next metric id to assign.
+    pub fn next_id(&self) -> u64 {
+        self.writer.lock().next_id
+    }
+
+    /// Build the next version and publish it, under the writer lock: `change` gets the
+    /// current version and the writer's state and returns the next version (`None`: publish
+    /// nothing) and a result for the caller. Nothing is published on an error.
+    pub fn commit<R>(
+        &self,
+        change: impl FnOnce(&Version, &mut WriterState) -> crate::Result<(Option<Version>, R)>,
+    ) -> crate::Result<R> {
+        let mut w = self.writer.lock();
+        let cur = self.current.load_full();
+        let (next, r) = change(&cur, &mut w)?;
+        if let Some(next) = next {
+            self.current.store(Arc::new(next));
+        }
+        Ok(r)
+    }
+
+    /// Publish metric `map.id`'s new partition map. The caller holds the metric's head lock
+    /// and the old map is current (replacing it would have frozen that head).
+    pub fn replace_map(&self, map: Arc<PartitionMap>) {
+        let _w = self.writer.lock();
+        let cur = self.current.load_full();
+        self.current.store(Arc::new(cur.with_map(map)));
+    }
+
+    /// A snapshot's `(version, seq)`: the version was current when `seq` was read, so every
+    /// write numbered `<= seq` is reachable from it (docs/architecture.md explains why the
+    /// retry is needed). O(1), no lock, never waits for writers.
+    #[inline]
+    pub fn begin(&self) -> (Arc<Version>, u64) {
+        loop {
+            let version = self.current.load_full();
+            let seq = self.seqr.visible();
+            if Arc::ptr_eq(&self.current.load(), &version) {
+                return (version, seq);
+            }
+        }
+    }
+}
 
 /// One immutable version of the global transaction.
 #[derive(Clone)]

@@ -30,7 +30,6 @@ use parking_lot::Mutex;
 
 use super::{FILE_HEADER_LEN, LogStart, file_header, file_name, io_err, sync_dir};
 use crate::sys::{self, WriteMap};
-use crate::txn::{Sequencer, Ticket};
 use crate::{Error, Result};
 use record::END_RECORD;
 #[cfg(feature = "fuzzing")]
@@ -204,10 +203,11 @@ impl Wal {
         Ok(())
     }
 
-    /// Append `rec`, numbered by a ticket taken from `seqr` once the record has room (so a
-    /// failed append consumes no number). Returns the ticket, which publishes the number
-    /// when dropped, and the record's end position for [`Wal::sync_to`].
-    pub fn append<'s>(&self, rec: &Record<'_>, seqr: &'s Sequencer) -> Result<(Ticket<'s>, u64)> {
+    /// Append `rec`, numbered by `take` (called under the log's lock once the record has
+    /// room, so a failed append takes no number, and the log is in number order): it returns
+    /// the number and what the caller keeps (a sequencer's ticket). Returns that and the
+    /// record's end position for [`Wal::sync_to`].
+    pub fn append<T>(&self, rec: &Record<'_>, take: impl FnOnce() -> (u64, T)) -> Result<(T, u64)> {
         let total = rec.size()?;
         let mut g = self.inner.lock();
         let inner = &mut *g;
@@ -215,11 +215,11 @@ impl Wal {
         if inner.cur.as_ref().is_none_or(|c| c.pos + total + END_RECORD > c.map.len()) {
             self.rotate(inner, total)?;
         }
-        let ticket = seqr.take();
+        let (seq, ticket) = take();
         let cur = inner.cur.as_mut().expect("a current segment");
-        rec.write(ticket.seq, &mut cur.map.bytes_mut()[cur.pos..cur.pos + total]);
+        rec.write(seq, &mut cur.map.bytes_mut()[cur.pos..cur.pos + total]);
         cur.pos += total;
-        cur.last_seq = ticket.seq;
+        cur.last_seq = seq;
         inner.lsn += total as u64;
         let lsn = inner.lsn;
         self.written.store(lsn, Ordering::Release);

@@ -5,6 +5,22 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::storage::numbered_files;
 
+/// Sequence numbers for a test log, handed out as the database's sequencer does.
+#[derive(Default)]
+struct Seq(std::cell::Cell<u64>);
+
+impl Seq {
+    fn advance_to(&self, s: u64) {
+        self.0.set(self.0.get().max(s));
+    }
+    fn next(&self) -> impl FnOnce() -> (u64, ()) + '_ {
+        move || {
+            self.0.set(self.0.get() + 1);
+            (self.0.get(), ())
+        }
+    }
+}
+
 fn dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tsdb-wal-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -14,11 +30,11 @@ fn dir(tag: &str) -> PathBuf {
 
 /// Write `n` one-point inserts (point `i` at timestamp `i`) into a log of small segments;
 /// returns the log, still open (a crash image as long as it lives).
-fn write(d: &Path, n: i64, seg: usize) -> (Wal, Sequencer) {
-    let seqr = Sequencer::default();
+fn write(d: &Path, n: i64, seg: usize) -> (Wal, Seq) {
+    let seqr = Seq::default();
     let wal = Wal::new(d.to_owned(), 1, seg, false, false);
     for i in 0..n {
-        wal.append(&Record::Insert { id: 1, ts: &[i], vals: &[i as f64] }, &seqr).unwrap();
+        wal.append(&Record::Insert { id: 1, ts: &[i], vals: &[i as f64] }, seqr.next()).unwrap();
     }
     (wal, seqr)
 }
@@ -68,10 +84,10 @@ fn records_round_trip_across_segments_and_the_log_goes_on_in_the_last() {
     }
     // Reopened, the log goes on in its last segment with the next sequence number.
     let rec = scan(&d, 0, None).unwrap();
-    let seqr = Sequencer::default();
+    let seqr = Seq::default();
     seqr.advance_to(rec.max_seq);
     let wal = Wal::open(rec, 4096, false, false).unwrap();
-    wal.append(&Record::Insert { id: 1, ts: &[300], vals: &[0.0] }, &seqr).unwrap();
+    wal.append(&Record::Insert { id: 1, ts: &[300], vals: &[0.0] }, seqr.next()).unwrap();
     drop(wal);
     assert_eq!(numbered_files(&d, EXT).unwrap(), nos, "no new segment");
     assert_eq!(replay(&d, 0, None).unwrap(), (0..301).collect::<Vec<_>>());
@@ -209,10 +225,10 @@ fn leftovers_of_an_interrupted_rotation_go() {
     std::fs::write(d.join(format!("{}{TMP_SUFFIX}", file_name(4, EXT))), b"half").unwrap();
     assert_eq!(replay(&d, 0, None).unwrap().len(), 20);
     let rec = scan(&d, 0, None).unwrap();
-    let seqr = Sequencer::default();
+    let seqr = Seq::default();
     seqr.advance_to(rec.max_seq);
     let wal = Wal::open(rec, 1 << 16, false, false).unwrap();
-    wal.append(&Record::Insert { id: 1, ts: &[20], vals: &[0.0] }, &seqr).unwrap();
+    wal.append(&Record::Insert { id: 1, ts: &[20], vals: &[0.0] }, seqr.next()).unwrap();
     drop(wal);
     let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from(file_name(1, EXT))], "only the segment in use is left");
@@ -236,11 +252,11 @@ fn a_format_1_segment_is_still_read_and_its_torn_end_cut() {
     std::fs::write(seg(&d, 1), &b).unwrap();
     assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4]);
     let rec = scan(&d, 0, None).unwrap();
-    let seqr = Sequencer::default();
+    let seqr = Seq::default();
     seqr.advance_to(rec.max_seq);
     let wal = Wal::open(rec, 4096, false, false).unwrap();
     assert_eq!(std::fs::metadata(seg(&d, 1)).unwrap().len(), (HEADER_LEN + 5 * REC) as u64, "cut");
-    wal.append(&Record::Insert { id: 1, ts: &[5], vals: &[1.0] }, &seqr).unwrap();
+    wal.append(&Record::Insert { id: 1, ts: &[5], vals: &[1.0] }, seqr.next()).unwrap();
     drop(wal);
     assert_eq!(numbered_files(&d, EXT).unwrap(), vec![1, 2], "a format-2 segment follows");
     assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4, 5]);
@@ -273,10 +289,10 @@ fn stray_bytes_after_the_end_are_cleared_before_the_log_goes_on() {
     std::fs::write(&path, &b).unwrap();
     assert_eq!(replay(&d, 0, None).unwrap().len(), 5);
     let rec = scan(&d, 0, None).unwrap();
-    let seqr = Sequencer::default();
+    let seqr = Seq::default();
     seqr.advance_to(rec.max_seq);
     let wal = Wal::open(rec, 1 << 16, false, false).unwrap();
-    wal.append(&Record::Insert { id: 1, ts: &[5], vals: &[0.0] }, &seqr).unwrap();
+    wal.append(&Record::Insert { id: 1, ts: &[5], vals: &[0.0] }, seqr.next()).unwrap();
     drop(wal);
     assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4, 5]);
     std::fs::remove_dir_all(&d).unwrap();
