@@ -18,6 +18,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::{Error, MAX_NAME_LEN};
+
 /// Graveyard entries examined per create or drop.
 const SWEEP_PER_CHANGE: usize = 2;
 
@@ -170,6 +172,21 @@ impl Catalog {
         let count = |m: &Maps| m.first.len() + m.more.values().map(Vec::len).sum::<usize>();
         self.shards.iter().map(|s| count(&s.read())).sum()
     }
+}
+
+/// A metric name must be 1..=[`MAX_NAME_LEN`] bytes of UTF-8 without a NUL (C callers could
+/// never name it, nor read it back as a C string).
+pub(crate) fn check_name(name: &str) -> crate::Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "metric name must be 1..={MAX_NAME_LEN} bytes of UTF-8 (got {} bytes)",
+            name.len()
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Error::InvalidArgument(format!("metric name contains a NUL byte (name={name:?})")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

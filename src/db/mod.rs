@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 pub use write::Batch;
-pub(crate) use write::check_name;
 
 use parking_lot::{Condvar, Mutex};
 

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::MutexGuard;
 
 use super::{Database, Shared};
+use crate::catalog::check_name;
 use crate::error::not_found;
 use crate::partition::{HeadInner, PartitionMap};
 use crate::storage::wal::Record;
 use crate::txn::Ticket;
-use crate::{Error, MAX_BATCH_POINTS, MAX_NAME_LEN, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
+use crate::{Error, MAX_BATCH_POINTS, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
 
 impl Database {
     /// Create a metric. Fails with [`Error::Exists`] (carrying the id) if the name is taken.
@@ -308,20 +309,6 @@ fn check_timestamps(ts: &[i64]) -> Result<()> {
              the largest timestamp is INT64_MAX - 1",
             i64::MAX
         )));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!(
-            "metric name must be 1..={MAX_NAME_LEN} bytes of UTF-8 (got {} bytes)",
-            name.len()
-        )));
-    }
-    if name.contains('\0') {
-        // C callers could never name it, nor read it back as a C string.
-        return Err(Error::InvalidArgument(format!("metric name contains a NUL byte (name={name:?})")));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::db::check_name;
+use crate::catalog::check_name;
 use crate::error::not_found;
 use crate::partition::PartitionMap;
 use crate::txn::Version;
