@@ -13,10 +13,10 @@ const RETRY: Duration = Duration::from_secs(1);
 impl Database {
     pub(super) fn stop_background(&mut self) {
         if let Some(bg) = self.background.take() {
-            *self.shared.stop.lock() = true;
-            self.shared.wake.notify_all();
+            *self.shared.signal.stop.lock() = true;
+            self.shared.signal.wake.notify_all();
             let _ = bg.join();
-            *self.shared.stop.lock() = false;
+            *self.shared.signal.stop.lock() = false;
         }
     }
 }
@@ -44,9 +44,9 @@ impl Shared {
         };
         let mut last_sync = Instant::now();
         let mut last_retry = Instant::now();
-        let mut stop = self.stop.lock();
+        let mut stop = self.signal.stop.lock();
         while !*stop {
-            self.wake.wait_for(&mut stop, Duration::from_millis(u64::from(tick)));
+            self.signal.wake.wait_for(&mut stop, Duration::from_millis(u64::from(tick)));
             if *stop {
                 break;
             }
@@ -63,7 +63,7 @@ impl Shared {
                 let cause = Error::Internal(format!("a panic (a bug in libtsdb; please report it): {what}"));
                 self.health.background_failed("background work", &cause, true, false);
             }
-            stop = self.stop.lock();
+            stop = self.signal.stop.lock();
         }
     }
 
@@ -86,10 +86,10 @@ impl Shared {
             }
             return;
         }
-        if !self.retention_due.lock().is_empty() {
+        if !self.retention.due.lock().is_empty() {
             self.retention_pass();
         }
-        let due = self.wal.written().saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed));
+        let due = self.wal.written().saturating_sub(self.checkpoints.mark.load(Ordering::Relaxed));
         if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())
             && let Err(e) = self.checkpoint(MAX_DEAD_PERCENT, false)
         {

@@ -37,14 +37,14 @@ impl Database {
         let sh = &*self.shared;
         sh.check_writable()?;
         // Before the ticket: a background drop holding the lock waits for earlier tickets.
-        let _serial = sh.retention_lock.lock();
+        let _serial = sh.retention.lock.lock();
         let (ticket, lsn) = {
             sh.txn.load().ids.get(id.0).ok_or_else(|| not_found(id))?;
             sh.log(&Record::Retention { id: id.0, span })?
         };
         sh.apply_retention_setting(id, span);
         drop(ticket);
-        sh.wake.notify_one();
+        sh.signal.wake.notify_one();
         sh.after_write(lsn)
     }
 
@@ -85,13 +85,13 @@ impl Shared {
         if let Ok(Some((next, admitted))) =
             map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
         {
-            self.release_raw_head(admitted);
+            self.raw_heads.release(admitted);
             // `map` is still current: replacing it would have frozen the head we hold.
             let next = Arc::new(next);
             self.txn.replace_map(next.clone());
             self.mark_dirty(id); // after publishing, while `map` is alive (see `Reclaim`)
             if self.retention_cut(&next).is_some() {
-                self.retention_due.lock().push(id.0);
+                self.retention.due.lock().push(id.0);
             }
         }
         std::mem::forget(guard);
@@ -177,7 +177,7 @@ impl Shared {
             map.retention.store(span, Ordering::Relaxed);
             drop(head);
             self.mark_dirty(id);
-            self.retention_due.lock().push(id.0);
+            self.retention.due.lock().push(id.0);
             return;
         }
     }
@@ -203,10 +203,10 @@ impl Shared {
     /// disk) leaves the rest for a later pass, and the database failed until a checkpoint
     /// succeeds.
     pub(super) fn retention_pass(&self) {
-        let due = std::mem::take(&mut *self.retention_due.lock());
+        let due = std::mem::take(&mut *self.retention.due.lock());
         for (k, &id) in due.iter().enumerate() {
             if let Err(e) = self.drop_expired(id) {
-                self.retention_due.lock().extend_from_slice(&due[k..]);
+                self.retention.due.lock().extend_from_slice(&due[k..]);
                 if !matches!(e, Error::Failed { .. }) {
                     self.health.background_failed("a background retention pass", &e, false, false);
                 }
@@ -221,7 +221,7 @@ impl Shared {
     /// partitions twice, and a `set_retention` returning means no drop under the old span
     /// is still to come.
     pub(super) fn drop_expired(&self, id: u64) -> Result<u64> {
-        let _serial = self.retention_lock.lock();
+        let _serial = self.retention.lock.lock();
         let Some((cut, n)) = self.txn.load().ids.get(id).and_then(|m| self.retention_cut(m)) else {
             return Ok(0);
         };
@@ -238,7 +238,7 @@ impl Shared {
                 h.add_extent(e);
             }
             h.set_extents_upto(head.extents_upto());
-            h.settle(u32::MAX, self.opts.head_run_points, || self.admit_raw_head());
+            h.settle(u32::MAX, self.opts.head_run_points, || self.raw_heads.admit());
         }
         new_head
     }
@@ -252,7 +252,7 @@ impl Shared {
         next: PartitionMap,
     ) -> Arc<PartitionMap> {
         let next = Arc::new(next);
-        self.release_raw_head(head.freeze());
+        self.raw_heads.release(head.freeze());
         // `map` is current: replacing it would have frozen the head we hold.
         self.txn.replace_map(next.clone());
         self.mark_dirty(map.id); // after publishing, while `map` is alive (see `Reclaim`)

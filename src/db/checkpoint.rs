@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
+use super::{CheckpointFigures, Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
 use crate::codec::MAX_BLOCK_POINTS;
 use crate::partition::{HeadInner, Part, PartitionMap, Sealed, sorted_unique};
 use crate::read::Snapshot;
@@ -48,7 +48,7 @@ impl Shared {
         // snapshot's sequence number (which the log may then forget).
         let snap = self.begin();
         let (ids, epoch) = {
-            let mut d = self.dirty.lock();
+            let mut d = self.checkpoints.dirty.lock();
             (std::mem::take(&mut *d), self.reclaim.next_epoch())
         };
         let result = self.write_checkpoint(&mut cp, &snap, &ids, closing);
@@ -57,12 +57,13 @@ impl Shared {
             Ok((upto, redirty)) => {
                 cp.seq = upto;
                 let (bytes, live) = cp.manifest.sizes();
-                *self.last_checkpoint.lock() = (bytes, live, upto);
-                self.checkpoint_mark.store(mark, Ordering::Relaxed);
+                *self.checkpoints.last.lock() =
+                    CheckpointFigures { manifest_bytes: bytes, manifest_live_bytes: live, seq: upto };
+                self.checkpoints.mark.store(mark, Ordering::Relaxed);
                 // Back on the list before the next checkpoint can take it: one taking the
                 // list without them would let the log forget their newer points (found by
                 // the model test, with explicit and background checkpoints racing).
-                self.dirty.lock().extend(redirty);
+                self.checkpoints.dirty.lock().extend(redirty);
                 self.health.recovered(&failure);
                 self.reclaim.committed(epoch)?;
                 self.wal.truncate_through(upto, false)?;
@@ -71,7 +72,7 @@ impl Shared {
                 Ok(upto)
             }
             Err(e) => {
-                self.dirty.lock().extend(ids); // nothing is lost: the next one writes them
+                self.checkpoints.dirty.lock().extend(ids); // nothing is lost: the next one writes them
                 Err(e)
             }
         }

@@ -16,7 +16,7 @@ mod write;
 pub use stats::{Stats, StorageStats};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub use write::Batch;
 
 use parking_lot::{Condvar, Mutex};
@@ -51,9 +51,8 @@ pub(crate) struct Shared {
     /// The global transaction: the current version, the writer lock, the sequencer.
     pub(crate) txn: Global,
     opts: Options,
-    /// Heads admitted to stay raw until sealed, and how many may be (`raw_head_budget`).
-    raw_heads: AtomicUsize,
-    max_raw_heads: usize,
+    /// Heads admitted to stay raw until sealed (`Options::raw_head_budget`).
+    raw_heads: RawHeads,
     /// Whether writes are refused, and why (see `health.rs`).
     health: Health,
     path: PathBuf,
@@ -65,24 +64,11 @@ pub(crate) struct Shared {
     /// Serialises checkpoints; holds the manifest and the sequence number the last
     /// checkpoint covered.
     pub(crate) checkpointed: Mutex<Checkpointer>,
-    /// Metrics changed since the last checkpoint took this list (a head got points, a map
-    /// was replaced, a metric was created or dropped); each change adds its id.
-    dirty: Mutex<Vec<u64>>,
-    /// Metrics a seal or a setting may have given partitions past their retention; the
-    /// background thread applies it.
-    retention_due: Mutex<Vec<u64>>,
-    /// Held by a retention drop from choosing its cut to publishing it (`drop_expired`) and
-    /// by `set_retention`: once a setting call returns, no drop chosen under the old
-    /// setting is still to come.
-    retention_lock: Mutex<()>,
-    /// `wal.written()` when the last checkpoint started.
-    checkpoint_mark: AtomicU64,
-    /// The manifest's size, live size and sequence number after the last checkpoint, for
-    /// `storage_stats` (which must not wait for a checkpoint in progress).
-    last_checkpoint: Mutex<(u64, u64, u64)>,
-    /// Tells the background thread to stop (under the mutex) or to look for work.
-    stop: Mutex<bool>,
-    wake: Condvar,
+    /// What checkpoints keep between them.
+    checkpoints: Checkpoints,
+    retention: Retention,
+    /// Tells the background thread to stop or to look for work.
+    signal: Signal,
     /// The directory's lock, held while the database is open: a second open, from this
     /// process or another, fails with `Busy`. Released when the last reference goes. A
     /// forked child closes its inherited descriptors (`None`) on close or drop: the
@@ -90,6 +76,74 @@ pub(crate) struct Shared {
     lock: Mutex<Option<open::DirLock>>,
     /// The process that opened the database: a forked child must not use it (`sys::fork`).
     owner: Owner,
+}
+
+/// What checkpoints keep between them.
+#[derive(Default)]
+struct Checkpoints {
+    /// Metrics changed since the last checkpoint took this list (a head got points, a map
+    /// was replaced, a metric was created or dropped); each change adds its id.
+    dirty: Mutex<Vec<u64>>,
+    /// `wal.written()` when the last checkpoint started.
+    mark: AtomicU64,
+    /// The last checkpoint's figures, for `storage_stats` (which must not wait for a
+    /// checkpoint in progress).
+    last: Mutex<CheckpointFigures>,
+}
+
+/// What the last checkpoint left.
+#[derive(Clone, Copy, Default)]
+struct CheckpointFigures {
+    /// Bytes of the manifest file, and how many of them its tree uses.
+    manifest_bytes: u64,
+    manifest_live_bytes: u64,
+    /// The sequence number it covers.
+    seq: u64,
+}
+
+/// Retention's work and its serialisation.
+#[derive(Default)]
+struct Retention {
+    /// Metrics a seal or a setting may have given partitions past their retention; the
+    /// background thread applies it.
+    due: Mutex<Vec<u64>>,
+    /// Held by a retention drop from choosing its cut to publishing it (`drop_expired`) and
+    /// by `set_retention`: once a setting call returns, no drop chosen under the old
+    /// setting is still to come.
+    lock: Mutex<()>,
+}
+
+/// Tells the background thread to stop (under the mutex) or to look for work.
+#[derive(Default)]
+struct Signal {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The raw-head budget: how many heads may stay uncompressed until sealed.
+struct RawHeads {
+    taken: AtomicUsize,
+    max: usize,
+}
+
+impl RawHeads {
+    fn new(max: usize) -> RawHeads {
+        RawHeads { taken: AtomicUsize::new(0), max }
+    }
+
+    /// Take a place for one more raw head, if one is free.
+    fn admit(&self) -> bool {
+        self.taken
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Give back an admitted head's place.
+    fn release(&self, admitted: bool) {
+        if admitted {
+            self.taken.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A checkpoint compacts data segments with more than this share of dead bytes ...

@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::health::Health;
-use super::write::admit;
+use super::{CheckpointFigures, Checkpoints, RawHeads, Retention, Signal};
 use super::{Checkpointer, DATA_DIR, Database, LOCK_FILE, Shared, WAL_DIR};
 use crate::MetricId;
 use crate::partition::{Head, Part, PartitionMap, Sealed};
@@ -55,8 +54,7 @@ impl Database {
         let mut shared = Arc::new(Shared {
             txn: Global::new(Version::empty(), 1, 0),
             opts: opts.clone(),
-            raw_heads: AtomicUsize::new(0),
-            max_raw_heads: opts.raw_heads(),
+            raw_heads: RawHeads::new(opts.raw_heads()),
             health: Health::default(),
             path: path.to_owned(),
             // Replaced below, once replay has said where the log goes on.
@@ -64,13 +62,9 @@ impl Database {
             data: Mutex::new(DataWriter::new(data_dir.clone(), next_data, reclaim.clone(), fsync)),
             reclaim: reclaim.clone(),
             checkpointed: Mutex::new(Checkpointer { seq: 0, manifest }),
-            dirty: Mutex::new(Vec::new()),
-            retention_due: Mutex::new(Vec::new()),
-            retention_lock: Mutex::new(()),
-            checkpoint_mark: AtomicU64::new(0),
-            last_checkpoint: Mutex::new((0, 0, 0)),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
+            checkpoints: Checkpoints::default(),
+            retention: Retention::default(),
+            signal: Signal::default(),
             lock: Mutex::new(Some(lock)),
             owner: Owner::current(),
         });
@@ -132,7 +126,7 @@ impl Shared {
             let v = sh.txn.load();
             v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
         };
-        sh.retention_due.get_mut().extend(due);
+        sh.retention.due.get_mut().extend(due);
         Ok(())
     }
 }
@@ -262,7 +256,6 @@ impl Shared {
         };
         let run_points = self.opts.head_run_points;
         let raw_heads = &self.raw_heads;
-        let max_raw = self.max_raw_heads;
         let mut max_id = 0;
         self.checkpointed.get_mut().manifest.load(|m| {
             max_id = m.id;
@@ -283,7 +276,7 @@ impl Shared {
                     h.add_extent(e);
                 }
                 if h.len() > 0 {
-                    h.settle(u32::MAX, run_points, || admit(raw_heads, max_raw));
+                    h.settle(u32::MAX, run_points, || raw_heads.admit());
                 }
             }
             let id = MetricId(m.id);
@@ -313,7 +306,8 @@ impl Shared {
         }
         self.checkpointed.get_mut().seq = h.checkpoint_seq;
         let (bytes, live) = self.checkpointed.get_mut().manifest.sizes();
-        *self.last_checkpoint.get_mut() = (bytes, live, h.checkpoint_seq);
+        *self.checkpoints.last.get_mut() =
+            CheckpointFigures { manifest_bytes: bytes, manifest_live_bytes: live, seq: h.checkpoint_seq };
         self.txn = Global::new(version, h.next_id, h.checkpoint_seq);
         Ok(segs.into_keys().collect())
     }
@@ -347,7 +341,7 @@ impl Shared {
                 let dropped = self.txn.commit(|cur, _| {
                     Ok(match cur.ids.get(id) {
                         Some(map) => {
-                            self.release_raw_head(map.head.lock().freeze());
+                            self.raw_heads.release(map.head.lock().freeze());
                             (Some(cur.drop_metric(map)), true)
                         }
                         None => (None, false),

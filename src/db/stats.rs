@@ -53,17 +53,17 @@ pub struct Stats {
 }
 
 impl Database {
-    /// Counters of the storage layer since open (for benchmarks and tools; the full
-    /// statistics call comes with issue 6).
+    /// Counters of the storage layer since open, for benchmarks and tools ([`Database::stats`]
+    /// has the figures users watch).
     pub fn storage_stats(&self) -> StorageStats {
         let sh = &self.shared;
-        let (manifest_bytes, manifest_live_bytes, checkpoint_seq) = *sh.last_checkpoint.lock();
+        let last = *sh.checkpoints.last.lock();
         StorageStats {
             wal_bytes: sh.wal.written(),
             wal_syncs: sh.wal.syncs(),
-            checkpoint_seq,
-            manifest_bytes,
-            manifest_live_bytes,
+            checkpoint_seq: last.seq,
+            manifest_bytes: last.manifest_bytes,
+            manifest_live_bytes: last.manifest_live_bytes,
         }
     }
 
@@ -92,7 +92,7 @@ impl Database {
             points,
             partitions,
             disk_bytes: disk_usage(&sh.path)?,
-            wal_bytes: sh.wal.written().saturating_sub(sh.checkpoint_mark.load(Ordering::Relaxed)),
+            wal_bytes: sh.wal.written().saturating_sub(sh.checkpoints.mark.load(Ordering::Relaxed)),
             live_snapshots,
             oldest_snapshot_age_ms: oldest * 1000,
             old_snapshot_bytes: block_bytes.saturating_sub(current_bytes),

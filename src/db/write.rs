@@ -1,6 +1,6 @@
 //! Writes: creating and dropping metrics, inserts and atomic batches, through the log into
 //! the heads (docs/architecture.md, "Writes, sequence numbers and snapshots").
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use parking_lot::MutexGuard;
 
@@ -52,7 +52,7 @@ impl Database {
             // The map is still current: replacing it would have frozen the head we hold.
             let (ticket, lsn) = sh.txn.commit(|cur, _| {
                 let logged = sh.log(&Record::Drop { id: id.0 })?;
-                sh.release_raw_head(head.freeze());
+                sh.raw_heads.release(head.freeze());
                 Ok((Some(cur.drop_metric(&map)), logged))
             })?;
             // After publishing, before `map` (which keeps its segments alive) goes: see
@@ -153,8 +153,8 @@ impl Shared {
     /// After a logged write: sync per the policy, and wake the background thread when a
     /// checkpoint is due.
     pub(super) fn after_write(&self, lsn: u64) -> Result<()> {
-        if lsn.saturating_sub(self.checkpoint_mark.load(Ordering::Relaxed)) >= self.opts.checkpoint_bytes {
-            self.wake.notify_one();
+        if lsn.saturating_sub(self.checkpoints.mark.load(Ordering::Relaxed)) >= self.opts.checkpoint_bytes {
+            self.signal.wake.notify_one();
         }
         match self.opts.sync {
             SyncPolicy::Always => self.sync_log(Some(lsn), false),
@@ -213,7 +213,7 @@ impl Shared {
                 self.mark_dirty(id);
             }
             return Ok(
-                head.settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+                head.settle(self.opts.partition_points, self.opts.head_run_points, || self.raw_heads.admit())
             );
         }
     }
@@ -261,7 +261,7 @@ impl Shared {
                     self.mark_dirty(*id);
                 }
                 if head
-                    .settle(self.opts.partition_points, self.opts.head_run_points, || self.admit_raw_head())
+                    .settle(self.opts.partition_points, self.opts.head_run_points, || self.raw_heads.admit())
                 {
                     to_seal.push(*id);
                 }
@@ -270,27 +270,10 @@ impl Shared {
         }
     }
 
-    /// Whether one more head may stay raw until sealed (see `Options::raw_head_budget`).
-    pub(super) fn admit_raw_head(&self) -> bool {
-        admit(&self.raw_heads, self.max_raw_heads)
-    }
-
-    /// Give back an admitted head's place in the raw-head budget.
-    pub(super) fn release_raw_head(&self, admitted: bool) {
-        if admitted {
-            self.raw_heads.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
     /// Put metric `id` on the list the next checkpoint writes.
     pub(super) fn mark_dirty(&self, id: MetricId) {
-        self.dirty.lock().push(id.0);
+        self.checkpoints.dirty.lock().push(id.0);
     }
-}
-
-/// Take one of `max` places counted by `taken`, if one is free.
-pub(super) fn admit(taken: &AtomicUsize, max: usize) -> bool {
-    taken.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
 }
 
 fn check_batch_len(n: usize) -> Result<()> {
