@@ -336,10 +336,11 @@ typedef struct ts_stats {
    */
   uint64_t background_errors;
   /**
-   * `TS_OK` while the database takes writes; otherwise the status writes get (see
-   * `ts_db_health`, whose message says what failed).
+   * 0 (`TS_OK`) while the database takes writes; otherwise the `ts_status` writes get
+   * (see `ts_db_health`, whose message says what failed). 64 bits wide, like every field
+   * here, so that bindings read the struct as an array of 64-bit words.
    */
-  ts_status failure;
+  uint64_t failure;
 } ts_stats;
 
 /**

@@ -483,7 +483,7 @@ func TestStats(t *testing.T) {
 	db, _ := openTemp(t, &Options{PartitionPoints: 100})
 	s, err := db.Stats()
 	must(t, err)
-	if s.Metrics != 0 || s.Points != 0 || s.Partitions != 0 || s.LiveSnapshots != 0 || s.OldestSnapshotAge != 0 || s.OldSnapshotBytes != 0 {
+	if s.Metrics != 0 || s.Points != 0 || s.Partitions != 0 || s.LiveSnapshots != 0 || s.OldestSnapshotAge != 0 || s.OldSnapshotBytes != 0 || s.BackgroundErrors != 0 || s.Failure != StatusOK {
 		t.Fatalf("an empty database: %+v", s)
 	}
 	a := mustCreate(t, db, "a")

@@ -184,9 +184,10 @@ pub struct ts_stats {
     pub old_snapshot_bytes: u64,
     /// Failures of background work (syncs of the log, checkpoints, retention) since open.
     pub background_errors: u64,
-    /// `TS_OK` while the database takes writes; otherwise the status writes get (see
-    /// `ts_db_health`, whose message says what failed).
-    pub failure: ts_status,
+    /// 0 (`TS_OK`) while the database takes writes; otherwise the `ts_status` writes get
+    /// (see `ts_db_health`, whose message says what failed). 64 bits wide, like every field
+    /// here, so that bindings read the struct as an array of 64-bit words.
+    pub failure: u64,
 }
 
 /// Fill `*out` with figures about `db`: what it holds and what keeps space alive.
@@ -215,8 +216,8 @@ pub unsafe extern "C" fn ts_db_stats(db: *mut ts_db, out: *mut ts_stats) -> ts_s
             old_snapshot_bytes: s.old_snapshot_bytes,
             background_errors: s.background_errors,
             failure: match handle.db.health() {
-                Ok(()) => ts_status::TS_OK,
-                Err(e) => super::boundary::map_error(&e),
+                Ok(()) => ts_status::TS_OK as u64,
+                Err(e) => super::boundary::map_error(&e) as u64,
             },
         };
         // SAFETY: `out` is non-NULL (checked) and points to writable storage.

@@ -303,7 +303,8 @@ def test_stats(path):
         s = db.stats()
         assert isinstance(s, tsdb.Stats)
         assert (s.metrics, s.points, s.partitions, s.live_snapshots,
-                s.oldest_snapshot_age_ms, s.old_snapshot_bytes) == (0, 0, 0, 0, 0, 0)
+                s.oldest_snapshot_age_ms, s.old_snapshot_bytes,
+                s.background_errors, s.failure) == (0, 0, 0, 0, 0, 0, 0, 0)
         with pytest.raises(dataclasses.FrozenInstanceError):
             s.metrics = 5
         ids = [db.create_metric(f"m{i}") for i in range(3)]

@@ -49,7 +49,7 @@ class ts_stats(ctypes.Structure):
         ("oldest_snapshot_age_ms", ctypes.c_uint64),
         ("old_snapshot_bytes", ctypes.c_uint64),
         ("background_errors", ctypes.c_uint64),
-        ("failure", ctypes.c_uint32),
+        ("failure", ctypes.c_uint64),
     ]
 
 

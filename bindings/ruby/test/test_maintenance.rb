@@ -71,10 +71,10 @@ class TestMaintenance < TSDBTest
       assert_instance_of TSDB::Stats, empty
       assert empty.frozen?
       assert_equal %i[metrics points partitions disk_bytes wal_bytes live_snapshots oldest_snapshot_age_ms
-                      old_snapshot_bytes], TSDB::Stats.members
-      assert_equal [0, 0, 0, 0, 0, 0],
+                      old_snapshot_bytes background_errors failure], TSDB::Stats.members
+      assert_equal [0, 0, 0, 0, 0, 0, 0, 0],
                    empty.to_h.values_at(:metrics, :points, :partitions, :live_snapshots, :oldest_snapshot_age_ms,
-                                        :old_snapshot_bytes)
+                                        :old_snapshot_bytes, :background_errors, :failure)
       assert(empty.to_a.all? { |v| v.is_a?(Integer) && v >= 0 })
 
       ids = Array.new(3) { |i| db.create_metric("m#{i}") }

@@ -80,7 +80,7 @@ module TSDB
   Stats = CStruct.define(
     metrics: :uint64, points: :uint64, partitions: :uint64, disk_bytes: :uint64, wal_bytes: :uint64,
     live_snapshots: :uint64, oldest_snapshot_age_ms: :uint64, old_snapshot_bytes: :uint64,
-    background_errors: :uint64, failure: :uint32
+    background_errors: :uint64, failure: :uint64
   )
 
   # What Database#check verified (ts_check_report), all Integers counting things checked and
