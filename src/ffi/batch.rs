@@ -69,8 +69,9 @@ pub unsafe extern "C" fn ts_batch_add_many(
         if n == 0 {
             return Ok(ts_status::TS_OK);
         }
-        let ts = slice(ts, n, "ts")?;
-        let values = slice(values, n, "values")?;
+        // SAFETY: `ts` and `values` are NULL (checked) or point to `n` elements each, which
+        // the caller does not change during the call (the header's contract).
+        let (ts, values) = unsafe { (slice(ts, n, "ts")?, slice(values, n, "values")?) };
         b.batch.add_many(MetricId(id), ts, values);
         Ok(ts_status::TS_OK)
     })

@@ -49,14 +49,18 @@ pub(crate) unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, 
 }
 
 /// Borrow `n` elements at `p` (checked for NULL).
-pub(crate) fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], Error> {
+///
+/// # Safety
+/// `p` is NULL or points to `n` readable, properly aligned elements that are not mutated
+/// for `'a`.
+pub(crate) unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&'a [T], Error> {
     if p.is_null() {
         return Err(Error::InvalidArgument(format!("{what} is NULL")));
     }
     if n > isize::MAX as usize / std::mem::size_of::<T>() {
         return Err(Error::InvalidArgument(format!("n is too large (n={n})")));
     }
-    // SAFETY: `p` is non-NULL and, per the function contract, points to `n` readable,
-    // aligned elements that are not mutated during the call.
+    // SAFETY: `p` is non-NULL and, per the caller's contract, points to `n` readable,
+    // aligned elements that are not mutated for `'a`; `n` elements fit in `isize::MAX` bytes.
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
 }

@@ -60,8 +60,9 @@ pub unsafe extern "C" fn ts_insert_batch(
         if n == 0 {
             return Err(Error::InvalidArgument("empty batch (n=0)".into()));
         }
-        let ts = slice(ts, n, "ts")?;
-        let values = slice(values, n, "values")?;
+        // SAFETY: `ts` and `values` are NULL (checked) or point to `n` elements each, which
+        // the caller does not change during the call (the header's contract).
+        let (ts, values) = unsafe { (slice(ts, n, "ts")?, slice(values, n, "values")?) };
         db.db.insert_batch(MetricId(id), ts, values)?;
         Ok(ts_status::TS_OK)
     })

@@ -1,4 +1,4 @@
-//! Partitions and the per-metric partition map (seed §1-§3).
+//! Partitions and the per-metric partition map (docs/architecture.md, "Partition maps and partitions").
 //!
 //! A [`PartitionMap`] is immutable except for its head's contents: sealing, dropping or any
 //! other structural change builds a new map (copy-on-write) that the next global version

@@ -1,6 +1,6 @@
 //! The manifest: the on-disk form of the global transaction and the partition maps — a
 //! copy-on-write radix tree over metric ids whose leaves hold packed metric entries
-//! (seed §4). A checkpoint appends new versions of the blobs it changed (a metric's leaf,
+//! (docs/format.md, "Manifest"). A checkpoint appends new versions of the blobs it changed (a metric's leaf,
 //! the chunks of its part list that changed, the nodes on the path to the root) and then
 //! flips the superblock: it writes the touched paths, not the whole map.
 //!

@@ -2,8 +2,8 @@
 //!
 //! Each node has [`FAN`] slots; a tree of height `h` holds keys `0..FAN^h`. `insert` and
 //! `remove` return a new trie that shares every node off the changed path with the old one,
-//! so a change copies `h = O(log_FAN n)` nodes of `FAN` pointers, never the whole map. This is
-//! the in-memory form of the seed's "transaction stored as a tree of fixed-size entries".
+//! so a change copies `h = O(log_FAN n)` nodes of `FAN` pointers, never the whole map: the
+//! in-memory twin of the manifest's tree (docs/architecture.md, "The global transaction").
 //!
 //! The leaf holding the highest keys lives outside the tree, as a *tail* (as in Clojure's
 //! persistent vector). Metric ids grow, so every create lands in the tail: it copies one
