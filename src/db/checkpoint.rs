@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{CheckpointFigures, Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
-use crate::codec::MAX_BLOCK_POINTS;
-use crate::partition::{HeadInner, Part, PartitionMap, Sealed, sorted_unique};
+use crate::partition::{HeadInner, Part, PartitionMap, Sealed};
 use crate::read::Snapshot;
 use crate::storage::manifest::{BlockRef, Change, Header};
 use crate::{Result, SyncPolicy};
@@ -115,7 +114,7 @@ impl Shared {
                 let mut head = map.head.lock();
                 let fresh = head.points_between(head.extents_upto(), upto);
                 if !fresh.is_empty() {
-                    self.write_extents(&mut head, fresh)?;
+                    head.write_extents(fresh, &self.data)?;
                     head.set_extents_upto(upto);
                 }
                 if head.checkpointed(upto) {
@@ -153,53 +152,6 @@ impl Shared {
             closing,
         )?;
         Ok((upto, redirty))
-    }
-
-    /// Persist `fresh` head points as extents. Like a binary counter, the new points absorb
-    /// the newest extents while those are no larger than twice them, so a head that gets a
-    /// few points per checkpoint keeps O(log n) extents and each point is rewritten O(log n)
-    /// times before the head seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one
-    /// batch may bring millions of points). On failure the head's extents are as they were:
-    /// the manifest still names them.
-    pub(super) fn write_extents(
-        &self,
-        head: &mut HeadInner,
-        fresh: Vec<crate::partition::HeadPoint>,
-    ) -> Result<()> {
-        let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
-        let mut merged = Vec::new();
-        let restore = |head: &mut HeadInner, merged: Vec<Arc<Sealed>>| {
-            for x in merged.into_iter().rev() {
-                head.add_extent(x);
-            }
-        };
-        while ts.len() < MAX_BLOCK_POINTS {
-            let room = MAX_BLOCK_POINTS - ts.len();
-            let Some(old) = head.pop_extent_up_to((2 * ts.len()).min(room)) else { break };
-            let m = old.merged_with(&ts, &vals);
-            merged.push(old);
-            match m {
-                Ok(m) => (ts, vals) = m,
-                Err(e) => {
-                    restore(head, merged);
-                    return Err(e);
-                }
-            }
-        }
-        let mut new = Vec::with_capacity(ts.len().div_ceil(MAX_BLOCK_POINTS));
-        for (t, v) in ts.chunks(MAX_BLOCK_POINTS).zip(vals.chunks(MAX_BLOCK_POINTS)) {
-            match Sealed::encode(t, v, &self.data) {
-                Ok(e) => new.push(Arc::new(e)),
-                Err(e) => {
-                    restore(head, merged);
-                    return Err(e);
-                }
-            }
-        }
-        for e in new {
-            head.add_extent(e);
-        }
-        Ok(())
     }
 
     /// Copy the live blocks of mostly dead data segments into the current one, publishing

@@ -4,8 +4,10 @@ use parking_lot::{Mutex, MutexGuard};
 
 use std::sync::Arc;
 
-use super::Sealed;
-use crate::codec::run;
+use super::sealed::BlockSink;
+use super::{Sealed, sorted_unique};
+use crate::Result;
+use crate::codec::{MAX_BLOCK_POINTS, run};
 
 /// One point in a head, with the sequence number of the write that stored it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,6 +89,50 @@ impl Head {
 }
 
 impl HeadInner {
+    /// Persist `fresh` head points as extents. Like a binary counter, the new points absorb
+    /// the newest extents while those are no larger than twice them, so a head that gets a
+    /// few points per checkpoint keeps O(log n) extents and each point is rewritten O(log n)
+    /// times before the head seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one
+    /// batch may bring millions of points). On failure the head's extents are as they were:
+    /// the manifest still names them.
+    pub fn write_extents(&mut self, fresh: Vec<HeadPoint>, sink: &dyn BlockSink) -> Result<()> {
+        let head = self;
+        let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
+        let mut merged = Vec::new();
+        let restore = |head: &mut HeadInner, merged: Vec<Arc<Sealed>>| {
+            for x in merged.into_iter().rev() {
+                head.add_extent(x);
+            }
+        };
+        while ts.len() < MAX_BLOCK_POINTS {
+            let room = MAX_BLOCK_POINTS - ts.len();
+            let Some(old) = head.pop_extent_up_to((2 * ts.len()).min(room)) else { break };
+            let m = old.merged_with(&ts, &vals);
+            merged.push(old);
+            match m {
+                Ok(m) => (ts, vals) = m,
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        let mut new = Vec::with_capacity(ts.len().div_ceil(MAX_BLOCK_POINTS));
+        for (t, v) in ts.chunks(MAX_BLOCK_POINTS).zip(vals.chunks(MAX_BLOCK_POINTS)) {
+            match Sealed::encode(t, v, sink) {
+                Ok(e) => new.push(Arc::new(e)),
+                Err(e) => {
+                    restore(head, merged);
+                    return Err(e);
+                }
+            }
+        }
+        for e in new {
+            head.add_extent(e);
+        }
+        Ok(())
+    }
+
     /// The last timestamp appended, if any.
     fn last_ts(&self) -> Option<i64> {
         match self.tail.last() {
