@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod aggregate;
+mod bytes;
 mod catalog;
 pub mod codec;
 mod db;

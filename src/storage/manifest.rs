@@ -58,7 +58,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{LogStart, io_err, sync_dir};
-use crate::codec::bitpack::{get_varint, put_varint};
+use crate::bytes::{Reader, put_varint, u32_at, u64_at, zigzag};
 use crate::sys::{self, ReadMap};
 use crate::{Error, Result};
 
@@ -534,12 +534,12 @@ impl Manifest {
         if off < FIRST_BLOB || off >= self.sb.end || at + BLOB_HEADER > buf.len() {
             return Err(bad(format!("reference outside the file's {} bytes", self.sb.end)));
         }
-        let len = u32::from_le_bytes(buf[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+        let len = u32_at(buf, at + 8) as usize;
         let end = at + BLOB_HEADER + len;
         if end as u64 > self.sb.end {
             return Err(bad(format!("blob of {len} bytes runs past the end")));
         }
-        let crc = u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes"));
+        let crc = u32_at(buf, at);
         if crc != crc32fast::hash(&buf[at + 4..end]) {
             return Err(bad("blob checksum mismatch".into()));
         }
@@ -1043,14 +1043,6 @@ fn read_super(buf: &[u8], at: usize) -> Option<Super> {
     (tree_ok && counters_ok && sb.end >= FIRST_BLOB).then_some(sb)
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
 /// A fixed-size block reference (40 bytes: EXTENTS blobs and CHUNK3 parts).
 fn put_ref3(e: &mut Vec<u8>, b: &BlockRef) {
     e.extend_from_slice(&b.seg.to_le_bytes());
@@ -1135,14 +1127,6 @@ fn refs3<T>(blob: u64, count: u32) -> Option<Refs<T>> {
     }
 }
 
-fn zigzag(x: i64) -> u64 {
-    ((x << 1) ^ (x >> 63)) as u64
-}
-
-fn unzigzag(x: u64) -> i64 {
-    ((x >> 1) as i64) ^ -((x & 1) as i64)
-}
-
 /// How many leading bytes `a` and `b` share.
 fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -1185,8 +1169,8 @@ impl RefCoder {
         let span = self.span.wrapping_add(rd.signed()? as u64);
         let seg = self.seg.wrapping_add(rd.signed()? as u64);
         let off = self.end.wrapping_add(rd.signed()? as u64);
-        let len = rd.u32_after(self.len)?;
-        let count = rd.u32_after(self.count)?;
+        let len = u32_after(rd, self.len)?;
+        let count = u32_after(rd, self.count)?;
         let last_ts = first_ts
             .checked_add_unsigned(span)
             .ok_or_else(|| rd.bad("block reference past the last timestamp"))?;
@@ -1198,69 +1182,24 @@ impl RefCoder {
     }
 }
 
-/// A bounds-checked cursor over a packed blob's body; errors name the blob's offset.
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-    /// The blob's offset, and what it is.
-    off: u64,
-    what: &'static str,
+/// A u32 coded as its difference from `prev`.
+fn u32_after(rd: &mut Reader<'_>, prev: u32) -> Result<u32> {
+    let d = rd.signed()?;
+    let x = i64::from(prev).checked_add(d).and_then(|x| u32::try_from(x).ok());
+    x.ok_or_else(|| rd.bad(format!("{prev} + {d} where a 32-bit number was expected")))
 }
 
-impl<'a> Reader<'a> {
-    fn new(b: &'a [u8], off: u64, what: &'static str) -> Reader<'a> {
-        Reader { b, at: 0, off, what }
+/// A list's head (2·n + out), checked: an inline list of n needs at least n bytes.
+fn list(rd: &mut Reader<'_>) -> Result<(u64, bool)> {
+    let h = rd.varint()?;
+    let (n, out) = (h >> 1, h & 1 == 1);
+    if out && n == 0 {
+        return Err(rd.bad("an empty list kept in a blob"));
     }
-
-    fn bad(&self, msg: impl std::fmt::Display) -> Error {
-        Error::Corruption(format!(
-            "MANIFEST offset {}: {}: {msg} (at byte {} of {})",
-            self.off,
-            self.what,
-            self.at,
-            self.b.len()
-        ))
+    if !out && n > rd.left() as u64 {
+        return Err(rd.bad(format!("a list of {n} in {} bytes", rd.left())));
     }
-
-    fn varint(&mut self) -> Result<u64> {
-        get_varint(self.b, &mut self.at).map_err(|e| self.bad(e))
-    }
-
-    fn signed(&mut self) -> Result<i64> {
-        Ok(unzigzag(self.varint()?))
-    }
-
-    /// A u32 coded as its difference from `prev`.
-    fn u32_after(&mut self, prev: u32) -> Result<u32> {
-        let d = self.signed()?;
-        let x = i64::from(prev).checked_add(d).and_then(|x| u32::try_from(x).ok());
-        x.ok_or_else(|| self.bad(format!("{prev} + {d} where a 32-bit number was expected")))
-    }
-
-    fn bytes(&mut self, n: u64) -> Result<&'a [u8]> {
-        let end = usize::try_from(n).ok().and_then(|n| self.at.checked_add(n)).filter(|&e| e <= self.b.len());
-        let end = end.ok_or_else(|| self.bad(format!("{n} bytes run past the end")))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-
-    fn left(&self) -> usize {
-        self.b.len() - self.at
-    }
-
-    /// A list's head (2·n + out), checked: an inline list of n needs at least n bytes.
-    fn list(&mut self) -> Result<(u64, bool)> {
-        let h = self.varint()?;
-        let (n, out) = (h >> 1, h & 1 == 1);
-        if out && n == 0 {
-            return Err(self.bad("an empty list kept in a blob"));
-        }
-        if !out && n > self.left() as u64 {
-            return Err(self.bad(format!("a list of {n} in {} bytes", self.left())));
-        }
-        Ok((n, out))
-    }
+    Ok((n, out))
 }
 
 /// The body of a packed leaf (`LEAF`): the layout is in the module's documentation.
@@ -1321,8 +1260,8 @@ fn encode_leaf(slots: &[Option<Entry>]) -> Vec<u8> {
 /// The slots of the packed leaf at `off`, of body `b`. Every read is bounds-checked; the
 /// body must end with its last entry.
 fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
-    let mut rd = Reader::new(b, off, "packed leaf");
-    let present = u64::from_le_bytes(rd.bytes(8)?.try_into().expect("8 bytes"));
+    let mut rd = Reader::new(b, FILE, off, "packed leaf");
+    let present = rd.u64()?;
     if present == 0 {
         return Err(rd.bad("no entries"));
     }
@@ -1352,7 +1291,7 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
         let retention = rd.signed()?;
         let mut t = anchor;
         let mut first = None;
-        let parts = match rd.list()? {
+        let parts = match list(&mut rd)? {
             (count, true) => Refs::Blob { off: rd.varint()?, count },
             (n, false) => {
                 let mut v = Vec::with_capacity(n as usize);
@@ -1364,7 +1303,7 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
                 Refs::Inline(v)
             }
         };
-        let extents = match rd.list()? {
+        let extents = match list(&mut rd)? {
             (count, true) => Refs::Blob { off: rd.varint()?, count },
             (n, false) => {
                 let mut v = Vec::with_capacity(n as usize);
@@ -1416,7 +1355,7 @@ fn encode_chunk(parts: &[(i64, BlockRef)]) -> Vec<u8> {
 
 /// Append the parts of the packed chunk at `off`, of body `b`, to `out`.
 fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
-    let mut rd = Reader::new(b, off, "packed chunk");
+    let mut rd = Reader::new(b, FILE, off, "packed chunk");
     let n = rd.varint()?;
     if n == 0 || n > rd.left() as u64 {
         return Err(rd.bad(format!("{n} parts in {} bytes", rd.left())));
