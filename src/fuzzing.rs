@@ -347,8 +347,9 @@ pub fn manifest_file(data: &[u8]) {
     let block = manifest::BlockRef { seg: 1, off: 32, len: 100, count: 10, first_ts: 5, last_ts: 50 };
     let mut changed = entries.first().map(|e| {
         let mut parts = e.parts.clone();
-        let start = parts.last().map_or(0, |p| p.1.last_ts.saturating_add(1));
-        parts.push((start, manifest::BlockRef { first_ts: start, last_ts: start, count: 1, ..block }));
+        let start = parts.last().map_or(0, |p| p.block.last_ts.saturating_add(1));
+        let block = manifest::BlockRef { first_ts: start, last_ts: start, count: 1, ..block };
+        parts.push(manifest::PartRef { start, block });
         (e.id, e.name.clone(), parts, e.extents.clone(), e.retention)
     });
     // An id past every metric (the superblock's next_id may be damaged: a database
@@ -360,15 +361,16 @@ pub fn manifest_file(data: &[u8]) {
     let extents = [block];
     let mut changes: Vec<manifest::Change<'_>> = changed
         .iter()
-        .map(|(id, name, parts, ext, ret)| manifest::Change {
+        .map(|(id, name, parts, extents, retention)| manifest::Change {
             id: *id,
-            entry: Some((name.as_str(), parts.as_slice(), ext.as_slice(), *ret)),
+            state: Some(manifest::MetricState { name, parts, extents, retention: *retention }),
         })
         .collect();
     if new_id < u64::MAX {
-        changes.push(manifest::Change { id: new_id, entry: Some(("fuzz.new", &[], &extents, 0)) });
+        let state = manifest::MetricState { name: "fuzz.new", parts: &[], extents: &extents, retention: 0 };
+        changes.push(manifest::Change { id: new_id, state: Some(state) });
     }
-    let next = manifest::Header { next_id: new_id.saturating_add(1), ..header };
+    let next = manifest::Commit { next_id: new_id.saturating_add(1), ..header.commit() };
     if m.commit(&changes, next, false, data.first().is_some_and(|f| f & 4 != 0)).is_err() {
         return;
     }

@@ -23,7 +23,7 @@ use crate::partition::{
     Head, HeadInner, Part, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
 };
 use crate::storage::io_err;
-use crate::storage::manifest::{BlockRef, Change, Header, Manifest};
+use crate::storage::manifest::{BlockRef, Change, Commit, Header, Manifest, MetricState, PartRef};
 use crate::storage::segment::{DataSegment, DataWriter, Reclaim};
 use crate::storage::wal::{Record, Replayed, Wal};
 use crate::sys::fork::Owner;
@@ -726,8 +726,11 @@ impl Shared {
         self.checkpointed.get_mut().manifest.load(|m| {
             max_id = m.id;
             let mut parts = Vec::with_capacity(m.parts.len());
-            for (start, r) in &m.parts {
-                parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
+            for p in &m.parts {
+                parts.push(Part {
+                    start: p.start,
+                    data: Arc::new(Sealed::on_disk(seg(p.block.seg)?, &p.block)),
+                });
             }
             let head = Head::default();
             {
@@ -1078,7 +1081,7 @@ impl Shared {
         let current = self.current.load_full();
         let next_id = self.writer.lock().next_id;
         let mut redirty = Vec::new();
-        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64);
+        type Entry = (Arc<str>, Vec<PartRef>, Vec<BlockRef>, i64);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
         for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
@@ -1107,8 +1110,11 @@ impl Shared {
                 }
                 head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")).collect()
             };
-            let parts =
-                map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))).collect();
+            let parts = map
+                .parts
+                .iter()
+                .map(|p| PartRef { start: p.start, block: p.data.block_ref().expect("parts are on disk") })
+                .collect();
             pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
@@ -1126,13 +1132,18 @@ impl Shared {
             .iter()
             .map(|(id, e)| Change {
                 id: *id,
-                entry: e.as_ref().map(|(n, p, x, r)| (&**n, p.as_slice(), x.as_slice(), *r)),
+                state: e.as_ref().map(|(n, p, x, r)| MetricState {
+                    name: n,
+                    parts: p,
+                    extents: x,
+                    retention: *r,
+                }),
             })
             .collect();
         let log = Some(self.wal.log_start(upto, closing)?);
         cp.manifest.commit(
             &changes,
-            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0, log },
+            Commit { checkpoint_seq: upto, next_id, next_data_seg, log },
             fsync,
             closing,
         )?;

@@ -127,41 +127,96 @@ pub struct BlockRef {
     pub last_ts: i64,
 }
 
-/// One metric of the manifest.
+/// A sealed part of a metric: the first timestamp it owns, and its block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartRef {
+    pub start: i64,
+    pub block: BlockRef,
+}
+
+/// One metric of the manifest, as [`Manifest::load`] reads it.
 #[derive(Debug, PartialEq)]
 pub struct MetricEntry {
     pub id: u64,
     pub name: String,
-    /// Sealed parts: the first timestamp each owns, and its block.
-    pub parts: Vec<(i64, BlockRef)>,
+    /// Sealed parts, ascending.
+    pub parts: Vec<PartRef>,
     /// The head's persisted points, oldest first (a later extent wins on equal timestamps).
     pub extents: Vec<BlockRef>,
     /// The metric's own retention span (0: the database's default).
     pub retention: i64,
 }
 
-/// A metric's state to write: name, parts (with the first timestamp each owns), extents,
-/// retention span.
-pub type EntryRef<'a> = (&'a str, &'a [(i64, BlockRef)], &'a [BlockRef], i64);
+impl MetricEntry {
+    /// This metric's state, to commit again.
+    pub fn state(&self) -> MetricState<'_> {
+        MetricState {
+            name: &self.name,
+            parts: &self.parts,
+            extents: &self.extents,
+            retention: self.retention,
+        }
+    }
+}
+
+/// A metric's state to write ([`Change`]).
+#[derive(Clone, Copy, Debug)]
+pub struct MetricState<'a> {
+    /// Its name: written with the metric's first entry, never changed after.
+    pub name: &'a str,
+    pub parts: &'a [PartRef],
+    pub extents: &'a [BlockRef],
+    /// The metric's own retention span (0: the database's default).
+    pub retention: i64,
+}
 
 /// A metric's new state for [`Manifest::commit`]: `None` removes it.
 pub struct Change<'a> {
     pub id: u64,
-    pub entry: Option<EntryRef<'a>>,
+    pub state: Option<MetricState<'a>>,
 }
 
-/// The superblock's fields.
+/// What a commit records besides the metrics: the superblock's fields that the caller sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    /// Every write with a sequence number up to this is in the manifest's data.
+    pub checkpoint_seq: u64,
+    pub next_id: u64,
+    pub next_data_seg: u64,
+    /// Where the write-ahead log goes on after this checkpoint.
+    pub log: Option<LogStart>,
+}
+
+/// The superblock's fields, as opening reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
     /// Every write with a sequence number up to this is in the manifest's data.
     pub checkpoint_seq: u64,
     pub next_id: u64,
     pub next_data_seg: u64,
-    /// Metrics in the tree (set by the commit; what a caller passes is ignored).
+    /// Metrics in the tree.
     pub metrics: u64,
     /// Where the write-ahead log goes on after this checkpoint (`None` in a format-3 or
     /// format-4 file, which did not record it).
     pub log: Option<LogStart>,
+}
+
+impl Header {
+    /// The header a commit of `c` writes, the tree holding `metrics` metrics.
+    fn new(c: Commit, metrics: u64) -> Header {
+        let Commit { checkpoint_seq, next_id, next_data_seg, log } = c;
+        Header { checkpoint_seq, next_id, next_data_seg, metrics, log }
+    }
+
+    /// What a commit that keeps this header's fields passes.
+    pub fn commit(&self) -> Commit {
+        Commit {
+            checkpoint_seq: self.checkpoint_seq,
+            next_id: self.next_id,
+            next_data_seg: self.next_data_seg,
+            log: self.log,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -190,7 +245,7 @@ pub struct Manifest {
 struct Entry {
     name: Name,
     retention: i64,
-    parts: Refs<(i64, BlockRef)>,
+    parts: Refs<PartRef>,
     extents: Refs<BlockRef>,
 }
 
@@ -360,7 +415,7 @@ impl Manifest {
     pub fn commit(
         &mut self,
         changes: &[Change<'_>],
-        header: Header,
+        commit: Commit,
         fsync: bool,
         closing: bool,
     ) -> Result<()> {
@@ -373,7 +428,7 @@ impl Manifest {
             self.remap()?;
         }
         let saved = std::mem::replace(&mut self.fsync, fsync);
-        let mut result = self.commit_inner(changes, header);
+        let mut result = self.commit_inner(changes, commit);
         let (end, live) = self.sizes();
         let bloated = if closing { end > live + live / 20 + 4096 } else { end > 2 * live + (1 << 20) };
         if result.is_ok() && bloated {
@@ -383,13 +438,13 @@ impl Manifest {
         result
     }
 
-    fn commit_inner(&mut self, changes: &[Change<'_>], header: Header) -> Result<()> {
+    fn commit_inner(&mut self, changes: &[Change<'_>], commit: Commit) -> Result<()> {
         let file =
             self.file.try_clone().map_err(|e| io_err("cannot write manifest", &self.dir.join(FILE), &e))?;
         let mut w = Appender::new(&file, self.sb.end);
         let mut sb = self.sb;
         // Grow the tree until it spans every id (a new root above the old one).
-        let max_id = changes.iter().map(|c| c.id).max().unwrap_or(0).max(header.next_id);
+        let max_id = changes.iter().map(|c| c.id).max().unwrap_or(0).max(commit.next_id);
         if sb.height == 0 {
             sb.height = 1;
         }
@@ -407,7 +462,7 @@ impl Manifest {
         if !changes.is_empty() {
             sb.root = self.update(&mut w, &mut live, &mut metrics, sb.root, sb.height - 1, changes)?;
         }
-        sb.header = Header { metrics: metrics as u64, ..header };
+        sb.header = Header::new(commit, metrics as u64);
         // The blobs a commit releases were counted live: fewer means a damaged count.
         sb.live = u64::try_from(live).map_err(|_| {
             Error::Corruption(format!(
@@ -455,20 +510,18 @@ impl Manifest {
             all.push(m);
             Ok(())
         })?;
-        let changes: Vec<Change<'_>> = all
-            .iter()
-            .map(|m| Change { id: m.id, entry: Some((&m.name, &m.parts, &m.extents, m.retention)) })
-            .collect();
-        let header = self.sb.header;
+        let changes: Vec<Change<'_>> =
+            all.iter().map(|m| Change { id: m.id, state: Some(m.state()) }).collect();
+        let commit = self.sb.header.commit();
         // The new file's generation continues this one's, so that its superblocks are never
         // older than what a reader of this one saw.
         let empty = Super {
             generation: self.sb.generation,
             end: FIRST_BLOB,
-            header: Header { metrics: 0, ..header },
+            header: Header::new(commit, 0),
             ..Super::default()
         };
-        Manifest::write_new(&self.dir, empty, |fresh| fresh.commit_inner(&changes, header), self.fsync)?;
+        Manifest::write_new(&self.dir, empty, |fresh| fresh.commit_inner(&changes, commit), self.fsync)?;
         // From here, this handle's file is the old one, renamed over: never write it again.
         self.stale = true;
         let (reopened, _) = Manifest::open(&self.dir, self.fsync)?;
@@ -662,12 +715,12 @@ impl Manifest {
     }
 
     /// Append the parts held by the chunk at `off` (either format) to `out`.
-    fn chunk_parts(&self, off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
+    fn chunk_parts(&self, off: u64, out: &mut Vec<PartRef>) -> Result<()> {
         match self.blob_of(off, &[CHUNK, CHUNK3])? {
             (CHUNK, b) => decode_chunk(b, off, out),
             (_, b) => {
                 for p in b.chunks_exact(PART) {
-                    out.push((u64_at(p, 0) as i64, get_ref3(&p[8..], off)?));
+                    out.push(PartRef { start: u64_at(p, 0) as i64, block: get_ref3(&p[8..], off)? });
                 }
                 Ok(())
             }
@@ -681,17 +734,14 @@ impl Manifest {
 
     /// Write what changed of a metric (reusing the name, unchanged chunks and extents of
     /// `old`); returns its new entry. Its name's place is settled with its leaf's.
-    #[allow(clippy::too_many_arguments)]
     fn write_metric(
         &self,
         w: &mut Appender<'_>,
         live: &mut i64,
         old: Option<&Entry>,
-        name: &str,
-        parts: &[(i64, BlockRef)],
-        extents: &[BlockRef],
-        retention: i64,
+        state: &MetricState<'_>,
     ) -> Result<Entry> {
+        let MetricState { name, parts, extents, retention } = *state;
         // Names never change: an existing entry keeps its name (in the leaf or a blob).
         let name = old.map_or_else(|| Name::Inline(name.to_owned()), |o| o.name.clone());
         let old_index = old.map_or(0, |o| o.parts.blob());
@@ -725,13 +775,7 @@ impl Manifest {
     /// Write a part list as chunks and an index, given the metric's previous index (`old`,
     /// 0 if none): an unchanged chunk keeps its blob, and an unchanged index too. Returns
     /// the index's offset.
-    fn write_parts(
-        &self,
-        w: &mut Appender<'_>,
-        live: &mut i64,
-        old: u64,
-        parts: &[(i64, BlockRef)],
-    ) -> Result<u64> {
+    fn write_parts(&self, w: &mut Appender<'_>, live: &mut i64, old: u64, parts: &[PartRef]) -> Result<u64> {
         let old_chunks: Vec<u64> = match old {
             0 => Vec::new(),
             i => self.blob(i, INDEX)?.chunks_exact(8).map(|c| u64_at(c, 0)).collect(),
@@ -864,10 +908,8 @@ impl Manifest {
         for c in changes {
             let k = (c.id as usize) % FAN;
             let old = slots[k].take();
-            slots[k] = match c.entry {
-                Some((name, parts, extents, retention)) => {
-                    Some(self.write_metric(w, live, old.as_ref(), name, parts, extents, retention)?)
-                }
+            slots[k] = match &c.state {
+                Some(state) => Some(self.write_metric(w, live, old.as_ref(), state)?),
                 None => {
                     if let Some(o) = &old {
                         self.release_metric(o, live)?;
@@ -1230,8 +1272,8 @@ fn encode_leaf(slots: &[Option<Entry>]) -> Vec<u8> {
             }
             Refs::Inline(ps) => {
                 put_varint((ps.len() as u64) << 1, &mut out);
-                if let Some((start, _)) = ps.first() {
-                    first = Some(*start);
+                if let Some(p) = ps.first() {
+                    first = Some(p.start);
                 }
                 put_parts(&mut out, &mut refs, &mut t, ps);
             }
@@ -1296,9 +1338,9 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
             (n, false) => {
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    let (start, r) = get_part(&mut rd, &mut refs, &mut t)?;
-                    first.get_or_insert(start);
-                    v.push((start, r));
+                    let p = get_part(&mut rd, &mut refs, &mut t)?;
+                    first.get_or_insert(p.start);
+                    v.push(p);
                 }
                 Refs::Inline(v)
             }
@@ -1329,24 +1371,24 @@ fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
 
 /// Parts coded one after the other: ± start - t, then the block ref based on start (t: the
 /// previous part's last_ts; t and the references' deltas start from 0).
-fn put_parts(out: &mut Vec<u8>, refs: &mut RefCoder, t: &mut i64, parts: &[(i64, BlockRef)]) {
-    for (start, r) in parts {
-        put_varint(zigzag(start.wrapping_sub(*t)), out);
-        refs.put(out, r, *start);
-        *t = r.last_ts;
+fn put_parts(out: &mut Vec<u8>, refs: &mut RefCoder, t: &mut i64, parts: &[PartRef]) {
+    for p in parts {
+        put_varint(zigzag(p.start.wrapping_sub(*t)), out);
+        refs.put(out, &p.block, p.start);
+        *t = p.block.last_ts;
     }
 }
 
-fn get_part(rd: &mut Reader<'_>, refs: &mut RefCoder, t: &mut i64) -> Result<(i64, BlockRef)> {
+fn get_part(rd: &mut Reader<'_>, refs: &mut RefCoder, t: &mut i64) -> Result<PartRef> {
     let start = t.wrapping_add(rd.signed()?);
-    let r = refs.get(rd, start)?;
-    *t = r.last_ts;
-    Ok((start, r))
+    let block = refs.get(rd, start)?;
+    *t = block.last_ts;
+    Ok(PartRef { start, block })
 }
 
 /// The body of a packed chunk (`CHUNK`) of `parts`: their number, then the parts. The same
 /// parts give the same bytes.
-fn encode_chunk(parts: &[(i64, BlockRef)]) -> Vec<u8> {
+fn encode_chunk(parts: &[PartRef]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.len() * 12);
     put_varint(parts.len() as u64, &mut out);
     put_parts(&mut out, &mut RefCoder::default(), &mut 0, parts);
@@ -1354,7 +1396,7 @@ fn encode_chunk(parts: &[(i64, BlockRef)]) -> Vec<u8> {
 }
 
 /// Append the parts of the packed chunk at `off`, of body `b`, to `out`.
-fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<(i64, BlockRef)>) -> Result<()> {
+fn decode_chunk(b: &[u8], off: u64, out: &mut Vec<PartRef>) -> Result<()> {
     let mut rd = Reader::new(b, FILE, off, "packed chunk");
     let n = rd.varint()?;
     if n == 0 || n > rd.left() as u64 {
@@ -1417,7 +1459,7 @@ mod tests {
     }
 
     /// Metrics by id: name, parts, extents, retention.
-    type State = std::collections::BTreeMap<u64, (String, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64)>;
+    type State = std::collections::BTreeMap<u64, (String, Vec<PartRef>, Vec<BlockRef>, i64)>;
 
     fn loaded(m: &Manifest) -> State {
         let mut s = State::new();
@@ -1443,12 +1485,17 @@ mod tests {
             .into_iter()
             .map(|id| Change {
                 id,
-                entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), e.3)),
+                state: state.get(&id).map(|e| MetricState {
+                    name: &e.0,
+                    parts: &e.1,
+                    extents: &e.2,
+                    retention: e.3,
+                }),
             })
             .collect();
         let next_id = state.keys().last().map_or(1, |id| id + 1);
-        let header = Header { checkpoint_seq: 1, next_id, next_data_seg: 3, metrics: 0, log: None };
-        m.commit(&changes, header, false, closing).unwrap();
+        let commit = Commit { checkpoint_seq: 1, next_id, next_data_seg: 3, log: None };
+        m.commit(&changes, commit, false, closing).unwrap();
         assert_eq!(loaded(m), *state);
         assert_eq!(m.sizes().1, FIRST_BLOB + reachable(m), "live bytes");
     }
@@ -1545,10 +1592,10 @@ mod tests {
                             let e = state.get_mut(&id).unwrap();
                             if rng.below(2) == 0 {
                                 let n = e.1.len() as i64;
-                                e.1.push((n * 100, r(round, rng.below(1 << 30))));
+                                e.1.push(PartRef { start: n * 100, block: r(round, rng.below(1 << 30)) });
                                 if rng.below(5) == 0 && !e.1.is_empty() {
                                     let k = rng.below(e.1.len() as u64) as usize;
-                                    e.1[k].1 = r(round, 7);
+                                    e.1[k].block = r(round, 7);
                                 }
                             } else if rng.below(3) == 0 {
                                 e.2.clear();
@@ -1564,13 +1611,18 @@ mod tests {
                 .iter()
                 .map(|&id| Change {
                     id,
-                    entry: state.get(&id).map(|e| (e.0.as_str(), e.1.as_slice(), e.2.as_slice(), e.3)),
+                    state: state.get(&id).map(|e| MetricState {
+                        name: &e.0,
+                        parts: &e.1,
+                        extents: &e.2,
+                        retention: e.3,
+                    }),
                 })
                 .collect();
             let before = m.sizes().0;
             let log = Some(LogStart { segment: round, exists: round % 2 == 0 });
-            let header = Header { checkpoint_seq: round, next_id, next_data_seg: 3, metrics: 0, log };
-            m.commit(&changes, header, false, false).unwrap();
+            let commit = Commit { checkpoint_seq: round, next_id, next_data_seg: 3, log };
+            m.commit(&changes, commit, false, false).unwrap();
             let written = m.sizes().0.saturating_sub(before);
             // A commit writes about what changed (a leaf and a path per metric, plus its
             // changed chunks), not the whole manifest.
@@ -1597,13 +1649,13 @@ mod tests {
     fn a_torn_superblock_falls_back_and_damage_is_corruption() {
         let d = tmp("torn");
         let (mut m, _) = Manifest::create(&d, false).unwrap();
-        let parts = vec![(0, r(1, 64))];
-        let h = |seq| Header { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, metrics: 0, log: None };
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[], 0)) }], h(1), false, false).unwrap();
+        let parts = vec![PartRef { start: 0, block: r(1, 64) }];
+        let h = |seq| Commit { checkpoint_seq: seq, next_id: 2, next_data_seg: 2, log: None };
+        let state = |extents| MetricState { name: "a", parts: &parts, extents, retention: 0 };
+        m.commit(&[Change { id: 1, state: Some(state(&[])) }], h(1), false, false).unwrap();
         let path = d.join(FILE);
         let first = std::fs::read(&path).unwrap();
-        m.commit(&[Change { id: 1, entry: Some(("a", &parts, &[r(1, 500)], 0)) }], h(2), false, false)
-            .unwrap();
+        m.commit(&[Change { id: 1, state: Some(state(&[r(1, 500)])) }], h(2), false, false).unwrap();
         drop(m);
         let good = std::fs::read(&path).unwrap();
         let seq_of = |bytes: &[u8]| {
@@ -1668,12 +1720,14 @@ mod tests {
             let parts = match k % 4 {
                 0 => Refs::Inline(Vec::new()),
                 1 => Refs::Inline(
-                    (0..k.min(4)).map(|i| (1_699_000_000_000 + i as i64 * 1000, b(k + i))).collect(),
+                    (0..k.min(4))
+                        .map(|i| PartRef { start: 1_699_000_000_000 + i as i64 * 1000, block: b(k + i) })
+                        .collect(),
                 ),
                 2 => Refs::Blob { off: 1 << 40, count: 5 + k },
-                _ => Refs::Inline(vec![(
-                    i64::MIN,
-                    BlockRef {
+                _ => Refs::Inline(vec![PartRef {
+                    start: i64::MIN,
+                    block: BlockRef {
                         seg: u64::MAX,
                         off: u64::MAX,
                         len: u32::MAX,
@@ -1681,7 +1735,7 @@ mod tests {
                         first_ts: i64::MIN,
                         last_ts: i64::MAX,
                     },
-                )]),
+                }]),
             };
             let extents = match k % 3 {
                 0 => Refs::Inline(vec![b(k)]),
@@ -1851,7 +1905,7 @@ mod tests {
         // and shrink back.
         for n in 1..=600u64 {
             let e = state.get_mut(&100).unwrap();
-            e.1.push((n as i64 * 1000, r(n, n * 4096)));
+            e.1.push(PartRef { start: n as i64 * 1000, block: r(n, n * 4096) });
             if n % 3 == 0 {
                 e.2.push(r(n, 7));
             }
@@ -1868,7 +1922,7 @@ mod tests {
             assert_eq!(matches!(got.extents, Refs::Inline(_)), state[&100].2.len() <= INLINE_REFS);
         }
         // A changed part in the middle, then the list cut back to 3 (in the leaf again).
-        state.get_mut(&100).unwrap().1[290].1 = r(9, 9);
+        state.get_mut(&100).unwrap().1[290].block = r(9, 9);
         commit(&mut m, &state, [100], false);
         state.get_mut(&100).unwrap().1.truncate(3);
         state.get_mut(&100).unwrap().2.clear();
@@ -1892,7 +1946,7 @@ mod tests {
         let d = tmp("garbled");
         let (mut m, _) = Manifest::create(&d, false).unwrap();
         let mut state = State::new();
-        state.insert(1, ("a.metric".into(), vec![(0, r(1, 64))], vec![r(1, 500)], 0));
+        state.insert(1, ("a.metric".into(), vec![PartRef { start: 0, block: r(1, 64) }], vec![r(1, 500)], 0));
         commit(&mut m, &state, [1], false);
         let leaf = m.sb.root as usize;
         drop(m);
@@ -1963,13 +2017,13 @@ mod tests {
                 first_ts: first,
                 last_ts: last,
             };
-            parts.push((t, r));
+            parts.push(PartRef { start: t, block: r });
             t = last + 10_000;
         }
-        parts.push((
-            i64::MAX,
-            BlockRef { seg: 0, off: 0, len: 0, count: 1, first_ts: i64::MAX, last_ts: i64::MAX },
-        ));
+        parts.push(PartRef {
+            start: i64::MAX,
+            block: BlockRef { seg: 0, off: 0, len: 0, count: 1, first_ts: i64::MAX, last_ts: i64::MAX },
+        });
         let body = encode_chunk(&parts);
         assert!(body.len() < 12 * parts.len() + 20, "{} bytes for {} parts", body.len(), parts.len());
         let mut got = Vec::new();
