@@ -188,12 +188,14 @@ impl Database {
             r.manifest_entries += 1;
             let who = format!("MANIFEST: metric {:?} (id {})", m.name, m.id);
             for w in m.parts.windows(2) {
-                if w[1].0 <= w[0].0 {
-                    r.damage
-                        .push(format!("{who}: partitions out of order (starts {} then {})", w[0].0, w[1].0));
+                if w[1].start <= w[0].start {
+                    r.damage.push(format!(
+                        "{who}: partitions out of order (starts {} then {})",
+                        w[0].start, w[1].start
+                    ));
                 }
             }
-            let parts = m.parts.iter().enumerate().map(|(i, (_, b))| (b, BlockAt::part(m.id, i)));
+            let parts = m.parts.iter().enumerate().map(|(i, p)| (&p.block, BlockAt::part(m.id, i)));
             let extents = m.extents.iter().enumerate().map(|(i, b)| (b, BlockAt::extent(m.id, i)));
             for (b, owner) in parts.chain(extents) {
                 let size = *seg_sizes.entry(b.seg).or_insert_with(|| {

@@ -6,6 +6,7 @@
 //! `docs/architecture.md` for how the pieces fit together.
 #![deny(unsafe_code)]
 
+mod bytes;
 mod catalog;
 pub mod codec;
 mod db;

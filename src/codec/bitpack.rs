@@ -108,30 +108,14 @@ pub fn unpack<W: Word>(src: &[u8], width: u8, out: &mut [W]) -> Result<usize, Co
     Ok(need)
 }
 
-/// Append an unsigned LEB128 varint.
-pub fn put_varint(mut x: u64, out: &mut Vec<u8>) {
-    while x >= 0x80 {
-        out.push(x as u8 | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
+/// Append an unsigned LEB128 varint (the crate's one copy, in `bytes`).
+pub use crate::bytes::put_varint;
 
-/// Read an unsigned LEB128 varint from `src[*at..]`, advancing `*at`.
+/// Read an unsigned LEB128 varint from `src[*at..]`, advancing `*at` (`bytes::get_varint`,
+/// its error as the codec's).
+#[inline]
 pub fn get_varint(src: &[u8], at: &mut usize) -> Result<u64, CodecError> {
-    let mut x = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *src.get(*at).ok_or_else(|| CodecError::short("varint", *at + 1, src.len()))?;
-        *at += 1;
-        if shift == 63 && b > 1 {
-            return Err(CodecError::new("varint overflows 64 bits".into()));
-        }
-        x |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Ok(x);
-        }
-    }
-    Err(CodecError::new("varint longer than 10 bytes".into()))
+    crate::bytes::get_varint(src, at).map_err(|e| CodecError::new(e.to_string()))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! and reads them independently.
 use super::CodecError;
 use super::bitpack::{FRAME, get_varint, pack, packed_len, put_varint, unpack, width_of};
+use crate::bytes::{unzigzag, zigzag};
 
 const FOR: u8 = 0;
 const DELTA: u8 = 1;
@@ -53,14 +54,6 @@ fn tag_width(tag: u8) -> u8 {
         WIDE => 64,
         w => w,
     }
-}
-
-fn zigzag(x: i64) -> u64 {
-    ((x << 1) ^ (x >> 63)) as u64
-}
-
-fn unzigzag(x: u64) -> i64 {
-    ((x >> 1) as i64) ^ -((x & 1) as i64)
 }
 
 fn varint_len(x: u64) -> usize {

@@ -3,6 +3,7 @@
 //! is the baseline every figure of the codec is compared with, and the XOR value coding is a
 //! fallback for values the decimal coding does not fit.
 use super::CodecError;
+use crate::bytes::{unzigzag, zigzag};
 
 /// Writes bits most-significant first.
 #[derive(Default)]
@@ -98,14 +99,6 @@ impl<'a> BitReader<'a> {
     pub fn bit(&mut self) -> Result<bool, CodecError> {
         Ok(self.get(1)? == 1)
     }
-}
-
-fn zigzag(x: i64) -> u64 {
-    ((x << 1) ^ (x >> 63)) as u64
-}
-
-fn unzigzag(x: u64) -> i64 {
-    ((x >> 1) as i64) ^ -((x & 1) as i64)
 }
 
 /// Delta-of-delta timestamps (Prometheus bucket sizes).

@@ -31,6 +31,7 @@
 //! block is a [`CodecError`], never a panic, an out-of-bounds read or an allocation larger
 //! than a fixed multiple of the block's size.
 pub mod bitpack;
+use crate::bytes::{u32_at, u64_at};
 pub use pages::Page;
 mod decimal;
 mod frames;
@@ -373,14 +374,6 @@ fn encode_ts(ts: &[i64], out: &mut Vec<u8>) {
     // Deltas as u64 (ascending, so they fit), wrapped into i64 for the frame coder.
     let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
     frames::encode(&deltas, out);
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// Read and check a block's header (its crc, version, codecs, lengths, and that its summary's

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::{CheckpointFigures, Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
 use crate::partition::{HeadInner, Part, PartitionMap, Sealed};
 use crate::read::Snapshot;
-use crate::storage::manifest::{BlockRef, Change, Header};
+use crate::storage::manifest::{BlockRef, Change, Commit, MetricState, PartRef};
 use crate::{Result, SyncPolicy};
 
 impl Database {
@@ -93,7 +93,7 @@ impl Shared {
         let current = self.txn.load_full();
         let next_id = self.txn.next_id();
         let mut redirty = Vec::new();
-        type Entry = (Arc<str>, Vec<(i64, BlockRef)>, Vec<BlockRef>, i64);
+        type Entry = (Arc<str>, Vec<PartRef>, Vec<BlockRef>, i64);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
         for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
@@ -122,8 +122,11 @@ impl Shared {
                 }
                 head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")).collect()
             };
-            let parts =
-                map.parts.iter().map(|p| (p.start, p.data.block_ref().expect("parts are on disk"))).collect();
+            let parts = map
+                .parts
+                .iter()
+                .map(|p| PartRef { start: p.start, block: p.data.block_ref().expect("parts are on disk") })
+                .collect();
             pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
@@ -141,13 +144,18 @@ impl Shared {
             .iter()
             .map(|(id, e)| Change {
                 id: *id,
-                entry: e.as_ref().map(|(n, p, x, r)| (&**n, p.as_slice(), x.as_slice(), *r)),
+                state: e.as_ref().map(|(n, p, x, r)| MetricState {
+                    name: n,
+                    parts: p,
+                    extents: x,
+                    retention: *r,
+                }),
             })
             .collect();
         let log = Some(self.wal.log_start(upto, closing)?);
         cp.manifest.commit(
             &changes,
-            Header { checkpoint_seq: upto, next_id, next_data_seg, metrics: 0, log },
+            Commit { checkpoint_seq: upto, next_id, next_data_seg, log },
             fsync,
             closing,
         )?;

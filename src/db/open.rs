@@ -260,8 +260,11 @@ impl Shared {
         self.checkpointed.get_mut().manifest.load(|m| {
             max_id = m.id;
             let mut parts = Vec::with_capacity(m.parts.len());
-            for (start, r) in &m.parts {
-                parts.push(Part { start: *start, data: Arc::new(Sealed::on_disk(seg(r.seg)?, r)) });
+            for p in &m.parts {
+                parts.push(Part {
+                    start: p.start,
+                    data: Arc::new(Sealed::on_disk(seg(p.block.seg)?, &p.block)),
+                });
             }
             let head = Head::default();
             {

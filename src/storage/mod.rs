@@ -21,6 +21,7 @@ pub mod wal;
 use std::path::Path;
 
 use crate::Error;
+use crate::bytes::{u32_at, u64_at};
 
 /// An I/O error naming what was being done and the path.
 pub(crate) fn io_err(what: &str, path: &Path, e: &std::io::Error) -> Error {
@@ -70,14 +71,10 @@ pub(crate) fn check_file_header(
     let h = buf.get(..FILE_HEADER_LEN).ok_or_else(|| {
         Error::Corruption(format!("{label} offset 0: shorter than its {FILE_HEADER_LEN}-byte header"))
     })?;
-    if h[..8] != *magic
-        || u32::from_le_bytes(h[28..32].try_into().expect("4 bytes")) != crc32fast::hash(&h[..28])
-    {
+    if h[..8] != *magic || u32_at(h, 28) != crc32fast::hash(&h[..28]) {
         return Err(Error::Corruption(format!("{label} offset 0: bad segment header (magic or checksum)")));
     }
-    let stored_format = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-    let aux = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes"));
-    let stored_no = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    let (stored_format, aux, stored_no) = (u32_at(h, 8), u32_at(h, 12), u64_at(h, 16));
     if !formats.contains(&stored_format) || stored_no != no {
         return Err(Error::Corruption(format!(
             "{label} offset 0: segment header says format {stored_format}, number {stored_no}"
@@ -123,29 +120,4 @@ pub(crate) fn numbered_files(dir: &Path, ext: &str) -> crate::Result<Vec<u64>> {
 /// The file name of segment `no`.
 pub(crate) fn file_name(no: u64, ext: &str) -> String {
     format!("{no:08}.{ext}")
-}
-
-/// Little-endian readers over a byte slice that return a corruption error, naming `what`,
-/// instead of panicking when the slice is short.
-pub(crate) struct Reader<'a> {
-    pub buf: &'a [u8],
-    pub at: usize,
-    pub what: &'a str,
-}
-
-impl<'a> Reader<'a> {
-    pub fn bytes(&mut self, n: usize) -> crate::Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::Corruption(format!("{} offset {}: truncated (needs {n} more bytes)", self.what, self.at))
-        })?;
-        let b = &self.buf[self.at..end];
-        self.at = end;
-        Ok(b)
-    }
-    pub fn u64(&mut self) -> crate::Result<u64> {
-        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
-    }
-    pub fn corrupt(&self, msg: impl std::fmt::Display) -> Error {
-        Error::Corruption(format!("{} offset {}: {msg}", self.what, self.at))
-    }
 }

@@ -10,7 +10,7 @@
 //! `id u64`; insert `id u64, n u64, ts[n] i64, values[n] f64`; batch `n u64, ids[n] u64,
 //! ts[n] i64, values[n] f64`; delete `id u64, from i64, until i64`; retention `id u64,
 //! span i64`; next segment `no u64` (with `seq` 0: it ends a segment and is no write).
-use crate::storage::Reader;
+use crate::bytes::{Reader, u32_at, u64_at};
 use crate::{Error, Result};
 
 /// Bytes of a record header.
@@ -218,19 +218,19 @@ pub fn parse<'a>(buf: &'a [u8], at: usize, label: &str, verified: bool) -> Resul
         return Ok(None);
     }
     let bad = |msg: &str| Error::Corruption(format!("{label} offset {at}: {msg}"));
-    let len = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as usize;
+    let len = u32_at(h, 0) as usize;
     let total = (RECORD_HEADER + len).next_multiple_of(8);
     if total > buf.len() - at {
         return Err(bad("record runs past the end of the segment"));
     }
-    let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
+    let crc = u32_at(h, 4);
     if !verified && crc != crc32fast::hash(&buf[at + 8..at + total]) {
         return Err(bad("record checksum mismatch"));
     }
     if h[17..].iter().any(|&b| b != 0) {
         return Err(bad("record header has nonzero padding"));
     }
-    let seq = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+    let seq = u64_at(h, 8);
     let kind = h[16];
     let payload = &buf[at + RECORD_HEADER..at + RECORD_HEADER + len];
     check_payload(kind, payload, seq).map_err(|m| bad(&m))?;
@@ -285,14 +285,13 @@ fn check_payload(kind: u8, p: &[u8], seq: u64) -> std::result::Result<(), String
 /// The write a found record holds (`None` for the end of a segment). Its shape was checked
 /// by [`parse`].
 pub fn decode(r: &Found<'_>, label: &str, at: usize) -> Result<Option<Replayed>> {
-    let what = format!("{label} record at {at}");
-    let mut rd = Reader { buf: r.payload, at: 0, what: &what };
+    let mut rd = Reader::new(r.payload, label, at as u64, "record");
     Ok(Some(match r.kind {
         CREATE => {
             let id = rd.u64()?;
             let n = rd.u64()? as usize;
             let name =
-                std::str::from_utf8(rd.bytes(n)?).map_err(|_| rd.corrupt("metric name is not UTF-8"))?;
+                std::str::from_utf8(rd.bytes(n as u64)?).map_err(|_| rd.bad("metric name is not UTF-8"))?;
             Replayed::Create { id, name: name.to_owned() }
         }
         DROP => Replayed::Drop { id: rd.u64()? },
@@ -305,7 +304,7 @@ pub fn decode(r: &Found<'_>, label: &str, at: usize) -> Result<Option<Replayed>>
         BATCH => {
             let n = rd.u64()? as usize;
             let ids = rd
-                .bytes(8 * n)?
+                .bytes(8 * n as u64)?
                 .chunks_exact(8)
                 .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
                 .collect();
@@ -324,13 +323,17 @@ pub fn decode(r: &Found<'_>, label: &str, at: usize) -> Result<Option<Replayed>>
 
 /// The segment number an end-of-segment record names.
 pub fn next_segment(r: &Found<'_>) -> u64 {
-    u64::from_le_bytes(r.payload[..8].try_into().expect("checked by parse"))
+    u64_at(r.payload, 0) // checked by parse
 }
 
 fn columns(r: &mut Reader<'_>, n: usize) -> Result<(Vec<i64>, Vec<f64>)> {
-    let ts = r.bytes(8 * n)?.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let ts = r
+        .bytes(8 * n as u64)?
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
     let vals = r
-        .bytes(8 * n)?
+        .bytes(8 * n as u64)?
         .chunks_exact(8)
         .map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().expect("8"))))
         .collect();
