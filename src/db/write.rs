@@ -8,6 +8,7 @@ use super::{Database, Shared};
 use crate::catalog::check_name;
 use crate::error::not_found;
 use crate::partition::{HeadInner, PartitionMap};
+use crate::storage::manifest::MAX_COUNTER;
 use crate::storage::wal::Record;
 use crate::txn::Ticket;
 use crate::{Error, MAX_BATCH_POINTS, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
@@ -20,8 +21,10 @@ impl Database {
         sh.check_writable()?;
         let (id, ticket, lsn) = sh.txn.commit(|cur, w| {
             let id = MetricId(w.next_id);
-            let after =
-                id.0.checked_add(1).ok_or_else(|| Error::Corruption("no metric id left to assign".into()))?;
+            // The manifest stores ids below 2^62 (a larger one is damage there).
+            let after = Some(id.0.saturating_add(1)).filter(|&n| n < MAX_COUNTER).ok_or_else(|| {
+                Error::Corruption(format!("no metric id left to assign (the next would be {})", id.0))
+            })?;
             let next = cur
                 .add_metric(id, name, || PartitionMap::new(id, name.into()))
                 .map_err(|id| Error::Exists { name: name.to_owned(), id })?;

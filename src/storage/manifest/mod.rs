@@ -81,6 +81,7 @@ use std::path::{Path, PathBuf};
 use self::blob::{Appender, Blobs};
 #[cfg(feature = "fuzzing")]
 pub use self::superblock::FORMAT;
+pub use self::superblock::MAX_COUNTER;
 use self::superblock::{FIRST_BLOB, Super};
 use super::{LogStart, io_err, sync_dir};
 use crate::sys::{self, ReadMap};
@@ -359,6 +360,16 @@ impl Manifest {
         sb.generation = sb.generation.checked_add(1).ok_or_else(|| {
             Error::Corruption(format!("MANIFEST offset 0: superblock generation {}", sb.generation))
         })?;
+        if !sb.valid() {
+            // Only a damaged manifest (a counter near 2^62 with a valid checksum) gets here.
+            let h = &sb.header;
+            return Err(Error::Corruption(format!(
+                "MANIFEST offset 0: this commit would write a superblock no open accepts (next metric id \
+                 {}, checkpoint {}, next data segment {}, generation {}, tree height {}: each must stay \
+                 below 2^62, the height at most 11); the manifest is left as it was",
+                h.next_id, h.checkpoint_seq, h.next_data_seg, sb.generation, sb.height
+            )));
+        }
         if self.fsync {
             sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))?;
         }

@@ -28,7 +28,7 @@ const SUPER_LEN_4: usize = 92;
 /// A tree of this height spans every u64 id (64^11 > 2^64); a taller one is damage.
 const MAX_HEIGHT: u32 = 11;
 /// Above any sequence number, metric id, segment number or generation a database reaches.
-const MAX_COUNTER: u64 = 1 << 62;
+pub const MAX_COUNTER: u64 = 1 << 62;
 
 /// A superblock's fields.
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,15 +136,24 @@ impl Super {
             end: u64_at(b, 64),
             live: u64_at(b, 72),
         };
-        let tree_ok = sb.height <= MAX_HEIGHT && (sb.root == 0 || (sb.height >= 1 && sb.root >= FIRST_BLOB));
+        sb.valid().then_some(sb)
+    }
+
+    /// Whether this superblock's fields make sense: a tree no taller than ids need, counters
+    /// below [`MAX_COUNTER`], a file end after the superblocks. [`Super::read`] accepts only
+    /// such a copy, and a commit writes only such a copy (one it could not read back would
+    /// leave a manifest that no longer opens).
+    pub fn valid(&self) -> bool {
+        let tree_ok =
+            self.height <= MAX_HEIGHT && (self.root == 0 || (self.height >= 1 && self.root >= FIRST_BLOB));
         // Counters a real database never brings near 2^62 (each counts one write, metric or
         // segment): one past it is damage, and would overflow when counted on.
-        let h = &sb.header;
+        let h = &self.header;
         let counters_ok =
-            [h.checkpoint_seq, h.next_id, h.next_data_seg, sb.generation, h.log.map_or(0, |l| l.segment)]
+            [h.checkpoint_seq, h.next_id, h.next_data_seg, self.generation, h.log.map_or(0, |l| l.segment)]
                 .iter()
                 .all(|&c| c < MAX_COUNTER);
-        (tree_ok && counters_ok && sb.end >= FIRST_BLOB).then_some(sb)
+        tree_ok && counters_ok && self.end >= FIRST_BLOB
     }
 
     /// Write this superblock (in format 5) to both copies of `file` (at `path`), copy 0

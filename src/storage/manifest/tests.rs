@@ -198,6 +198,33 @@ fn commits_write_only_what_changed_and_reopen_to_the_same_state() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Found by the `manifest_file` fuzz target: a manifest whose next metric id was 2^62 - 1
+/// took a commit of id 2^62 and then no longer opened (the reader refuses counters from
+/// 2^62 on). A commit writes only a superblock an open accepts.
+#[test]
+fn a_commit_never_writes_a_superblock_that_does_not_open() {
+    let d = tmp("counters");
+    let (mut m, _) = Manifest::create(&d, false).unwrap();
+    let parts = vec![PartRef { start: 0, block: r(1, 64) }];
+    let state = MetricState { name: "a", parts: &parts, extents: &[], retention: 0 };
+    let c = |next_id, seq, seg| Commit { checkpoint_seq: seq, next_id, next_data_seg: seg, log: None };
+    m.commit(&[Change { id: 1, state: Some(state) }], c(2, 1, 2), false, false).unwrap();
+    let before = std::fs::read(d.join(FILE)).unwrap();
+    for bad in [c(MAX_COUNTER, 2, 2), c(2, MAX_COUNTER, 2), c(2, 2, MAX_COUNTER), c(u64::MAX, 2, 2)] {
+        let err = m.commit(&[], bad, false, false).unwrap_err();
+        assert!(matches!(&err, Error::Corruption(msg) if msg.contains("no open accepts")), "{err:?}");
+    }
+    // The file still opens at the last good commit, and takes the next one.
+    let (mut m, h) = Manifest::open(&d, false).unwrap();
+    assert_eq!((h.checkpoint_seq, h.next_id), (1, 2));
+    assert_eq!(loaded(&m)[&1].1, parts);
+    m.commit(&[], c(MAX_COUNTER - 1, 3, 2), false, false).unwrap();
+    drop(m);
+    assert_eq!(Manifest::open(&d, false).unwrap().1.next_id, MAX_COUNTER - 1);
+    assert!(std::fs::read(d.join(FILE)).unwrap().len() >= before.len());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn a_torn_superblock_falls_back_and_damage_is_corruption() {
     let d = tmp("torn");
