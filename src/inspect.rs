@@ -6,12 +6,12 @@
 //! checkpoints carry on meanwhile; `check` holds the checkpoint lock only while it reads the
 //! manifest file, so that no checkpoint rewrites the file under it.
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::partition::{PartitionMap, Sealed};
-use crate::storage::manifest::{self, BlockRef};
-use crate::storage::{self, segment};
+use crate::storage::manifest::BlockRef;
+use crate::storage::segment;
+use crate::storage::store::Store;
 use crate::{Database, Error, Result, codec};
 
 /// What [`Database::check`] verified, and the damage it found.
@@ -93,7 +93,7 @@ impl Database {
         self.check_manifest(&mut r)?;
         let snap = self.begin();
         let mut blocks: Vec<BlockAt> = Vec::new();
-        let mut segments: BTreeMap<u64, String> = BTreeMap::new();
+        let mut segments: BTreeSet<u64> = BTreeSet::new();
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         let mut walked = 0u64;
         for (id, map) in snap.version.ids.range_from(0) {
@@ -157,8 +157,8 @@ impl Database {
             None => format!("metric id {}, {}", b.id, b.which()),
         })
         .for_each(|m| r.damage.push(m));
-        for (no, label) in &segments {
-            self.check_segment_header(*no, label, &mut r)?;
+        for &no in &segments {
+            r.damage.extend(self.shared.store.check_segment_header(no)?);
         }
         r.segments = segments.len() as u64;
         Ok(r)
@@ -168,14 +168,12 @@ impl Database {
     /// block references of its entries. Holds the checkpoint lock: no checkpoint rewrites
     /// the file meanwhile.
     fn check_manifest(&self, r: &mut CheckReport) -> Result<()> {
-        let cp = self.shared.checkpointed.lock();
-        let path = self.path().join(manifest::FILE);
-        let file =
-            std::fs::File::open(&path).map_err(|e| storage::io_err("cannot open manifest", &path, &e))?;
-        let len = file.metadata().map_err(|e| storage::io_err("cannot stat manifest", &path, &e))?.len();
+        let store = &self.shared.store;
+        let cp = store.manifest();
+        let len = store.manifest_len()?;
         r.manifest_bytes = len;
         // Opening needs one valid superblock copy; a damaged one is survivable but is damage.
-        for slot in cp.manifest.damaged_superblocks() {
+        for slot in cp.damaged_superblocks() {
             r.damage.push(format!(
                 "MANIFEST offset {slot}: superblock copy damaged (magic, format or checksum); the \
                  database opens from the other copy, and the next checkpoint rewrites both"
@@ -183,8 +181,7 @@ impl Database {
         }
         let mut refs: Vec<BlockAt> = Vec::new();
         let mut seg_sizes: BTreeMap<u64, Option<u64>> = BTreeMap::new();
-        let data_dir = self.path().join("data");
-        let loaded = cp.manifest.load(|m| {
+        let loaded = cp.load(|m| {
             r.manifest_entries += 1;
             let who = format!("MANIFEST: metric {:?} (id {})", m.name, m.id);
             for w in m.parts.windows(2) {
@@ -198,13 +195,11 @@ impl Database {
             let parts = m.parts.iter().enumerate().map(|(i, p)| (&p.block, BlockAt::part(m.id, i)));
             let extents = m.extents.iter().enumerate().map(|(i, b)| (b, BlockAt::extent(m.id, i)));
             for (b, owner) in parts.chain(extents) {
-                let size = *seg_sizes.entry(b.seg).or_insert_with(|| {
-                    std::fs::metadata(data_dir.join(storage::file_name(b.seg, segment::EXT)))
-                        .ok()
-                        .map(|md| md.len())
-                });
+                let size = *seg_sizes
+                    .entry(b.seg)
+                    .or_insert_with(|| std::fs::metadata(store.data_file(b.seg)).ok().map(|md| md.len()));
                 let at = BlockAt { seg: b.seg, off: b.off, len: b.len, id: owner.0, which: owner.1 };
-                let label = || format!("data/{}", storage::file_name(b.seg, segment::EXT));
+                let label = || Store::data_label(b.seg);
                 match size {
                     None => r.damage.push(format!(
                         "{who}: {} refers to {}, which is missing",
@@ -247,21 +242,6 @@ impl Database {
         }
         overlaps(&mut refs, |b| format!("metric id {}, {}", b.id, b.which()))
             .for_each(|m| r.damage.push(format!("{m} (in the manifest)")));
-        Ok(())
-    }
-
-    fn check_segment_header(&self, no: u64, label: &str, r: &mut CheckReport) -> Result<()> {
-        let path = self.path().join(label);
-        let file =
-            std::fs::File::open(&path).map_err(|e| storage::io_err("cannot open data segment", &path, &e))?;
-        let mut h = [0u8; storage::FILE_HEADER_LEN];
-        if let Err(e) = file.read_exact_at(&mut h, 0) {
-            r.damage.push(format!("{label} offset 0: cannot read the segment header: {e}"));
-            return Ok(());
-        }
-        if let Err(e) = storage::check_file_header(&h, &segment::MAGIC, &[segment::FORMAT], no, label) {
-            r.damage.push(e.to_string());
-        }
         Ok(())
     }
 
@@ -345,14 +325,9 @@ fn place(s: &Sealed) -> String {
     }
 }
 
-fn note_block(
-    s: &Sealed,
-    owner: (u64, u32),
-    blocks: &mut Vec<BlockAt>,
-    segments: &mut BTreeMap<u64, String>,
-) {
+fn note_block(s: &Sealed, owner: (u64, u32), blocks: &mut Vec<BlockAt>, segments: &mut BTreeSet<u64>) {
     if let (Some(seg), Some(r)) = (s.segment(), s.block_ref()) {
-        segments.entry(seg.no).or_insert_with(|| seg.label().to_owned());
+        segments.insert(seg.no);
         blocks.push(BlockAt { seg: seg.no, off: r.off, len: r.len, id: owner.0, which: owner.1 });
     }
 }
@@ -419,8 +394,8 @@ fn overlaps<'a>(
         .filter(|w| w[0].seg == w[1].seg && w[0].off.saturating_add(u64::from(w[0].len)) > w[1].off)
         .map(move |w| {
             format!(
-                "data/{} offset {}: the block of {} overlaps the block of {} at offset {} ({} bytes)",
-                storage::file_name(w[1].seg, segment::EXT),
+                "{} offset {}: the block of {} overlaps the block of {} at offset {} ({} bytes)",
+                Store::data_label(w[1].seg),
                 w[1].off,
                 who(&w[1]),
                 who(&w[0]),

@@ -90,7 +90,7 @@ impl Shared {
             self.retention_pass();
         }
         let due = self.wal.written().saturating_sub(self.checkpoints.mark.load(Ordering::Relaxed));
-        if (due >= self.opts.checkpoint_bytes || self.reclaim.pending())
+        if (due >= self.opts.checkpoint_bytes || self.store.reclaim().pending())
             && let Err(e) = self.checkpoint(MAX_DEAD_PERCENT, false)
         {
             *last_retry = Instant::now();

@@ -83,7 +83,7 @@ impl Shared {
         let guard = FailOnUnwind(&self.health, "a seal");
         let upto = self.txn.seqr().visible();
         if let Ok(Some((next, admitted))) =
-            map.seal(&mut head, upto, self.opts.partition_points as usize, &self.data)
+            map.seal(&mut head, upto, self.opts.partition_points as usize, self.store.blocks())
         {
             self.raw_heads.release(admitted);
             // `map` is still current: replacing it would have frozen the head we hold.
@@ -136,7 +136,7 @@ impl Shared {
             let pts = head.points();
             let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
             let head_hit = pts.iter().any(doomed);
-            let parts = delete_from_parts(&map.parts, from, until, &self.data)?;
+            let parts = delete_from_parts(&map.parts, from, until, self.store.blocks())?;
             let (parts, new_head) = if head_hit {
                 // Seal what the head holds from before the delete, less the range, into the
                 // parts; later writes stay in a new head (their seqs are above any
@@ -149,7 +149,7 @@ impl Shared {
                 let parts = if ts.is_empty() {
                     parts
                 } else {
-                    merge_into_parts(&parts, &ts, &vals, part_points, &self.data)?
+                    merge_into_parts(&parts, &ts, &vals, part_points, self.store.blocks())?
                 };
                 (parts, Head::with_points(carry))
             } else if let Some(parts) = parts {

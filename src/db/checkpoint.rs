@@ -4,11 +4,20 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{CheckpointFigures, Checkpointer, Database, MAX_DEAD_PERCENT, Shared};
+use super::{CheckpointFigures, Database, MAX_DEAD_PERCENT, Shared};
 use crate::partition::{HeadInner, Part, PartitionMap, Sealed};
 use crate::read::Snapshot;
-use crate::storage::manifest::{BlockRef, Change, Commit, MetricState, PartRef};
+use crate::storage::manifest::{BlockRef, Change, Commit, Manifest, MetricState, PartRef};
 use crate::{Result, SyncPolicy};
+
+/// A metric's state as a checkpoint gathers it (the manifest borrows it as a
+/// [`MetricState`]).
+struct Entry {
+    name: Arc<str>,
+    parts: Vec<PartRef>,
+    extents: Vec<BlockRef>,
+    retention: i64,
+}
 
 impl Database {
     /// Write a checkpoint now: every acknowledged write goes into the data files and the
@@ -28,7 +37,7 @@ impl Shared {
     /// than `max_dead_percent` dead bytes, its live blocks are copied to the current
     /// segment (compaction), so that it dies once no snapshot reads it.
     pub(super) fn checkpoint(&self, max_dead_percent: u64, closing: bool) -> Result<u64> {
-        let mut cp = self.checkpointed.lock();
+        let mut manifest = self.store.manifest();
         // A failure in force now ends if this checkpoint succeeds: it covers every write
         // acknowledged before it (writes were refused since).
         let failure = self.health.current();
@@ -48,14 +57,13 @@ impl Shared {
         let snap = self.begin();
         let (ids, epoch) = {
             let mut d = self.checkpoints.dirty.lock();
-            (std::mem::take(&mut *d), self.reclaim.next_epoch())
+            (std::mem::take(&mut *d), self.store.reclaim().next_epoch())
         };
-        let result = self.write_checkpoint(&mut cp, &snap, &ids, closing);
+        let result = self.write_checkpoint(&mut manifest, &snap, &ids, closing);
         drop(snap);
         match result {
             Ok((upto, redirty)) => {
-                cp.seq = upto;
-                let (bytes, live) = cp.manifest.sizes();
+                let (bytes, live) = manifest.sizes();
                 *self.checkpoints.last.lock() =
                     CheckpointFigures { manifest_bytes: bytes, manifest_live_bytes: live, seq: upto };
                 self.checkpoints.mark.store(mark, Ordering::Relaxed);
@@ -64,9 +72,9 @@ impl Shared {
                 // the model test, with explicit and background checkpoints racing).
                 self.checkpoints.dirty.lock().extend(redirty);
                 self.health.recovered(&failure);
-                self.reclaim.committed(epoch)?;
+                self.store.reclaim().committed(epoch)?;
                 self.wal.truncate_through(upto, false)?;
-                drop(cp);
+                drop(manifest);
                 crate::sys::trim_heap();
                 Ok(upto)
             }
@@ -81,7 +89,7 @@ impl Shared {
     /// that must stay on the dirty list.
     pub(super) fn write_checkpoint(
         &self,
-        cp: &mut Checkpointer,
+        manifest: &mut Manifest,
         snap: &Snapshot,
         ids: &[u64],
         closing: bool,
@@ -93,7 +101,6 @@ impl Shared {
         let current = self.txn.load_full();
         let next_id = self.txn.next_id();
         let mut redirty = Vec::new();
-        type Entry = (Arc<str>, Vec<PartRef>, Vec<BlockRef>, i64);
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
         for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
@@ -114,7 +121,7 @@ impl Shared {
                 let mut head = map.head.lock();
                 let fresh = head.points_between(head.extents_upto(), upto);
                 if !fresh.is_empty() {
-                    head.write_extents(fresh, &self.data)?;
+                    head.write_extents(fresh, self.store.blocks())?;
                     head.set_extents_upto(upto);
                 }
                 if head.checkpointed(upto) {
@@ -127,33 +134,27 @@ impl Shared {
                 .iter()
                 .map(|p| PartRef { start: p.start, block: p.data.block_ref().expect("parts are on disk") })
                 .collect();
-            pending.push((id, Some((map.name.clone(), parts, extents, map.retention()))));
+            pending.push((
+                id,
+                Some(Entry { name: map.name.clone(), parts, extents, retention: map.retention() }),
+            ));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
-        let (unsynced, next_data_seg) = {
-            let mut d = self.data.lock();
-            (d.take_unsynced(fsync), d.next_no())
-        };
-        // Not under the data writer's lock: seals would wait for the disk (tens of ms for a
-        // checkpoint's worth of blocks), and their new blocks belong to the next checkpoint.
-        if let Some(e) = unsynced.iter().find_map(|seg| seg.sync().err()) {
-            self.data.lock().untake(unsynced);
-            return Err(e);
-        }
+        let next_data_seg = self.store.sync_blocks(closing)?;
         let changes: Vec<Change<'_>> = pending
             .iter()
             .map(|(id, e)| Change {
                 id: *id,
-                state: e.as_ref().map(|(n, p, x, r)| MetricState {
-                    name: n,
-                    parts: p,
-                    extents: x,
-                    retention: *r,
+                state: e.as_ref().map(|e| MetricState {
+                    name: &e.name,
+                    parts: &e.parts,
+                    extents: &e.extents,
+                    retention: e.retention,
                 }),
             })
             .collect();
         let log = Some(self.wal.log_start(upto, closing)?);
-        cp.manifest.commit(
+        manifest.commit(
             &changes,
             Commit { checkpoint_seq: upto, next_id, next_data_seg, log },
             fsync,
@@ -166,12 +167,12 @@ impl Shared {
     /// the moved maps (a pass over every metric, run only when some segment qualifies).
     pub(super) fn compact_segments(&self, max_dead_percent: u64) {
         let limit = {
-            let mut d = self.data.lock();
+            let mut d = self.store.blocks().lock();
             if d.current().is_some_and(|c| c.mostly_dead(max_dead_percent)) {
                 d.rotate();
             }
             let cur = d.current().map(|c| c.no);
-            if !self.reclaim.any_mostly_dead(max_dead_percent, cur) {
+            if !self.store.reclaim().any_mostly_dead(max_dead_percent, cur) {
                 return;
             }
             cur.unwrap_or(d.next_no())
@@ -199,7 +200,7 @@ impl Shared {
         movable: &dyn Fn(&Sealed) -> bool,
     ) -> Option<Arc<PartitionMap>> {
         let copy = |d: &Arc<Sealed>| -> Result<Arc<Sealed>> {
-            if movable(d) { Ok(Arc::new(d.copy_to(&self.data)?)) } else { Ok(d.clone()) }
+            if movable(d) { Ok(Arc::new(d.copy_to(self.store.blocks())?)) } else { Ok(d.clone()) }
         };
         let parts: Vec<Part> = map
             .parts

@@ -14,7 +14,7 @@ mod stats;
 mod write;
 
 pub use stats::{Stats, StorageStats};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub use write::Batch;
@@ -22,8 +22,7 @@ pub use write::Batch;
 use parking_lot::{Condvar, Mutex};
 
 use crate::read::Snapshot;
-use crate::storage::manifest::Manifest;
-use crate::storage::segment::{DataWriter, Reclaim};
+use crate::storage::store::Store;
 use crate::storage::wal::Wal;
 use crate::sys::fork::Owner;
 use crate::txn::Global;
@@ -55,25 +54,14 @@ pub(crate) struct Shared {
     raw_heads: RawHeads,
     /// Whether writes are refused, and why (see `health.rs`).
     health: Health,
-    path: PathBuf,
     wal: Wal,
-    /// Where sealed blocks and checkpoint extents go.
-    data: Mutex<DataWriter>,
-    /// Deletes data segments once nothing refers to them.
-    reclaim: Arc<Reclaim>,
-    /// Serialises checkpoints; holds the manifest and the sequence number the last
-    /// checkpoint covered.
-    pub(crate) checkpointed: Mutex<Checkpointer>,
+    /// The directory: its lock, the data segments, the manifest.
+    pub(crate) store: Store,
     /// What checkpoints keep between them.
     checkpoints: Checkpoints,
     retention: Retention,
     /// Tells the background thread to stop or to look for work.
     signal: Signal,
-    /// The directory's lock, held while the database is open: a second open, from this
-    /// process or another, fails with `Busy`. Released when the last reference goes. A
-    /// forked child closes its inherited descriptors (`None`) on close or drop: the
-    /// parent's lock stays.
-    lock: Mutex<Option<open::DirLock>>,
     /// The process that opened the database: a forked child must not use it (`sys::fork`).
     owner: Owner,
 }
@@ -152,16 +140,6 @@ const MAX_DEAD_PERCENT: u64 = 50;
 /// of its live blocks.
 const CLOSE_MAX_DEAD_PERCENT: u64 = 5;
 
-/// Name of the lock file inside the database directory.
-const LOCK_FILE: &str = "LOCK";
-const WAL_DIR: &str = "wal";
-const DATA_DIR: &str = "data";
-
-pub(crate) struct Checkpointer {
-    seq: u64,
-    pub(crate) manifest: Manifest,
-}
-
 impl Database {
     /// Close the database: stop the background work, write a final checkpoint and delete
     /// the write-ahead log. Fails with [`Error::Busy`], giving the database back, while
@@ -186,7 +164,7 @@ impl Database {
             // A forked child: no checkpoint, no file touched, no join of a background thread
             // that does not exist here. Only its copy of the lock descriptors goes, so that
             // it can open the database again once the parent has closed it.
-            self.shared.lock.lock().take();
+            self.shared.store.release_lock();
             return Err(e);
         }
         if self.closed {
@@ -216,7 +194,7 @@ impl Database {
         sh.wal.truncate_through(upto, true)?;
         // Nothing runs any more, and the final checkpoint wrote every metric whose blocks
         // moved: segments that died meanwhile are named by no manifest.
-        sh.reclaim.committed(u64::MAX)
+        sh.store.reclaim().committed(u64::MAX)
     }
 
     /// `Err` (`InvalidArgument`) in a process other than the one that opened the database:
@@ -243,7 +221,7 @@ impl Database {
 
     /// The directory this database lives in.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        self.shared.store.dir()
     }
 
     /// Begin a snapshot: it sees every write that returned before this call and nothing
@@ -258,7 +236,7 @@ impl Drop for Database {
         if !self.shared.owner.is_current() {
             // A forked child (see `close_in_place`): leak everything, so that no drop here
             // (the data writer's segment trimming its file, say) touches the parent's files.
-            self.shared.lock.lock().take();
+            self.shared.store.release_lock();
             std::mem::forget(self.background.take());
             std::mem::forget(Arc::clone(&self.shared));
             return;
@@ -270,11 +248,11 @@ impl Drop for Database {
             self.closed = true;
             if let Ok(upto) = self.shared.checkpoint(CLOSE_MAX_DEAD_PERCENT, true) {
                 let _ = self.shared.wal.truncate_through(upto, true);
-                let _ = self.shared.reclaim.committed(u64::MAX);
+                let _ = self.shared.store.reclaim().committed(u64::MAX);
             }
         }
         // Segments that drop from now on (with the versions) are closed, not dead.
-        self.shared.reclaim.close();
+        self.shared.store.reclaim().close();
     }
 }
 

@@ -1,10 +1,8 @@
 //! What a database holds and what keeps space alive: `stats`, `storage_stats`, `health`.
-use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::Database;
 use crate::Result;
-use crate::storage::io_err;
 
 /// Counters from [`Database::storage_stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,12 +84,12 @@ impl Database {
             current_bytes += h.extents().iter().map(|e| e.stored_len()).sum::<u64>();
         }
         let (live_snapshots, oldest) = v.live.figures();
-        let block_bytes = sh.reclaim.live_block_bytes();
+        let block_bytes = sh.store.reclaim().live_block_bytes();
         Ok(Stats {
             metrics: v.ids.len(),
             points,
             partitions,
-            disk_bytes: disk_usage(&sh.path)?,
+            disk_bytes: sh.store.disk_usage()?,
             wal_bytes: sh.wal.written().saturating_sub(sh.checkpoints.mark.load(Ordering::Relaxed)),
             live_snapshots,
             oldest_snapshot_age_ms: oldest * 1000,
@@ -107,22 +105,4 @@ impl Database {
     pub fn health(&self) -> Result<()> {
         self.shared.health.check()
     }
-}
-
-/// Bytes the files under `dir` take on disk (allocated blocks, as `du` counts).
-fn disk_usage(dir: &Path) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let entries = crate::sys::read_dir(dir).map_err(|e| io_err("cannot list directory", dir, &e))?;
-    for e in entries {
-        let e = e.map_err(|e| io_err("cannot list directory", dir, &e))?;
-        let path = e.path();
-        // A file deleted meanwhile (a checkpoint's) counts as gone.
-        let Ok(md) = std::fs::symlink_metadata(&path) else { continue };
-        total += md.blocks() * 512;
-        if md.is_dir() {
-            total += disk_usage(&path)?;
-        }
-    }
-    Ok(total)
 }

@@ -1,4 +1,6 @@
-//! Durable storage: the write-ahead log, data segment files and the manifest.
+//! Durable storage: the write-ahead log, data segment files and the manifest, and the
+//! [`store::Store`] that holds the directory together (its layout, lock, data segments and
+//! manifest) so that the engine above names no file.
 //!
 //! A database directory holds (see docs/format.md for every layout):
 //!
@@ -16,6 +18,7 @@
 //! made unnecessary. Opening loads the manifest and replays the log after it.
 pub mod manifest;
 pub mod segment;
+pub mod store;
 pub mod wal;
 
 use std::path::Path;

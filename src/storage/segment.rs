@@ -254,7 +254,8 @@ impl Drop for DataSegment {
     }
 }
 
-fn label(no: u64) -> String {
+/// Data segment `no`'s name in messages.
+pub fn label(no: u64) -> String {
     format!("data/{}", file_name(no, EXT))
 }
 
