@@ -2,8 +2,9 @@
 //! the cause, instead of being acknowledged while something is silently wrong.
 //!
 //! Two kinds of failure:
-//! - **Recoverable:** durability is in doubt but memory is consistent: a checkpoint (in the
-//!   background, or an explicit one) failed, or an fsync of the log did. A checkpoint that
+//! - **Recoverable:** durability is in doubt but memory is consistent: a background
+//!   checkpoint or retention pass failed, or an fsync of the log did (an explicit
+//!   `checkpoint` that fails only returns its error). A checkpoint that
 //!   then succeeds writes everything acknowledged into the data files and the manifest, so
 //!   it ends the failed state (the background thread retries one every second).
 //! - **Permanent:** a change to the in-memory state stopped half way (a panic, or a range

@@ -13,9 +13,9 @@
 //!
 //! Every write is a WAL record before its call returns. Sealing a head appends its blocks
 //! to the current data segment. A checkpoint appends each head's points not yet persisted
-//! as a block (an *extent*), syncs the data segments, writes a new manifest (atomically:
-//! temporary file, fsync, rename, fsync of the directory) and deletes the log segments it
-//! made unnecessary. Opening loads the manifest and replays the log after it.
+//! as a block (an *extent*), syncs the data segments, commits the manifest (its changed
+//! blobs appended, then a superblock flip; rewritten whole, through a temporary file and a
+//! rename, only when mostly dead) and deletes the log segments it made unnecessary. Opening loads the manifest and replays the log after it.
 pub mod manifest;
 pub mod segment;
 pub mod store;
