@@ -81,7 +81,7 @@ use std::path::{Path, PathBuf};
 use self::blob::{Appender, Blobs};
 #[cfg(feature = "fuzzing")]
 pub use self::superblock::FORMAT;
-pub use self::superblock::MAX_COUNTER;
+pub(crate) use self::superblock::MAX_COUNTER;
 use self::superblock::{FIRST_BLOB, Super};
 use super::{LogStart, io_err, sync_dir};
 use crate::sys::{self, ReadMap};

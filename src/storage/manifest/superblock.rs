@@ -28,7 +28,7 @@ const SUPER_LEN_4: usize = 92;
 /// A tree of this height spans every u64 id (64^11 > 2^64); a taller one is damage.
 const MAX_HEIGHT: u32 = 11;
 /// Above any sequence number, metric id, segment number or generation a database reaches.
-pub const MAX_COUNTER: u64 = 1 << 62;
+pub(crate) const MAX_COUNTER: u64 = 1 << 62;
 
 /// A superblock's fields.
 #[derive(Debug, Clone, Copy, Default)]
