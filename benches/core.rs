@@ -21,12 +21,12 @@
 //!
 //! See docs/benchmarks.md for the machine, the latest output and which targets are met.
 mod common;
+use common::capi::{Db, KINDS, NameBuf, TempDb, check, create, create_named, rss_anon_bytes};
 use common::{CpuTimes, fmt_num, human, median, thread_sched_ns};
 
-use std::ffi::{CStr, CString, c_char};
 use std::hint::black_box;
 use std::io::Write as _;
-use std::path::PathBuf;
+
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -35,9 +35,7 @@ use std::time::{Duration, Instant};
 use tsdb::codec::shapes::Rng;
 
 use tsdb::ffi::cursor::{ts_cursor, ts_cursor_free, ts_cursor_next, ts_cursor_next_batch, ts_scan_range};
-use tsdb::ffi::db::{ts_close, ts_db, ts_open};
-use tsdb::ffi::metric::ts_metric_create;
-use tsdb::ffi::status::{ts_errmsg, ts_status};
+use tsdb::ffi::status::ts_status;
 use tsdb::ffi::txn::{ts_txn, ts_txn_begin, ts_txn_release};
 use tsdb::ffi::write::{ts_insert, ts_insert_batch};
 
@@ -108,98 +106,6 @@ impl Cfg {
 // ---------------------------------------------------------------------------------------
 // C API helpers
 // ---------------------------------------------------------------------------------------
-
-/// A `ts_db *` that threads may share (the C API allows any number of threads on a db).
-#[derive(Clone, Copy)]
-struct Db(*mut ts_db);
-// SAFETY: `ts_db` is documented thread-safe: any number of threads may use it at once.
-unsafe impl Send for Db {}
-// SAFETY: as above.
-unsafe impl Sync for Db {}
-
-fn errmsg() -> String {
-    // SAFETY: ts_errmsg never returns NULL; the string lives until this thread's next failure.
-    unsafe { CStr::from_ptr(ts_errmsg()) }.to_string_lossy().into_owned()
-}
-
-#[track_caller]
-fn check(st: ts_status, what: &str) {
-    if st != ts_status::TS_OK {
-        panic!("{what} failed: {st:?}: {}", errmsg());
-    }
-}
-
-/// A database in a fresh temporary directory, closed and removed on drop.
-struct TempDb {
-    db: Db,
-    dir: PathBuf,
-}
-
-impl TempDb {
-    fn open() -> TempDb {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tsdb-bench-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = CString::new(dir.to_str().expect("temp dir is UTF-8")).expect("no NUL in temp dir");
-        let mut db = null_mut();
-        // SAFETY: valid NUL-terminated path, NULL options (defaults), valid out-pointer.
-        check(unsafe { ts_open(path.as_ptr(), std::ptr::null(), &mut db) }, "ts_open");
-        TempDb { db: Db(db), dir }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from ts_open; every snapshot and cursor was released.
-        let st = unsafe { ts_close(self.db.0) };
-        if st != ts_status::TS_OK && !std::thread::panicking() {
-            panic!("ts_close failed: {st:?}: {}", errmsg());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn create(db: Db, name: *const c_char) -> u64 {
-    let mut id = 0;
-    // SAFETY: live db, NUL-terminated name, valid out-pointer.
-    check(unsafe { ts_metric_create(db.0, name, &mut id) }, "ts_metric_create");
-    id
-}
-
-fn create_named(db: Db, name: &str) -> u64 {
-    let c = CString::new(name).expect("no NUL");
-    create(db, c.as_ptr())
-}
-
-/// Realistic metric names: 10 measurements per host, e.g. "host0001234.cpu.user".
-const KINDS: [&str; 10] = [
-    "cpu.user",
-    "cpu.system",
-    "cpu.idle",
-    "cpu.iowait",
-    "mem.used",
-    "mem.free",
-    "disk.read_bytes",
-    "disk.write_bytes",
-    "net.rx_bytes",
-    "net.tx_bytes",
-];
-
-/// Writes the `i`-th realistic name, NUL-terminated, into a reused buffer (no allocation).
-#[derive(Default)]
-struct NameBuf(Vec<u8>);
-
-impl NameBuf {
-    fn name(&mut self, i: usize) -> *const c_char {
-        self.0.clear();
-        write!(self.0, "host{:07}.{}\0", i / KINDS.len(), KINDS[i % KINDS.len()]).expect("write to Vec");
-        self.0.as_ptr().cast()
-    }
-}
 
 /// Create metrics `from..to` (realistic names) in `db`.
 fn populate(db: Db, from: usize, to: usize) {
@@ -953,16 +859,6 @@ fn bench_txn_with_writer(cfg: &Cfg, r: &mut Report) {
 // Memory (child process)
 // ---------------------------------------------------------------------------------------
 
-/// Resident anonymous memory of this process, in bytes (RssAnon of /proc/self/status): the
-/// heap, where metrics, maps and heads live. Mapped pages of the log and data files are
-/// page cache (RssFile), which the kernel reclaims and rereads at will, so not counted.
-fn rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// The child: create `n` metrics and print `key=value` lines for the parent.
 fn mem_child(n: usize) {
     let mut ids = vec![0u64; n]; // touched now, so it is part of the baseline
@@ -970,18 +866,18 @@ fn mem_child(n: usize) {
     nb.name(n); // the buffer's final size
     let t = TempDb::open();
     let db = t.db;
-    let rss0 = rss_bytes().expect("RssAnon");
+    let rss0 = rss_anon_bytes().expect("RssAnon");
     let t0 = Instant::now();
     for (i, id) in ids.iter_mut().enumerate() {
         *id = create(db, nb.name(i));
     }
     let secs = t0.elapsed().as_secs_f64();
-    let rss1 = rss_bytes().expect("RssAnon");
+    let rss1 = rss_anon_bytes().expect("RssAnon");
     for &id in &ids {
         // SAFETY: live db.
         check(unsafe { ts_insert(db.0, id, 1_700_000_000_000, 1.0) }, "ts_insert");
     }
-    let rss2 = rss_bytes().expect("RssAnon");
+    let rss2 = rss_anon_bytes().expect("RssAnon");
     // Scrape order: one point per metric per round, a tenth of the metrics, so that every
     // head holds HEAD_POINTS points (compressed runs plus a raw tail).
     let mut walk = vec![5000i64; n / 10];
@@ -996,9 +892,9 @@ fn mem_child(n: usize) {
         }
     }
     let head_secs = t1.elapsed().as_secs_f64();
-    let rss4 = rss_bytes().expect("RssAnon");
+    let rss4 = rss_anon_bytes().expect("RssAnon");
     drop(t);
-    let rss3 = rss_bytes().expect("RssAnon");
+    let rss3 = rss_anon_bytes().expect("RssAnon");
     println!(
         "n={n}\nrss0={rss0}\nrss1={rss1}\nrss2={rss2}\nrss3={rss3}\nrss4={rss4}\nsecs={secs}\nhead_secs={head_secs}"
     );
@@ -1019,7 +915,7 @@ fn bench_memory(cfg: &Cfg, r: &mut Report) {
          after the creates and after one ts_insert per metric; the difference / {}.)",
         human(n)
     );
-    let Some(_) = rss_bytes() else {
+    let Some(_) = rss_anon_bytes() else {
         println!("  /proc/self/status not available: skipped");
         return;
     };

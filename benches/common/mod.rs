@@ -2,6 +2,8 @@
 //! medians, and what the other processes and this thread got of the machine's CPUs.
 #![allow(dead_code)] // each program uses its own subset
 
+pub mod capi;
+
 /// Three significant digits, no exponent.
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
