@@ -211,8 +211,11 @@ impl DataSegment {
     }
 
     /// A block the manifest names, at `off`, `len` bytes long (opening a database).
+    /// A reference past the file (damage, reported when the block is read) counts up to the
+    /// file's end.
     pub fn note_block(&self, off: u64, len: u32) {
-        let end = off.saturating_add(u64::from(len)).next_multiple_of(8).min(self.map.len() as u64);
+        let size = self.map.len() as u64;
+        let end = off.saturating_add(u64::from(len)).min(size).next_multiple_of(8).min(size);
         self.used.fetch_max(end, Ordering::AcqRel);
     }
 
