@@ -4,6 +4,7 @@
 #include "check.h" /* E(call): unless TS_OK, print file:line, call, status, ts_errmsg(); exit */
 
 #include <sys/wait.h>
+#include <time.h>
 
 /* In the child: report and leave with _exit (no atexit handlers, no stdio flush). */
 #define CHILD_CHECK(cond)                                                              \
@@ -43,6 +44,12 @@ int main(void) {
     int go[2]; /* the parent writes a byte once it has closed the database */
     CHECK(pipe(go) == 0);
     fflush(NULL);
+    /* The sanitizers' allocator (the ASan build of this example), unlike glibc's malloc,
+     * is not locked across fork(): a fork while another thread is inside malloc leaves
+     * the child's allocator locked for good. The database's background thread allocates
+     * as it starts (its first wait grows parking_lot's table of waiters), so give it time
+     * to settle first; this example is about libtsdb in a forked child, not the allocator. */
+    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000}, NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
