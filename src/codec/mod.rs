@@ -224,7 +224,7 @@ pub fn encode_with(ts: &[i64], vals: &[f64], val_codec: Option<u8>, out: &mut Ve
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     let (s, codec, ts_len, page_shift) = if ts.len() > PAGED_ABOVE {
-        let (s, codec, ts_len) = pages::encode(None, ts, vals, val_codec, out);
+        let (s, codec, ts_len) = pages::encode(&[], ts, vals, val_codec, out);
         (s, codec, ts_len, PAGE_SHIFT)
     } else {
         encode_ts(ts, out);
@@ -248,45 +248,104 @@ pub fn append(
     vals: &[f64],
     out: &mut Vec<u8>,
 ) -> Result<Option<Summary>, CodecError> {
-    assert!(!ts.is_empty() && ts.len() == vals.len(), "block shape");
+    assert!(!ts.is_empty(), "block shape");
+    join(&[block], ts, vals, out).map_err(|(_, e)| e)
+}
+
+/// Append to `out` one block of the points of `blocks` in order, copying pages rather than
+/// coding them again wherever it can: every page of the paged blocks in front whose pages
+/// are all full, and the full pages of the first block that is not so; the points after
+/// those are decoded and coded again. `Ok(None)` (and `out` unchanged) when a block does
+/// not start after the one before it ends, or the result would exceed
+/// [`MAX_BLOCK_POINTS`]. Every block's checksums are checked first: damage is an error
+/// (with the index of the damaged block), never copied.
+pub fn concat(blocks: &[&[u8]], out: &mut Vec<u8>) -> Result<Option<Summary>, (usize, CodecError)> {
+    assert!(!blocks.is_empty(), "no block to concatenate");
+    join(blocks, &[], &[], out)
+}
+
+/// [`concat`] of `blocks` followed by the run `(ts, vals)` (strictly ascending, as long as
+/// `vals`, possibly empty; `blocks` and `ts` not both empty).
+fn join(
+    blocks: &[&[u8]],
+    ts: &[i64],
+    vals: &[f64],
+    out: &mut Vec<u8>,
+) -> Result<Option<Summary>, (usize, CodecError)> {
+    assert_eq!(ts.len(), vals.len(), "block shape");
     debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
-    let h = header(block)?;
-    let n = h.summary.count as usize;
-    if ts[0] <= h.summary.last_ts || n + ts.len() > MAX_BLOCK_POINTS {
+    let mut heads = Vec::with_capacity(blocks.len());
+    let (mut n, mut prev_last) = (ts.len(), None::<i64>);
+    for (i, b) in blocks.iter().enumerate() {
+        let h = header(b).map_err(|e| (i, e))?;
+        if prev_last.is_some_and(|l| h.summary.first_ts <= l) {
+            return Ok(None);
+        }
+        prev_last = Some(h.summary.last_ts);
+        n += h.summary.count as usize;
+        heads.push(h);
+    }
+    if ts.first().is_some_and(|&t| prev_last.is_some_and(|l| t <= l)) || n > MAX_BLOCK_POINTS {
         return Ok(None);
     }
-    check_body(block)?;
-    let mut pages = Vec::new();
-    if h.paged() && h.page_shift == PAGE_SHIFT {
-        pages::directory(&h, block, true, &mut pages)?;
+    for (i, b) in blocks.iter().enumerate() {
+        check_body(b).map_err(|e| (i, e))?;
     }
-    // The points coded again: a partial last page's (or the whole unpaged block's), then `ts`.
-    let (mut all_ts, mut all_vals) = (Vec::new(), Vec::new());
-    let redo = match pages.last() {
-        Some(p) if p.summary.count as usize == PAGE_POINTS => None,
-        Some(p) => Some(p.start..n),
-        None => Some(0..n),
-    };
-    if let Some(r) = redo {
-        all_ts.resize(r.len(), 0);
-        all_vals.resize(r.len(), 0.0);
-        if r.start == 0 {
-            decode_checked(&h, block, &mut all_ts, &mut all_vals)?;
-        } else {
-            pages::decode_page(block, &pages[pages.len() - 1], false, &mut all_ts, &mut all_vals)?;
+    // The pages copied: those of the blocks in front made of full pages only, then the full
+    // pages of the next block. From there on points are decoded and coded again.
+    let mut dirs: Vec<Vec<Page>> = Vec::with_capacity(blocks.len());
+    let (mut redo, mut partial) = (blocks.len(), Vec::new());
+    for (i, (b, h)) in blocks.iter().zip(&heads).enumerate() {
+        let mut pages = Vec::new();
+        if h.paged() && h.page_shift == PAGE_SHIFT {
+            pages::directory(h, b, true, &mut pages).map_err(|e| (i, e))?;
         }
-        pages.pop();
+        let full = pages.iter().take_while(|p| p.summary.count as usize == PAGE_POINTS).count();
+        let whole = full > 0 && full == pages.len();
+        partial = pages.split_off(full);
+        dirs.push(pages);
+        if !whole {
+            redo = i;
+            break;
+        }
+    }
+    let (mut all_ts, mut all_vals) = (Vec::new(), Vec::new());
+    for (i, (b, h)) in blocks.iter().zip(&heads).enumerate().skip(redo) {
+        let at = all_ts.len();
+        let copied = dirs.get(i).map_or(0, |d| d.len() * PAGE_POINTS);
+        all_ts.resize(at + h.summary.count as usize - copied, 0);
+        all_vals.resize(all_ts.len(), 0.0);
+        let (t, v) = (&mut all_ts[at..], &mut all_vals[at..]);
+        if copied == 0 {
+            decode_checked(h, b, t, v).map_err(|e| (i, e))?;
+        } else {
+            // Only a block's last page may be short: `partial` is that one page.
+            for page in &partial {
+                let r = page.start - copied..page.start - copied + page.summary.count as usize;
+                pages::decode_page(b, page, false, &mut t[r.clone()], &mut v[r]).map_err(|e| (i, e))?;
+            }
+        }
+    }
+    let (ts, vals) = if all_ts.is_empty() {
+        (ts, vals)
+    } else {
         all_ts.extend_from_slice(ts);
         all_vals.extend_from_slice(vals);
-    }
-    let (ts, vals) = if all_ts.is_empty() { (ts, vals) } else { (&all_ts[..], &all_vals[..]) };
-    if pages.is_empty() {
+        (&all_ts[..], &all_vals[..])
+    };
+    let prefix: Vec<pages::Prefix<'_>> = blocks
+        .iter()
+        .zip(&heads)
+        .zip(&dirs)
+        .filter(|(_, d)| !d.is_empty())
+        .map(|((block, h), pages)| pages::Prefix { block, h, pages })
+        .collect();
+    if prefix.is_empty() {
         return Ok(Some(encode(ts, vals, out)));
     }
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
-    let prefix = pages::Prefix { block, h: &h, pages: &pages };
-    let (s, codec, ts_len) = pages::encode(Some(prefix), ts, vals, None, out);
+    let (s, codec, ts_len) = pages::encode(&prefix, ts, vals, None, out);
     finish_block(out, start, &s, codec, ts_len, PAGE_SHIFT);
     Ok(Some(s))
 }

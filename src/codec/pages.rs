@@ -50,32 +50,32 @@ pub(super) struct Prefix<'a> {
 }
 
 /// Append the body of a paged block at the end of `out`, whose header is already reserved:
-/// the pages of `prefix` when given, then `ts` and `vals` cut into pages (together more
-/// than [`super::PAGED_ABOVE`] points; with a prefix, every prefix page is full and `ts`
-/// starts after it). Returns the block's summary, the first page's value coding and the
-/// timestamp section's length.
+/// the pages of each of `prefix` in order, then `ts` and `vals` cut into pages (together
+/// more than [`super::PAGED_ABOVE`] points; every prefix page is full, each prefix starts
+/// after the one before ends, and `ts` after the last). Returns the block's summary, the
+/// first page's value coding and the timestamp section's length.
 pub(super) fn encode(
-    prefix: Option<Prefix<'_>>,
+    prefix: &[Prefix<'_>],
     ts: &[i64],
     vals: &[f64],
     force: Option<u8>,
     out: &mut Vec<u8>,
 ) -> (Summary, u8, usize) {
-    let old: &[Page] = prefix.as_ref().map_or(&[], |p| p.pages);
-    let n_pages = old.len() + ts.len().div_ceil(PAGE_POINTS);
-    debug_assert!(n_pages >= 2 && old.iter().all(|p| p.summary.count as usize == PAGE_POINTS));
-    debug_assert!(old.iter().enumerate().all(|(i, p)| p.start == i * PAGE_POINTS));
+    let old = || prefix.iter().flat_map(|p| p.pages.iter());
+    let n_pages = old().count() + ts.len().div_ceil(PAGE_POINTS);
+    debug_assert!(n_pages >= 2 && old().all(|p| p.summary.count as usize == PAGE_POINTS));
+    debug_assert!(prefix.iter().all(|p| p.pages.iter().enumerate().all(|(i, p)| p.start == i * PAGE_POINTS)));
     let pages =
         || (0..ts.len().div_ceil(PAGE_POINTS)).map(|p| p * PAGE_POINTS..ts.len().min((p + 1) * PAGE_POINTS));
-    let block_first = old.first().map_or(ts[0], |p| p.summary.first_ts);
+    let block_first = old().next().map_or_else(|| ts[0], |p| p.summary.first_ts);
     let mut cols: [Vec<i64>; COLS] = std::array::from_fn(|_| Vec::with_capacity(n_pages));
     let body = out.len();
     // Timestamps, then values, each section starting with the prefix's bytes: each new page
     // appended, or pointed at its twin before it.
     let mut last = 0..0;
-    if let Some(p) = &prefix {
+    for p in prefix {
         let [offs, lens, ..] = &mut cols;
-        last = copy_section(p.block, HEADER_LEN, old.iter().map(|page| page.ts), out, offs, lens);
+        last = copy_section(p.block, HEADER_LEN, body, p.pages.iter().map(|page| page.ts), out, offs, lens);
     }
     // A page's timestamp section is its own deltas (as `encode_ts` of the page writes).
     let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
@@ -88,11 +88,11 @@ pub(super) fn encode(
     }
     let vals_at = out.len();
     let mut last = 0..0;
-    if let Some(p) = &prefix {
+    for p in prefix {
         let [_, _, offs, lens, codecs, ..] = &mut cols;
         let first = HEADER_LEN + p.h.ts_len;
-        last = copy_section(p.block, first, old.iter().map(|page| page.vals), out, offs, lens);
-        codecs.extend(old.iter().map(|page| i64::from(page.codec)));
+        last = copy_section(p.block, first, vals_at, p.pages.iter().map(|page| page.vals), out, offs, lens);
+        codecs.extend(p.pages.iter().map(|page| i64::from(page.codec)));
     }
     let hint = decimal::exponent(vals);
     for r in pages() {
@@ -104,7 +104,7 @@ pub(super) fn encode(
         cols[4].push(i64::from(codec));
     }
     // Each new page's crc covers its timestamp bytes then its value bytes.
-    let crcs: Vec<u32> = (old.len()..n_pages)
+    let crcs: Vec<u32> = (n_pages - ts.len().div_ceil(PAGE_POINTS)..n_pages)
         .map(|p| {
             let (t, v) = (cols[0][p] as usize + body, cols[2][p] as usize + vals_at);
             let mut crc = crc32fast::Hasher::new();
@@ -113,8 +113,7 @@ pub(super) fn encode(
             crc.finalize()
         })
         .collect();
-    let summaries = old
-        .iter()
+    let summaries = old()
         .map(|page| (page.summary, page.crc))
         .chain(pages().zip(crcs).map(|(r, crc)| (Summary::of(&ts[r.clone()], &vals[r]), crc)));
     let mut floats: [Vec<f64>; 3] = std::array::from_fn(|_| Vec::with_capacity(n_pages));
@@ -156,13 +155,15 @@ pub(super) fn encode(
     (total.expect("two pages or more"), cols[4][0] as u8, vals_at - body)
 }
 
-/// Copy onto `out`, as the start of a section, the bytes of `block`'s section starting at
-/// `first` that the prefix pages (`(offset, length)` in `block`) use, up to the end of the
-/// last of them (a dropped partial page's bytes are left out); push each page's offset in
-/// the new section and its length. Returns where the last page's bytes now are.
+/// Copy onto the end of `out`, in the new section that starts at `out[section..]`, the
+/// bytes of `block`'s section starting at `first` that the prefix pages (`(offset, length)`
+/// in `block`) use, up to the end of the last of them (a dropped partial page's bytes are
+/// left out); push each page's offset in the new section and its length. Returns where the
+/// last page's bytes now are.
 fn copy_section(
     block: &[u8],
     first: usize,
+    section: usize,
     pages: impl Iterator<Item = (usize, usize)> + Clone,
     out: &mut Vec<u8>,
     offs: &mut Vec<i64>,
@@ -173,7 +174,7 @@ fn copy_section(
     out.extend_from_slice(&block[first..end]);
     let mut last = 0..0;
     for (off, len) in pages {
-        offs.push((off - first) as i64);
+        offs.push((base - section + off - first) as i64);
         lens.push(len as i64);
         last = base + off - first..base + off - first + len;
     }

@@ -416,3 +416,93 @@ fn appended_blocks_hold_both_runs() {
     let s = append(&full, &ts[2048..], &vals[2048..], &mut out).unwrap().expect("appendable");
     assert_eq!((s.count, s.sum), (4096, 4096.0));
 }
+
+/// A concatenation of blocks holds all their points in order, page by page and whole, with
+/// summaries that check out, whatever the blocks' shapes: all full pages (copied), a short
+/// last page, small unpaged blocks, in any order of shapes. Pages copied are not coded
+/// again (constant data stays as small as one block of it). Blocks out of order, too many
+/// points and damage are refused.
+#[test]
+fn concatenated_blocks_hold_every_run() {
+    let mut rng = Rng::new(12, 0);
+    for round in 0..60 {
+        let n_blocks = 1 + rng.below(6) as usize;
+        let sizes: Vec<usize> = (0..n_blocks)
+            .map(|_| match rng.below(4) {
+                0 => (5 + rng.below(20) as usize) * PAGE_POINTS,
+                1 => 1 + rng.below(PAGED_ABOVE as u64) as usize,
+                2 => PAGED_ABOVE + 1 + rng.below(5000) as usize,
+                _ => 16 * PAGE_POINTS,
+            })
+            .collect();
+        let total: usize = sizes.iter().sum();
+        let ts = timestamps(&mut rng, total);
+        let vals: Vec<f64> = (0..ts.len())
+            .map(|i| match round % 3 {
+                0 => value(&mut rng),
+                1 => 42.0,
+                _ => (i % 977) as f64 / 10.0,
+            })
+            .collect();
+        let mut blocks = Vec::new();
+        let mut at = 0;
+        for &n in &sizes {
+            let end = (at + n).min(ts.len());
+            if end > at {
+                let mut b = Vec::new();
+                encode(&ts[at..end], &vals[at..end], &mut b);
+                blocks.push(b);
+            }
+            at = end;
+        }
+        let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let mut block = Vec::new();
+        let s = concat(&refs, &mut block).unwrap().expect("in order, not too long");
+        assert_eq!(key(&s), key(&header(&block).unwrap().summary));
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        decode(&block, &mut t, &mut v).unwrap();
+        assert_eq!(t, ts);
+        assert_eq!(bits(&v), bits(&vals));
+        check_summaries(&block, &ts, &vals).unwrap();
+        if let Some(pages) = pages(&block).unwrap() {
+            for page in &pages {
+                let r = page.start..page.start + page.summary.count as usize;
+                let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
+                decode_page(&block, page, &mut t, &mut v).unwrap();
+                assert_eq!((t, bits(&v)), (ts[r.clone()].to_vec(), bits(&vals[r])));
+            }
+        }
+    }
+    // Blocks of full pages are copied: the result is their bytes plus one directory.
+    let ts: Vec<i64> = (0..1 << 16).map(|i| i * 10).collect();
+    let vals: Vec<f64> = (0..1 << 16).map(|i| (i * 7919 % 10_000) as f64 / 100.0).collect();
+    let blk = |r: std::ops::Range<usize>| {
+        let mut b = Vec::new();
+        encode(&ts[r.clone()], &vals[r], &mut b);
+        b
+    };
+    let parts: Vec<Vec<u8>> = (0..16).map(|k| blk(k * 4096..(k + 1) * 4096)).collect();
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let mut joined = Vec::new();
+    concat(&refs, &mut joined).unwrap().expect("joinable");
+    let bodies: usize = parts.iter().map(|b| b.len() - HEADER_LEN - header(b).unwrap().dir_len()).sum();
+    let whole = header(&joined).unwrap();
+    assert_eq!(joined.len() - HEADER_LEN - whole.dir_len(), bodies, "pages copied byte for byte");
+    // Out of order, overlapping, or too long: refused, `out` untouched.
+    let mut out = Vec::new();
+    assert_eq!(concat(&[&parts[1], &parts[0]], &mut out).unwrap(), None);
+    assert_eq!(concat(&[&parts[0], &parts[0]], &mut out).unwrap(), None);
+    let big = blk(0..1 << 16);
+    let many: Vec<&[u8]> = std::iter::repeat_n(big.as_slice(), 17).collect();
+    assert_eq!(concat(&many, &mut out).unwrap(), None);
+    assert!(out.is_empty());
+    // Damage in any block is an error naming it, never copied.
+    for k in [0, 7, 15] {
+        let mut bad = parts.clone();
+        let at = bad[k].len() / 2;
+        bad[k][at] ^= 1;
+        let refs: Vec<&[u8]> = bad.iter().map(Vec::as_slice).collect();
+        let (i, _) = concat(&refs, &mut out).unwrap_err();
+        assert_eq!(i, k);
+    }
+}
