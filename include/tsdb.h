@@ -550,7 +550,10 @@ ts_status ts_options_set_checkpoint_bytes(struct ts_options *opts, uint64_t byte
  * A sealed partition whose points are all older than its metric's newest sealed timestamp
  * minus the span is dropped by background work, logged like a `ts_delete_range` (snapshots
  * begun before still read it; its space returns when they are released). A metric's own
- * setting (`ts_metric_set_retention`) overrides this default.
+ * setting (`ts_metric_set_retention`) overrides this default. Older sealed partitions are
+ * joined into larger ones (up to 2^20 points, so memory does not grow with the points);
+ * under retention a joined partition spans at most a quarter of the span, so retention
+ * keeps at most about a quarter more than the span.
  *
  * Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `span` < 0.
  *
@@ -721,6 +724,8 @@ ts_status ts_metric_drop(struct ts_db *db, uint64_t id);
  * background work. 0 returns it to the database's default (`ts_options_set_retention`);
  * a negative span keeps everything whatever the default. Durable like a write. When it
  * returns, no background drop chosen under the previous setting is still in progress.
+ * Partitions joined from then on span at most a quarter of the span (see
+ * `ts_options_set_retention`).
  *
  * Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
  * `db` is NULL.
@@ -970,8 +975,9 @@ ts_status ts_cursor_next(struct ts_cursor *c, int64_t *ts, double *value);
  *
  * Threads: not concurrently with any other use of `c`.
  * This is the fast path for reading: one boundary crossing per batch. With buffers of at
- * least `partition_points` points (4096 by default), whole sealed partitions are decoded
- * straight into them.
+ * least 4,096 points (and at least `partition_points`, 4096 by default), whole sealed
+ * partitions, and 4,096-point windows of the large partitions older data is joined into,
+ * are decoded straight into them.
  */
 ts_status ts_cursor_next_batch(struct ts_cursor *c,
                                int64_t *ts,

@@ -347,3 +347,75 @@ fn engine_matches_reference_model_over_random_operations() {
         }
     }
 }
+
+/// Large parts: enough points that tiered merging joins sealed parts into paged blocks of
+/// many windows (partitions of 256, joined up to 65,536 and beyond), with late and
+/// duplicate points merged into them and head points over them. Scans of random ranges with
+/// buffers smaller, equal to and larger than a cursor's window, and aggregates, equal the
+/// model, before and after a reopen.
+#[test]
+fn large_joined_parts_read_exactly() {
+    let mut rng = Rng::new(77, 0);
+    let mut opts = Options::default();
+    opts.set_partition_points(256).unwrap();
+    opts.sync = SyncPolicy::None;
+    let dir = std::env::temp_dir().join(format!("tsdb-model-large-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut db = Database::open(&dir, &opts).unwrap();
+    let mut model: Model = BTreeMap::new();
+    let ids: Vec<u64> = (0..2)
+        .map(|i| {
+            let name = format!("large.{i}");
+            let id = db.create_metric(&name).unwrap().0;
+            model.insert(name, (id, BTreeMap::new()));
+            id
+        })
+        .collect();
+    let mut clock = 0i64;
+    for round in 0..40 {
+        for (k, &id) in ids.iter().enumerate() {
+            let (mut ts, mut vals) = (Vec::new(), Vec::new());
+            for _ in 0..5000 {
+                // Mostly in order; now and then late (into joined parts) or a duplicate.
+                let t = match rng.below(200) {
+                    0 => rng.below(clock.max(1) as u64) as i64,
+                    1 => clock,
+                    _ => {
+                        clock += 1 + rng.below(3) as i64;
+                        clock
+                    }
+                };
+                let v = if k == 0 { next_value(&mut rng) } else { (rng.below(1000) as f64) / 10.0 };
+                ts.push(t);
+                vals.push(v);
+            }
+            db.insert_batch(MetricId(id), &ts, &vals).unwrap();
+            let pts = &mut model.values_mut().find(|(i, _)| *i == id).unwrap().1;
+            for (t, v) in ts.iter().zip(&vals) {
+                pts.insert(*t, v.to_bits());
+            }
+        }
+        if round % 20 == 10 {
+            check_large(&db.begin(), &model, &ids, &mut rng, clock);
+        }
+    }
+    check_large(&db.begin(), &model, &ids, &mut rng, clock);
+    db.close().map_err(|(_, e)| e).unwrap();
+    db = Database::open(&dir, &opts).unwrap();
+    check_large(&db.begin(), &model, &ids, &mut rng, clock);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn check_large(snap: &Arc<Snapshot>, model: &Model, ids: &[u64], rng: &mut Rng, clock: i64) {
+    for &id in ids {
+        check_scan(snap, model, id, i64::MIN, i64::MAX, 4096);
+        for _ in 0..8 {
+            let a = rng.below(clock as u64 + 10) as i64;
+            let b = a + rng.below(clock as u64 / 2 + 2) as i64;
+            let batch = [1, 255, 4096, 5000, 70_000][rng.below(5) as usize];
+            check_scan(snap, model, id, a, b, batch);
+            check_aggregate(snap, model, id, a, b + 1, 1 + rng.below(20_000) as i64);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use super::health::FailOnUnwind;
 use super::{Database, Shared};
 use crate::error::not_found;
 use crate::partition::{
-    Head, HeadInner, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
+    Head, HeadInner, Layout, PartitionMap, Sealed, delete_from_parts, merge_into_parts, sorted_unique,
 };
 use crate::storage::wal::Record;
 use crate::{Error, MetricId, Result};
@@ -83,7 +83,7 @@ impl Shared {
         let guard = FailOnUnwind(&self.health, "a seal");
         let upto = self.txn.seqr().visible();
         if let Ok(Some((next, admitted))) =
-            map.seal(&mut head, upto, self.opts.partition_points as usize, self.store.blocks())
+            map.seal(&mut head, upto, self.layout(&map), self.store.blocks())
         {
             self.raw_heads.release(admitted);
             // `map` is still current: replacing it would have frozen the head we hold.
@@ -145,11 +145,10 @@ impl Shared {
                 let kept: Vec<_> = old.into_iter().filter(|p| p.ts < from || p.ts >= until).collect();
                 let (ts, vals) = sorted_unique(kept, head.is_sorted());
                 let parts = parts.unwrap_or_else(|| map.parts.to_vec());
-                let part_points = self.opts.partition_points as usize;
                 let parts = if ts.is_empty() {
                     parts
                 } else {
-                    merge_into_parts(&parts, &ts, &vals, part_points, self.store.blocks())?
+                    merge_into_parts(&parts, &ts, &vals, self.layout(&map), self.store.blocks())?
                 };
                 (parts, Head::with_points(carry))
             } else if let Some(parts) = parts {
@@ -185,10 +184,7 @@ impl Shared {
     /// Where retention cuts metric `map`: the end of the range to delete and how many
     /// sealed partitions lie wholly below it; `None` when nothing is past retention.
     pub(super) fn retention_cut(&self, map: &PartitionMap) -> Option<(i64, u64)> {
-        let span = match map.retention() {
-            0 => self.opts.retention,
-            s => s,
-        };
+        let span = self.retention_span(map);
         if span <= 0 {
             return None;
         }
@@ -197,6 +193,20 @@ impl Shared {
         // Partitions are in time order: the expired ones come first.
         let k = map.parts.partition_point(|p| p.data.max_ts() < horizon);
         (k > 0).then(|| (horizon.min(map.parts[k].start), k as u64))
+    }
+
+    /// Metric `map`'s retention span: its own, else the database's (0 or less: none).
+    fn retention_span(&self, map: &PartitionMap) -> i64 {
+        match map.retention() {
+            0 => self.opts.retention,
+            s => s,
+        }
+    }
+
+    /// How metric `map`'s sealed points are cut into parts; its retention bounds the span
+    /// of joined parts (see `partition::Layout`).
+    fn layout(&self, map: &PartitionMap) -> Layout {
+        Layout::with_retention(self.opts.partition_points as usize, self.retention_span(map))
     }
 
     /// Apply retention to the metrics queued by seals and settings. A failure (a full

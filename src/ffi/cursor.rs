@@ -86,8 +86,9 @@ pub unsafe extern "C" fn ts_cursor_next(c: *mut ts_cursor, ts: *mut i64, value: 
 ///
 /// Threads: not concurrently with any other use of `c`.
 /// This is the fast path for reading: one boundary crossing per batch. With buffers of at
-/// least `partition_points` points (4096 by default), whole sealed partitions are decoded
-/// straight into them.
+/// least 4,096 points (and at least `partition_points`, 4096 by default), whole sealed
+/// partitions, and 4,096-point windows of the large partitions older data is joined into,
+/// are decoded straight into them.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ts_cursor_next_batch(
     c: *mut ts_cursor,

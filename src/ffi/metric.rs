@@ -67,6 +67,8 @@ pub unsafe extern "C" fn ts_metric_drop(db: *mut ts_db, id: u64) -> ts_status {
 /// background work. 0 returns it to the database's default (`ts_options_set_retention`);
 /// a negative span keeps everything whatever the default. Durable like a write. When it
 /// returns, no background drop chosen under the previous setting is still in progress.
+/// Partitions joined from then on span at most a quarter of the span (see
+/// `ts_options_set_retention`).
 ///
 /// Returns `TS_OK`; `TS_NOT_FOUND` if `id` names no live metric; `TS_INVALID_ARGUMENT` if
 /// `db` is NULL.

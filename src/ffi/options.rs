@@ -206,7 +206,10 @@ pub unsafe extern "C" fn ts_options_set_checkpoint_bytes(opts: *mut ts_options, 
 /// A sealed partition whose points are all older than its metric's newest sealed timestamp
 /// minus the span is dropped by background work, logged like a `ts_delete_range` (snapshots
 /// begun before still read it; its space returns when they are released). A metric's own
-/// setting (`ts_metric_set_retention`) overrides this default.
+/// setting (`ts_metric_set_retention`) overrides this default. Older sealed partitions are
+/// joined into larger ones (up to 2^20 points, so memory does not grow with the points);
+/// under retention a joined partition spans at most a quarter of the span, so retention
+/// keeps at most about a quarter more than the span.
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `span` < 0.
 ///

@@ -22,7 +22,40 @@ pub use head::{Head, HeadInner, HeadPoint};
 pub use sealed::MemSink;
 pub use sealed::{BlockSink, Sealed};
 
-use crate::{MetricId, Result};
+use crate::codec::MAX_BLOCK_POINTS;
+use crate::{Error, MetricId, Result};
+
+/// How a metric's sealed points are cut into parts.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Points a seal's new parts hold (`Options::partition_points`).
+    pub part_points: usize,
+    /// Longest time a part made by joining others may span (see [`TIER_FAN`]): a quarter of
+    /// the metric's retention, so that retention, which drops whole parts, keeps at most a
+    /// quarter more than asked. `i64::MAX` without retention.
+    pub max_span: i64,
+    /// Whether parts are joined by tier at all (tests of the rest of the logic turn it off).
+    pub join: bool,
+}
+
+impl Layout {
+    /// Parts of `part_points` joined up to [`MAX_BLOCK_POINTS`], over any span.
+    #[cfg(test)]
+    pub fn new(part_points: usize) -> Layout {
+        Layout { part_points, max_span: i64::MAX, join: true }
+    }
+
+    /// The layout of a metric whose retention span is `span` (0 or less: none).
+    /// Parts of `part_points`, never joined (tests of the rest of the logic).
+    #[cfg(test)]
+    pub fn unjoined(part_points: usize) -> Layout {
+        Layout { part_points, max_span: i64::MAX, join: false }
+    }
+
+    pub fn with_retention(part_points: usize, span: i64) -> Layout {
+        Layout { part_points, max_span: if span > 0 { (span / 4).max(1) } else { i64::MAX }, join: true }
+    }
+}
 
 /// A sealed partition and the first timestamp of the range it owns.
 #[derive(Clone)]
@@ -80,14 +113,14 @@ impl PartitionMap {
         &self,
         head: &mut HeadInner,
         upto: u64,
-        part_points: usize,
+        layout: Layout,
         sink: &dyn BlockSink,
     ) -> Result<Option<(PartitionMap, bool)>> {
         let (ts, vals, carry) = head.split_for_seal(upto);
         if ts.is_empty() {
             return Ok(None);
         }
-        let parts = merge_into_parts(&self.parts, &ts, &vals, part_points, sink)?;
+        let parts = merge_into_parts(&self.parts, &ts, &vals, layout, sink)?;
         let next = self.successor(parts, Head::with_points(carry));
         Ok(Some((next, head.freeze())))
     }
@@ -114,14 +147,15 @@ pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>
 
 /// New sealed parts after adding the sorted, unique points `(ts, vals)` to `parts`; the new
 /// points win over stored ones with the same timestamp. Parts that receive no point are
-/// shared, not copied.
+/// shared, not copied; the newest parts are then joined by tier ([`TIER_FAN`]).
 pub fn merge_into_parts(
     parts: &[Part],
     ts: &[i64],
     vals: &[f64],
-    part_points: usize,
+    layout: Layout,
     sink: &dyn BlockSink,
 ) -> Result<Vec<Part>> {
+    let part_points = layout.part_points;
     let mut out: Vec<Part> = Vec::with_capacity(parts.len() + ts.len() / part_points + 1);
     // Points up to the newest stored timestamp are late and merge into their owners; the
     // rest extend the series.
@@ -138,9 +172,12 @@ pub fn merge_into_parts(
         }
         let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end])?;
         let start = part.start.min(ts[k]);
-        // A grown block (see `GROW_PARTS`) stays whole: late points need not split it.
+        // A grown block (see `GROW_PARTS`) or a joined one (see `TIER_FAN`) stays whole:
+        // late points need not split it, unless it outgrows a block (then into even halves).
         let max = if tiny(&part.data) { GROW_PARTS * part_points } else { 2 * part_points };
-        push_chunks(&mut out, start, &mts, &mvals, part_points, max, sink)?;
+        let max = max.max(part.data.len()).min(MAX_BLOCK_POINTS);
+        let chunk = if max > 2 * part_points { mts.len().div_ceil(mts.len().div_ceil(max)) } else { part_points };
+        push_chunks(&mut out, start, &mts, &mvals, chunk, max, sink)?;
         k = owned_end;
     }
     debug_assert_eq!(k, late);
@@ -148,11 +185,23 @@ pub fn merge_into_parts(
     if ts.is_empty() {
         return Ok(out);
     }
+    extend(&mut out, ts, vals, layout, sink)?;
+    if layout.join {
+        join_tiers(&mut out, layout, sink)?;
+    }
+    Ok(out)
+}
+
+/// Append the run `(ts, vals)`, newer than every point of `out`, to the parts `out`.
+fn extend(out: &mut Vec<Part>, ts: &[i64], vals: &[f64], layout: Layout, sink: &dyn BlockSink) -> Result<()> {
+    let part_points = layout.part_points;
     // The last part takes the start of the tail: all of it when its block is tiny (see
-    // `GROW_POINTS_PER_BYTE`), else as much as a short last part needs to reach
-    // `part_points`. Appended, its full pages are copied rather than coded again.
+    // `GROW_POINTS_PER_BYTE`) and the result spans no more than a joined part may, else as
+    // much as a short last part needs to reach `part_points`. Appended, its full pages are
+    // copied rather than coded again.
+    let newest = *ts.last().expect("a tail");
     let take = out.last().and_then(|p| {
-        if grows(&p.data, ts.len(), part_points) {
+        if grows(&p.data, ts.len(), part_points) && newest.saturating_sub(p.data.min_ts()) <= layout.max_span {
             Some(ts.len())
         } else {
             (p.data.len() < part_points).then(|| (part_points - p.data.len()).min(ts.len()))
@@ -168,9 +217,79 @@ pub fn merge_into_parts(
         }
     }
     if k < ts.len() {
-        push_chunks(&mut out, ts[k], &ts[k..], &vals[k..], part_points, part_points, sink)?;
+        push_chunks(out, ts[k], &ts[k..], &vals[k..], part_points, part_points, sink)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Parts joined into one by tiered merging: a seal's new parts hold `partition_points`;
+/// once the newest parts include `TIER_FAN` of one tier (sizes within a factor of
+/// `TIER_FAN`), they are joined into one part of the next tier, up to
+/// [`MAX_BLOCK_POINTS`]. Joining copies the blocks' pages ([`Sealed::concat`]), so each
+/// point is copied once per tier: log4(2^20 / 4,096) = 4 times at the defaults. A series
+/// then holds at most `TIER_FAN - 1` parts per tier besides its full blocks: 2M points in
+/// 8 parts instead of 489, and what a part costs in memory (about 100 bytes: `Part`,
+/// `Sealed`, the manifest's entry) no longer grows with the points. Paged blocks keep
+/// reads of a short range inside a large part to the pages it overlaps.
+const TIER_FAN: usize = 4;
+
+/// The tier of a part of `len` points: 0 below `TIER_FAN` partitions' worth, and one more
+/// per factor of `TIER_FAN` above.
+fn tier(len: usize, part_points: usize) -> u32 {
+    let (mut t, mut size) = (0, part_points.saturating_mul(TIER_FAN));
+    while len >= size {
+        t += 1;
+        size = size.saturating_mul(TIER_FAN);
+    }
+    t
+}
+
+/// Join runs of parts of one tier in `out` (see [`TIER_FAN`]), repeatedly: a join may
+/// complete a run of the next tier. A short last part, which later seals fill up, stays
+/// out. A run is joined when it has `TIER_FAN` parts, or at least two that a part of their
+/// tier before them could not join without passing [`MAX_BLOCK_POINTS`]; never when the
+/// result would span more than `layout.max_span`.
+fn join_tiers(out: &mut Vec<Part>, layout: Layout, sink: &dyn BlockSink) -> Result<()> {
+    let pp = layout.part_points;
+    let mut newest = match out.last() {
+        Some(p) if p.data.len() < pp => out.len() - 1,
+        _ => out.len(),
+    };
+    // From the newest parts back (late points merged into old parts change their sizes,
+    // and a seal of many points adds many parts: a run may form anywhere); after a join,
+    // from the newest again, as the joined part may complete a run of the next tier.
+    let mut end = newest;
+    while end >= 2 {
+        let t = tier(out[end - 1].data.len(), pp);
+        let (mut begin, mut points) = (end, 0);
+        while begin > 0 && end - begin < TIER_FAN {
+            let n = out[begin - 1].data.len();
+            if tier(n, pp) != t || points + n > MAX_BLOCK_POINTS {
+                break;
+            }
+            points += n;
+            begin -= 1;
+        }
+        let capped = begin > 0 && tier(out[begin - 1].data.len(), pp) == t && end - begin < TIER_FAN;
+        let span = out[end - 1].data.max_ts().saturating_sub(out[begin].data.min_ts());
+        if !(end - begin == TIER_FAN || (capped && end - begin >= 2)) || span > layout.max_span {
+            end = begin;
+            continue;
+        }
+        let run: Vec<&Sealed> = out[begin..end].iter().map(|p| &*p.data).collect();
+        match Sealed::concat(&run, sink) {
+            Ok(data) => {
+                out.splice(begin..end, [Part { start: out[begin].start, data: Arc::new(data) }]);
+                newest -= end - begin - 1;
+                end = newest;
+            }
+            // A damaged block stays as it is, unjoined: reads of it report the damage, and
+            // the seal (which has its own points to store) goes on.
+            Err(Error::Corruption(_)) => end = begin,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A last block of less than a quarter byte per point (constant or nearly constant data:
@@ -293,7 +412,7 @@ mod tests {
             }
             let next = {
                 let mut h = map.head.lock();
-                map.seal(&mut h, seq, 64, &MemSink).unwrap().expect("points to seal").0
+                map.seal(&mut h, seq, Layout::new(64), &MemSink).unwrap().expect("points to seal").0
             };
             assert!(map.head.lock().is_frozen());
             map = next;
@@ -302,8 +421,10 @@ mod tests {
                 assert!(w[0].data.max_ts() < w[1].start, "parts overlap");
                 assert!(decoded(&w[1]).0[0] >= w[1].start);
             }
-            assert!(map.parts.iter().all(|p| p.data.len() <= 128));
+            assert!(map.parts.iter().all(|p| p.data.len() <= MAX_BLOCK_POINTS));
         }
+        // About 7,400 points in partitions of 64: joined by tier, not 115 parts.
+        assert!(map.parts.len() <= 16, "{} parts", map.parts.len());
         let want: Vec<(i64, u64)> = model.into_iter().collect();
         assert_eq!(pts_of(&map), want);
     }
@@ -315,7 +436,7 @@ mod tests {
         h.push(1, 1.0, 1);
         h.push(2, 2.0, 3);
         h.push(3, 3.0, 2);
-        let next = map.seal(&mut h, 2, 16, &MemSink).unwrap().unwrap().0;
+        let next = map.seal(&mut h, 2, Layout::new(16), &MemSink).unwrap().unwrap().0;
         assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
         let carried = next.head.lock().split_at_seq(u64::MAX).0;
         assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
@@ -349,7 +470,7 @@ mod tests {
                     }
                 }
                 let mut h = map.head.lock();
-                let next = map.seal(&mut h, seq, pp, &MemSink).unwrap().unwrap().0;
+                let next = map.seal(&mut h, seq, Layout::unjoined(pp), &MemSink).unwrap().unwrap().0;
                 drop(h);
                 map = next;
                 for w in map.parts.windows(2) {
@@ -378,7 +499,7 @@ mod tests {
             for t in 0..100 {
                 h.push(t * 10, 0.0, 1);
             }
-            empty.seal(&mut h, 1, 10, &MemSink).unwrap().unwrap().0
+            empty.seal(&mut h, 1, Layout::unjoined(10), &MemSink).unwrap().unwrap().0
         };
         assert_eq!(map.parts.len(), 10);
         assert_eq!(map.parts_overlapping(i64::MIN, i64::MAX), 0..10);
@@ -387,5 +508,74 @@ mod tests {
         assert_eq!(map.parts_overlapping(2000, 3000), 9..10);
         assert_eq!(map.parts_overlapping(-50, -10), 0..0);
         assert_eq!(map.parts_overlapping(5, 6), 0..1);
+    }
+
+    /// Seal `n` points from `t0` (step 10, values varied) into `map` with `layout`.
+    fn seal_run(map: PartitionMap, t0: i64, n: usize, seq: u64, layout: Layout) -> PartitionMap {
+        {
+            let mut h = map.head.lock();
+            for i in 0..n as i64 {
+                h.push(t0 + i * 10, ((t0 / 10 + i) * 7919 % 1000) as f64, seq);
+            }
+        }
+        let mut h = map.head.lock();
+        let next = map.seal(&mut h, seq, layout, &MemSink).unwrap().unwrap().0;
+        drop(h);
+        next
+    }
+
+    /// Tiered joining keeps a handful of parts however many seals there were, every point
+    /// exact, parts disjoint and at most a block; late points split a full block in two.
+    #[test]
+    fn tiers_keep_few_parts_and_every_point() {
+        let pp = 1 << 14;
+        let layout = Layout::new(pp);
+        let mut map = PartitionMap::new(MetricId(1), "m".into());
+        let rounds = 80;
+        for r in 0..rounds {
+            map = seal_run(map, r as i64 * pp as i64 * 10, pp, r as u64 + 1, layout);
+            for w in map.parts.windows(2) {
+                assert!(w[0].data.max_ts() < w[1].start, "parts overlap");
+            }
+            let tiers = tier(map.parts.iter().map(|p| p.data.len()).sum(), pp) as usize + 1;
+            assert!(map.parts.len() <= (TIER_FAN - 1) * tiers + 1, "{} parts", map.parts.len());
+        }
+        assert!(map.parts.iter().all(|p| p.data.len() <= MAX_BLOCK_POINTS));
+        assert_eq!(map.parts[0].data.len(), MAX_BLOCK_POINTS, "the oldest points joined into one block");
+        let total = rounds * pp;
+        let all = pts_of(&map);
+        assert_eq!(all.len(), total);
+        assert!(all.iter().enumerate().all(|(i, &(t, v))| t == i as i64 * 10
+            && v == ((i as i64 * 7919 % 1000) as f64).to_bits()));
+        // A late point into the full block: it splits into even halves, nothing lost.
+        {
+            let mut h = map.head.lock();
+            h.push(5, -1.0, 1000);
+        }
+        let mut h = map.head.lock();
+        let next = map.seal(&mut h, 1000, layout, &MemSink).unwrap().unwrap().0;
+        drop(h);
+        assert_eq!(next.parts[0].data.len() + next.parts[1].data.len(), MAX_BLOCK_POINTS + 1);
+        assert!(next.parts[0].data.len().abs_diff(next.parts[1].data.len()) <= 1);
+        let after = pts_of(&next);
+        assert_eq!(after.len(), total + 1);
+        assert_eq!(after[1], (5, (-1.0f64).to_bits()));
+    }
+
+    /// A retention span bounds what a joined part spans, so that retention (which drops
+    /// whole parts) keeps at most a quarter more than asked.
+    #[test]
+    fn joined_parts_span_at_most_a_quarter_of_retention() {
+        let pp = 64;
+        let span = 64 * 10 * 40; // 40 partitions' worth of time
+        let layout = Layout::with_retention(pp, span);
+        let mut map = PartitionMap::new(MetricId(1), "m".into());
+        for r in 0..300 {
+            map = seal_run(map, r * 640, pp, r as u64 + 1, layout);
+        }
+        let spans: Vec<i64> = map.parts.iter().map(|p| p.data.max_ts() - p.data.min_ts()).collect();
+        assert!(spans.iter().all(|&s| s <= span / 4), "{spans:?}");
+        assert!(map.parts.iter().any(|p| p.data.len() > pp), "some parts joined");
+        assert_eq!(pts_of(&map).len(), 300 * pp);
     }
 }

@@ -88,6 +88,24 @@ impl Sealed {
         Sealed::encode(ts, vals, &MemSink).expect("memory")
     }
 
+    /// One block holding the runs of `parts` in order (each starting after the one before
+    /// ends), in `sink`: their full pages are copied, not coded again ([`codec::concat`]).
+    /// Each part's reference and checksums are checked first: damage is an error naming
+    /// the damaged block, never copied.
+    pub fn concat(parts: &[&Sealed], sink: &dyn BlockSink) -> Result<Sealed> {
+        let mut blocks = Vec::with_capacity(parts.len());
+        for p in parts {
+            p.summary()?;
+            blocks.push(p.block()?);
+        }
+        let mut out = Vec::with_capacity(blocks.iter().map(|b| b.len()).sum::<usize>() + 4096);
+        match codec::concat(&blocks, &mut out) {
+            Ok(Some(s)) => sink.put(out, s.count, s.first_ts, s.last_ts),
+            Ok(None) => Err(Error::Internal("sealed runs to join overlap or hold too many points".into())),
+            Err((i, e)) => Err(parts[i].corrupt(&e.to_string())),
+        }
+    }
+
     /// The block at `r` in `seg` (from the manifest).
     pub fn on_disk(seg: Arc<DataSegment>, r: &BlockRef) -> Sealed {
         seg.note_block(r.off, r.len);
@@ -238,6 +256,23 @@ impl Sealed {
         codec::decode_page(self.block()?, page, ts, vals).map_err(|e| self.corrupt(&e.to_string()))
     }
 
+    /// Write the points of `pages` (consecutive pages of [`Sealed::pages`]) to `ts` and
+    /// `vals`, each exactly as long as the pages hold; each page's checksum is verified.
+    pub fn decode_pages(&self, pages: &[codec::Page], ts: &mut [i64], vals: &mut [f64]) -> Result<()> {
+        let block = self.block()?;
+        let mut at = 0;
+        for page in pages {
+            let r = at..at + page.summary.count as usize;
+            codec::decode_page(block, page, &mut ts[r.clone()], &mut vals[r.clone()])
+                .map_err(|e| self.corrupt(&e.to_string()))?;
+            at = r.end;
+        }
+        if at != ts.len() || at != vals.len() {
+            return Err(Error::Internal(format!("buffers of {} and {} for {at} points", ts.len(), vals.len())));
+        }
+        Ok(())
+    }
+
     /// Replace `ts` and `vals` with the points of the run that a read of `[from, until)`
     /// needs: all of them, or, for a paged block the range does not cover, those of the
     /// pages overlapping it (a superset of the points in range, still sorted).
@@ -254,15 +289,8 @@ impl Sealed {
         let n: usize = wanted().map(|p| p.summary.count as usize).sum();
         ts.resize(n, 0);
         vals.resize(n, 0.0);
-        let block = self.block()?;
-        let mut at = 0;
-        for page in wanted() {
-            let r = at..at + page.summary.count as usize;
-            codec::decode_page(block, page, &mut ts[r.clone()], &mut vals[r.clone()])
-                .map_err(|e| self.corrupt(&e.to_string()))?;
-            at = r.end;
-        }
-        Ok(())
+        let wanted: Vec<codec::Page> = wanted().copied().collect();
+        self.decode_pages(&wanted, ts, vals)
     }
 
     fn corrupt(&self, msg: &str) -> Error {

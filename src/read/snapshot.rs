@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::catalog::check_name;
+use crate::codec::{PAGE_POINTS, Page};
 use crate::error::not_found;
 use crate::partition::PartitionMap;
 use crate::txn::Version;
@@ -76,6 +77,9 @@ impl Snapshot {
             until,
             part_ts: Vec::new(),
             part_vals: Vec::new(),
+            paged: None,
+            pages: Vec::new(),
+            next_page: 0,
             head_ts,
             head_vals,
             hpos: 0,
@@ -98,9 +102,14 @@ pub struct Cursor {
     /// read over `pos..end`.
     pos: usize,
     end: usize,
-    /// The open part, decoded.
+    /// The open part (or window of pages), decoded.
     part_ts: Vec<i64>,
     part_vals: Vec<f64>,
+    /// A large part read a window of pages at a time (see [`WINDOW_PAGES`]): its index in
+    /// `map.parts`, its pages overlapping the range, and the next of them to read.
+    paged: Option<usize>,
+    pages: Vec<Page>,
+    next_page: usize,
     /// Visible head points in range, sorted and unique; they win over sealed points.
     head_ts: Vec<i64>,
     head_vals: Vec<f64>,
@@ -171,18 +180,35 @@ impl Cursor {
         Ok(n)
     }
 
-    /// When the next part lies wholly in range, no head point comes before its end and the
-    /// caller's buffers hold it all, decode it straight into them (no intermediate copy)
-    /// and return its length.
+    /// When the next piece (a small part, or a window of a large part's pages) lies wholly
+    /// in range, no head point comes before its end and the caller's buffers hold it all,
+    /// decode it straight into them (no intermediate copy) and return its length.
     fn decode_next_part_to(&mut self, ts: &mut [i64], vals: &mut [f64]) -> Result<Option<usize>> {
+        let clear_of_head = |last: i64| self.head_ts.get(self.hpos).is_none_or(|&h| h > last);
+        if let Some(i) = self.paged {
+            let window = &self.pages[self.window()];
+            let (Some(first), Some(last)) = (window.first(), window.last()) else { return Ok(None) };
+            let k = window.iter().map(|p| p.summary.count as usize).sum();
+            let (lo, hi) = (first.summary.first_ts, last.summary.last_ts);
+            if lo < self.from || hi >= self.until || !clear_of_head(hi) || k > ts.len() {
+                return Ok(None);
+            }
+            self.map.parts[i].data.decode_pages(window, &mut ts[..k], &mut vals[..k])?;
+            self.next_page += window.len();
+            return Ok(Some(k));
+        }
         let Some(part) = self.map.parts.get(self.next_part).filter(|_| self.next_part < self.parts_end)
         else {
             return Ok(None);
         };
         let data = &part.data;
         let k = data.len();
-        let clear_of_head = self.head_ts.get(self.hpos).is_none_or(|&h| h > data.max_ts());
-        if data.min_ts() < self.from || data.max_ts() >= self.until || !clear_of_head || k > ts.len() {
+        if data.min_ts() < self.from
+            || data.max_ts() >= self.until
+            || !clear_of_head(data.max_ts())
+            || k > ts.len()
+            || k > WINDOW_PAGES * PAGE_POINTS
+        {
             return Ok(None);
         }
         data.decode_to(&mut ts[..k], &mut vals[..k])?;
@@ -190,12 +216,44 @@ impl Cursor {
         Ok(Some(k))
     }
 
-    /// Open the next overlapping sealed part with points in range; false when none is left.
+    /// Where in `pages` the next window of the large part being read is (empty when none).
+    fn window(&self) -> std::ops::Range<usize> {
+        let start = self.next_page.min(self.pages.len());
+        start..self.pages.len().min(start + WINDOW_PAGES)
+    }
+
+    /// Open the next piece with points in range: a window of the large part being read, or
+    /// the next overlapping sealed part (a large one is read by windows of its pages); false
+    /// when none is left.
     fn open_next_part(&mut self) -> Result<bool> {
-        while self.next_part < self.parts_end {
-            let part = &self.map.parts[self.next_part].data;
-            part.decode_overlapping(self.from, self.until, &mut self.part_ts, &mut self.part_vals)?;
-            self.next_part += 1;
+        loop {
+            if let Some(i) = self.paged {
+                let window = &self.pages[self.window()];
+                if window.is_empty() {
+                    self.paged = None;
+                    continue;
+                }
+                let k = window.iter().map(|p| p.summary.count as usize).sum();
+                self.part_ts.resize(k, 0);
+                self.part_vals.resize(k, 0.0);
+                self.map.parts[i].data.decode_pages(window, &mut self.part_ts, &mut self.part_vals)?;
+                self.next_page += window.len();
+            } else if self.next_part < self.parts_end {
+                let i = self.next_part;
+                self.next_part += 1;
+                let part = &self.map.parts[i].data;
+                if part.len() > WINDOW_PAGES * PAGE_POINTS && part.pages_into(&mut self.pages)? {
+                    let (from, until) = (self.from, self.until);
+                    self.pages.retain(|p| p.summary.last_ts >= from && p.summary.first_ts < until);
+                    (self.paged, self.next_page) = (Some(i), 0);
+                    continue;
+                }
+                part.decode_overlapping(self.from, self.until, &mut self.part_ts, &mut self.part_vals)?;
+            } else {
+                self.pos = 0;
+                self.end = 0;
+                return Ok(false);
+            }
             let ts = &self.part_ts;
             self.pos = ts.partition_point(|&t| t < self.from);
             self.end = ts.partition_point(|&t| t < self.until);
@@ -203,11 +261,13 @@ impl Cursor {
                 return Ok(true);
             }
         }
-        self.pos = 0;
-        self.end = 0;
-        Ok(false)
     }
 }
+
+/// Pages of a large part a cursor decodes at a time (4,096 points): its buffers stay small
+/// however large the part (up to `codec::MAX_BLOCK_POINTS`), and a caller's buffers of
+/// that many points or more receive whole windows straight from the decoder.
+const WINDOW_PAGES: usize = 16;
 
 fn copy_out(
     ts: &mut Option<&mut [i64]>,
