@@ -58,6 +58,9 @@ pub fn codec_block(data: &[u8]) {
             }
         }
     }
+    if let Ok(h) = &header {
+        join_between_good_blocks(&block, h.summary, decoded.is_ok().then_some((&ts[..], &vals[..])));
+    }
     // An append of a few points after the block's last one.
     let k = 1 + usize::from(flags >> 1 & 7);
     let last = header.map_or(0, |h| h.summary.last_ts);
@@ -85,6 +88,41 @@ pub fn codec_block(data: &[u8]) {
         }
         Ok(None) => assert_eq!(out, [0xAA], "a refused append writes nothing"),
         Err(_) => {}
+    }
+}
+
+/// The block joined between a good paged block of full pages before it and a good small
+/// block after it, as tiered merging joins sealed parts (`codec::concat`): never a panic;
+/// a good block's points come out between the others'; damage is reported as the middle
+/// block's.
+fn join_between_good_blocks(block: &[u8], s: Summary, points: Option<(&[i64], &[f64])>) {
+    let front_n = 5 * codec::PAGE_POINTS as i64;
+    let (Some(front_first), Some(back_first)) = (s.first_ts.checked_sub(2 * front_n), s.last_ts.checked_add(1))
+    else {
+        return;
+    };
+    let front_ts: Vec<i64> = (0..front_n).map(|i| front_first + 2 * i).collect();
+    let Some(back_ts) = (0..300).map(|i| back_first.checked_add(i)).collect::<Option<Vec<i64>>>() else { return };
+    let front_vals: Vec<f64> = (0..front_ts.len()).map(|i| (i % 7) as f64).collect();
+    let back_vals = vec![0.5; back_ts.len()];
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    codec::encode(&front_ts, &front_vals, &mut front);
+    codec::encode(&back_ts, &back_vals, &mut back);
+    let mut out = vec![0xAA];
+    match codec::concat(&[&front, block, &back], &mut out) {
+        Ok(Some(joined)) => {
+            let (mut jt, mut jv) = (Vec::new(), Vec::new());
+            let result = codec::decode(&out[1..], &mut jt, &mut jv);
+            if let Some((ts, vals)) = points {
+                let got = result.expect("a join of good blocks decodes");
+                assert!(same_summary(&got, &joined));
+                let want_ts: Vec<i64> = [&front_ts[..], ts, &back_ts[..]].concat();
+                let want_vals: Vec<f64> = [&front_vals[..], vals, &back_vals[..]].concat();
+                assert!(jt == want_ts && same_values(&jv, &want_vals), "a join keeps every point in order");
+            }
+        }
+        Ok(None) => assert_eq!(out, [0xAA], "a refused join writes nothing"),
+        Err((i, _)) => assert_eq!(i, 1, "only the middle block can be damaged"),
     }
 }
 
