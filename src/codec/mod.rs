@@ -264,6 +264,43 @@ pub fn concat(blocks: &[&[u8]], out: &mut Vec<u8>) -> Result<Option<Summary>, (u
     join(blocks, &[], &[], out)
 }
 
+/// Append to `out` the block of the first `keep` pages of paged block `block` (copied as
+/// they are) followed by the run `(ts, vals)`: a block rewritten from page `keep` on, the
+/// caller having decoded and changed the points after (late points merged into a large
+/// block cost the pages from the first one they touch, not the block). `Ok(None)` (and
+/// `out` unchanged) when `block` is not paged as this build pages, `keep` is not below its
+/// page count, `ts` does not start after page `keep - 1`, or the result would exceed
+/// [`MAX_BLOCK_POINTS`]. `ts` must be strictly ascending, non-empty and as long as `vals`.
+pub fn splice(
+    block: &[u8],
+    keep: usize,
+    ts: &[i64],
+    vals: &[f64],
+    out: &mut Vec<u8>,
+) -> Result<Option<Summary>, CodecError> {
+    assert!(!ts.is_empty() && ts.len() == vals.len(), "block shape");
+    debug_assert!(ts.windows(2).all(|w| w[0] < w[1]), "timestamps strictly ascending");
+    let h = header(block)?;
+    if !(h.paged() && h.page_shift == PAGE_SHIFT) || keep == 0 {
+        return Ok(None);
+    }
+    check_body(block)?;
+    let mut pages = Vec::new();
+    pages::directory(&h, block, true, &mut pages)?;
+    // Only a block's last page may be short: the pages before `keep < len` are full.
+    if keep >= pages.len() || ts[0] <= pages[keep - 1].summary.last_ts || keep * PAGE_POINTS + ts.len() > MAX_BLOCK_POINTS
+    {
+        return Ok(None);
+    }
+    pages.truncate(keep);
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    let prefix = pages::Prefix { block, h: &h, pages: &pages };
+    let (s, codec, ts_len) = pages::encode(&[prefix], ts, vals, None, out);
+    finish_block(out, start, &s, codec, ts_len, PAGE_SHIFT);
+    Ok(Some(s))
+}
+
 /// [`concat`] of `blocks` followed by the run `(ts, vals)` (strictly ascending, as long as
 /// `vals`, possibly empty; `blocks` and `ts` not both empty).
 fn join(

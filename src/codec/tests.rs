@@ -417,6 +417,47 @@ fn appended_blocks_hold_both_runs() {
     assert_eq!((s.count, s.sum), (4096, 4096.0));
 }
 
+/// A splice keeps a paged block's first pages as they are and codes the new run after
+/// them; what it cannot do it refuses, writing nothing.
+#[test]
+fn spliced_blocks_keep_their_first_pages() {
+    let ts: Vec<i64> = (0..10_000).map(|i| i * 10).collect();
+    let vals: Vec<f64> = (0..10_000).map(|i| (i * 7919 % 1000) as f64 / 10.0).collect();
+    let mut block = Vec::new();
+    encode(&ts, &vals, &mut block);
+    let pages = pages(&block).unwrap().unwrap();
+    for keep in [1, 7, pages.len() - 1] {
+        // The run after page `keep`: the old points with a late one merged in and one more.
+        let cut = keep * PAGE_POINTS;
+        let (mut nts, mut nvals) = (ts[cut..].to_vec(), vals[cut..].to_vec());
+        nts.insert(1, ts[cut] + 5);
+        nvals.insert(1, -1.0);
+        nts.push(1_000_000);
+        nvals.push(2.0);
+        let mut out = Vec::new();
+        let s = splice(&block, keep, &nts, &nvals, &mut out).unwrap().expect("spliceable");
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        decode(&out, &mut t, &mut v).unwrap();
+        let want_ts: Vec<i64> = [&ts[..cut], &nts[..]].concat();
+        let want_vals: Vec<f64> = [&vals[..cut], &nvals[..]].concat();
+        assert_eq!((t, bits(&v)), (want_ts.clone(), bits(&want_vals)));
+        assert_eq!(s.count as usize, want_ts.len());
+        check_summaries(&out, &want_ts, &want_vals).unwrap();
+    }
+    let mut out = Vec::new();
+    let tail = (&ts[PAGE_POINTS..], &vals[PAGE_POINTS..]);
+    assert_eq!(splice(&block, 0, tail.0, tail.1, &mut out).unwrap(), None, "nothing kept");
+    assert_eq!(splice(&block, pages.len(), &[1 << 40], &[1.0], &mut out).unwrap(), None, "all kept");
+    assert_eq!(splice(&block, 2, tail.0, tail.1, &mut out).unwrap(), None, "not after the pages kept");
+    let mut small = Vec::new();
+    encode(&ts[..100], &vals[..100], &mut small);
+    assert_eq!(splice(&small, 1, &[1 << 40], &[1.0], &mut out).unwrap(), None, "not paged");
+    assert!(out.is_empty());
+    let mut bad = block.clone();
+    bad[HEADER_LEN + 3] ^= 1;
+    assert!(splice(&bad, 1, &ts[PAGE_POINTS..], &vals[PAGE_POINTS..], &mut out).is_err(), "damage");
+}
+
 /// A concatenation of blocks holds all their points in order, page by page and whole, with
 /// summaries that check out, whatever the blocks' shapes: all full pages (copied), a short
 /// last page, small unpaged blocks, in any order of shapes. Pages copied are not coded

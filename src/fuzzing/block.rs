@@ -58,6 +58,27 @@ pub fn codec_block(data: &[u8]) {
             }
         }
     }
+    // A rewrite from page 1 on, as late points merged into a large part do: the first page
+    // kept, a few points after it.
+    if let (Some(p0), true) = (pages.first(), pages.len() >= 2)
+        && let Some(t0) = p0.summary.last_ts.checked_add(1)
+    {
+        let new_ts: Vec<i64> = (0..5).map_while(|i| t0.checked_add(i)).collect();
+        let new_vals = vec![-0.5; new_ts.len()];
+        let mut out = vec![0xAA];
+        match codec::splice(&block, 1, &new_ts, &new_vals, &mut out) {
+            Ok(Some(s)) if decoded.is_ok() => {
+                let (mut st, mut sv) = (Vec::new(), Vec::new());
+                let got = codec::decode(&out[1..], &mut st, &mut sv).expect("a splice of a good block decodes");
+                assert!(same_summary(&got, &s));
+                let n = p0.summary.count as usize;
+                assert!(st[..n] == ts[..n] && st[n..] == new_ts[..], "a splice keeps the first page");
+                assert!(same_values(&sv[..n], &vals[..n]) && same_values(&sv[n..], &new_vals));
+            }
+            Ok(None) => assert_eq!(out, [0xAA], "a refused splice writes nothing"),
+            _ => {}
+        }
+    }
     if let Ok(h) = &header {
         join_between_good_blocks(&block, h.summary, decoded.is_ok().then_some((&ts[..], &vals[..])));
     }

@@ -170,8 +170,16 @@ pub fn merge_into_parts(
             out.push(part.clone());
             continue;
         }
-        let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end])?;
         let start = part.start.min(ts[k]);
+        // A large (joined) part keeps the pages before the first one the points reach.
+        if part.data.len() > 2 * part_points
+            && let Some(data) = part.data.merged_tail(&ts[k..owned_end], &vals[k..owned_end], sink)?
+        {
+            out.push(Part { start, data: Arc::new(data) });
+            k = owned_end;
+            continue;
+        }
+        let (mts, mvals) = part.data.merged_with(&ts[k..owned_end], &vals[k..owned_end])?;
         // A grown block (see `GROW_PARTS`) or a joined one (see `TIER_FAN`) stays whole:
         // late points need not split it, unless it outgrows a block (then into even halves).
         let max = if tiny(&part.data) { GROW_PARTS * part_points } else { 2 * part_points };
@@ -560,6 +568,26 @@ mod tests {
         let after = pts_of(&next);
         assert_eq!(after.len(), total + 1);
         assert_eq!(after[1], (5, (-1.0f64).to_bits()));
+        // Late points near the end of a large part that is not full: it stays one part (its
+        // pages before them copied), every point exact, one overwritten.
+        let map = next;
+        let j = map.parts.iter().position(|p| p.data.len() > 2 * pp && p.data.len() < MAX_BLOCK_POINTS).unwrap();
+        let (n, last) = (map.parts.len(), map.parts[j].data.max_ts());
+        {
+            let mut h = map.head.lock();
+            h.push(last - 15, -2.0, 1001);
+            h.push(last - 20, -3.0, 1001);
+        }
+        let mut h = map.head.lock();
+        let next = map.seal(&mut h, 1001, layout, &MemSink).unwrap().unwrap().0;
+        drop(h);
+        assert_eq!(next.parts.len(), n);
+        let after = pts_of(&next);
+        assert_eq!(after.len(), total + 2);
+        let at = |t: i64| after.iter().find(|p| p.0 == t).map(|p| f64::from_bits(p.1));
+        let kept = Some((last / 10 * 7919 % 1000) as f64);
+        assert_eq!((at(last - 15), at(last - 20), at(last)), (Some(-2.0), Some(-3.0), kept));
+        assert!(after.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     /// A retention span bounds what a joined part spans, so that retention (which drops

@@ -306,26 +306,54 @@ impl Sealed {
     pub fn merged_with(&self, ts: &[i64], vals: &[f64]) -> Result<(Vec<i64>, Vec<f64>)> {
         let (mut old_ts, mut old_vals) = (Vec::new(), Vec::new());
         self.decode_into(&mut old_ts, &mut old_vals)?;
-        let n = old_ts.len() + ts.len();
-        let (mut ots, mut ovals) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut i, mut j) = (0, 0);
-        while i < old_ts.len() || j < ts.len() {
-            let take_new = j < ts.len() && (i == old_ts.len() || ts[j] <= old_ts[i]);
-            if take_new {
-                if i < old_ts.len() && old_ts[i] == ts[j] {
-                    i += 1;
-                }
-                ots.push(ts[j]);
-                ovals.push(vals[j]);
-                j += 1;
-            } else {
-                ots.push(old_ts[i]);
-                ovals.push(old_vals[i]);
+        Ok(merge_runs(&old_ts, &old_vals, ts, vals))
+    }
+
+    /// A paged run with the sorted unique `(ts, vals)` merged in, as one new block in `sink`
+    /// whose pages before the first one the new points reach are copied, not decoded
+    /// ([`codec::splice`]): late points cost the pages from there on, not the whole run.
+    /// `None` when that saves nothing (the run is not paged, or the points reach its first
+    /// page) or the result would not fit one block.
+    pub fn merged_tail(&self, ts: &[i64], vals: &[f64], sink: &dyn BlockSink) -> Result<Option<Sealed>> {
+        let Some(pages) = self.pages()? else { return Ok(None) };
+        let keep = pages.partition_point(|p| p.summary.last_ts < ts[0]);
+        if keep == 0 || keep == pages.len() {
+            return Ok(None);
+        }
+        let tail = &pages[keep..];
+        let n: usize = tail.iter().map(|p| p.summary.count as usize).sum();
+        let (mut old_ts, mut old_vals) = (vec![0; n], vec![0.0; n]);
+        self.decode_pages(tail, &mut old_ts, &mut old_vals)?;
+        let (mts, mvals) = merge_runs(&old_ts, &old_vals, ts, vals);
+        let mut block = Vec::with_capacity(self.stored_len() as usize + 2 * ts.len());
+        match codec::splice(self.block()?, keep, &mts, &mvals, &mut block).map_err(|e| self.corrupt(&e.to_string()))? {
+            Some(s) => sink.put(block, s.count, s.first_ts, s.last_ts).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The sorted unique runs `old` and `new` merged; on equal timestamps the new point wins.
+fn merge_runs(old_ts: &[i64], old_vals: &[f64], ts: &[i64], vals: &[f64]) -> (Vec<i64>, Vec<f64>) {
+    let n = old_ts.len() + ts.len();
+    let (mut ots, mut ovals) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut i, mut j) = (0, 0);
+    while i < old_ts.len() || j < ts.len() {
+        let take_new = j < ts.len() && (i == old_ts.len() || ts[j] <= old_ts[i]);
+        if take_new {
+            if i < old_ts.len() && old_ts[i] == ts[j] {
                 i += 1;
             }
+            ots.push(ts[j]);
+            ovals.push(vals[j]);
+            j += 1;
+        } else {
+            ots.push(old_ts[i]);
+            ovals.push(old_vals[i]);
+            i += 1;
         }
-        Ok((ots, ovals))
     }
+    (ots, ovals)
 }
 
 #[cfg(test)]
