@@ -606,4 +606,30 @@ mod tests {
         assert!(map.parts.iter().any(|p| p.data.len() > pp), "some parts joined");
         assert_eq!(pts_of(&map).len(), 300 * pp);
     }
+
+    /// A run holding a damaged block is left unjoined: the seal goes on with its own points,
+    /// the good parts keep theirs, and reading the damaged one is still an error.
+    #[test]
+    fn a_damaged_block_is_left_unjoined() {
+        let pp = 64;
+        let part = |k: i64, damage: bool| {
+            let ts: Vec<i64> = (0..pp as i64).map(|i| (k * pp as i64 + i) * 10).collect();
+            let vals: Vec<f64> = ts.iter().map(|&t| (t % 97) as f64).collect();
+            let mut block = Vec::new();
+            crate::codec::encode(&ts, &vals, &mut block);
+            if damage {
+                let at = block.len() - 3;
+                block[at] ^= 1;
+            }
+            Part { start: ts[0], data: Arc::new(MemSink.put(block, pp as u32, ts[0], ts[pp - 1]).unwrap()) }
+        };
+        let mut map = PartitionMap::new(MetricId(1), "m".into());
+        map.parts = vec![part(0, false), part(1, true), part(2, false)].into();
+        map = seal_run(map, 3 * pp as i64 * 10, pp, 1, Layout::new(pp));
+        assert_eq!(map.parts.len(), 4, "the run of four was not joined");
+        assert!(map.parts[1].data.decode_into(&mut Vec::new(), &mut Vec::new()).is_err());
+        for i in [0, 2, 3] {
+            assert_eq!(decoded(&map.parts[i]).0.len(), pp);
+        }
+    }
 }

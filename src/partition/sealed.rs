@@ -296,7 +296,7 @@ impl Sealed {
     fn corrupt(&self, msg: &str) -> Error {
         match &self.loc {
             #[cfg(test)]
-            Loc::Mem(_) => Error::Internal(format!("in-memory block: {msg}")),
+            Loc::Mem(_) => Error::Corruption(format!("in-memory block: {msg}")),
             Loc::Disk { seg, off, .. } => Error::Corruption(format!("{} offset {off}: {msg}", seg.label())),
         }
     }
