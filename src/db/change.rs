@@ -132,8 +132,8 @@ impl Shared {
             if head.is_frozen() {
                 continue; // replaced meanwhile: retry on its successor
             }
+            let pts = head.points()?;
             let guard = FailOnUnwind(&self.health, "a range delete");
-            let pts = head.points();
             let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
             let head_hit = pts.iter().any(doomed);
             let parts = delete_from_parts(&map.parts, from, until, self.store.blocks())?;
@@ -229,17 +229,11 @@ impl Shared {
         Ok(n)
     }
 
-    /// A new head holding `head`'s points and the given extents (their copies on disk).
+    /// A new head holding `head`'s points and the given extents (the same, or their copies
+    /// on disk); restored extents stay undecoded.
     pub(super) fn successor_head(&self, head: &HeadInner, extents: Vec<Arc<Sealed>>) -> Head {
-        let new_head = Head::with_points(head.points());
-        {
-            let mut h = new_head.lock();
-            for e in extents {
-                h.add_extent(e);
-            }
-            h.set_extents_upto(head.extents_upto());
-            h.settle(u32::MAX, self.opts.head_run_points, || self.raw_heads.admit());
-        }
+        let new_head = head.successor(extents);
+        new_head.lock().settle(u32::MAX, self.opts.head_run_points, || self.raw_heads.admit());
         new_head
     }
 

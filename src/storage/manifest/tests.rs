@@ -20,7 +20,7 @@ type State = std::collections::BTreeMap<u64, (String, Vec<PartRef>, Vec<BlockRef
 fn loaded(m: &Manifest) -> State {
     let mut s = State::new();
     m.load(|e| {
-        s.insert(e.id, (e.name, e.parts, e.extents, e.retention));
+        s.insert(e.id, (e.name.to_string(), e.parts, e.extents, e.retention));
         Ok(())
     })
     .unwrap();
