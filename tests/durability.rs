@@ -595,6 +595,31 @@ fn restored_heads_read_exactly_and_merge_with_later_writes() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A head written a point at a time, with a close and reopen after each, also keeps few
+/// extents: restored ones (left undecoded by the open) merge into a close's new extent as
+/// decoded ones do.
+#[test]
+fn extents_of_a_head_reopened_after_every_write_stay_few() {
+    let d = tmpdir("reopened");
+    let o = opts(1 << 16);
+    let mut id = MetricId(0);
+    for t in 0..200 {
+        let db = Database::open(&d, &o).unwrap();
+        if t == 0 {
+            id = db.create_metric("often").unwrap();
+        }
+        db.insert(id, t, t as f64).unwrap();
+        let extents = db.inventory().unwrap().extents;
+        assert!(extents <= 12, "{extents} extents after {t} reopens");
+        db.close().map_err(|(_, e)| e).unwrap();
+    }
+    let db = Database::open(&d, &o).unwrap();
+    let want: Vec<(i64, u64)> = (0..200).map(|t| (t, (t as f64).to_bits())).collect();
+    assert_eq!(all(&db.begin(), id).unwrap(), want);
+    db.close().map_err(|(_, e)| e).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 type FixtureMetric = (String, i64, Vec<(i64, f64)>);
 
 /// The database of tests/fixtures/manifest-v3: partition size 128; each metric's name,

@@ -125,7 +125,14 @@ impl HeadInner {
         };
         while ts.len() < MAX_BLOCK_POINTS {
             let room = MAX_BLOCK_POINTS - ts.len();
-            let Some(old) = head.pop_extent_up_to((2 * ts.len()).min(room)) else { break };
+            let limit = (2 * ts.len()).min(room);
+            // A restored extent can merge once its points are in the head's log (else the
+            // extents of a head reopened often would only ever grow in number). A damaged
+            // one stays as it is, a new extent beside it.
+            if head.next_pop_is_restored(limit) && head.decode_restored_into_log().is_err() {
+                break;
+            }
+            let Some(old) = head.pop_extent_up_to(limit) else { break };
             let m = old.merged_with(&ts, &vals);
             merged.push(old);
             match m {
@@ -324,6 +331,39 @@ impl HeadInner {
         if upto > 0 {
             self.runs.get_or_insert_with(Box::default).extents_upto = upto;
         }
+    }
+
+    /// Whether the newest extent is a restored one holding at most `max_points` points
+    /// (one [`Self::pop_extent_up_to`] leaves alone).
+    fn next_pop_is_restored(&self, max_points: usize) -> bool {
+        self.runs.as_ref().is_some_and(|r| {
+            r.restored > 0 && r.restored == r.extents.len() && r.extents[r.restored - 1].len() <= max_points
+        })
+    }
+
+    /// Decode the restored extents into the head's log, as its first runs (sequence number
+    /// 0): they become ordinary extents, which a checkpoint may merge. On error (a damaged
+    /// extent) the head is as it was.
+    fn decode_restored_into_log(&mut self) -> Result<()> {
+        let Some(runs) = self.runs.as_mut().filter(|r| r.restored > 0) else { return Ok(()) };
+        let mut pts = Vec::with_capacity(runs.restored_points);
+        decode_restored(runs.restored(), i64::MIN, i64::MAX, &mut pts)?;
+        let mut front = Vec::new();
+        for chunk in pts.chunks(MAX_BLOCK_POINTS) {
+            let ts: Vec<i64> = chunk.iter().map(|p| p.ts).collect();
+            let vals: Vec<f64> = chunk.iter().map(|p| p.val).collect();
+            let mut block = Vec::new();
+            run::encode(&ts, &vals, &vec![0; chunk.len()], &mut block);
+            front.push((block.into_boxed_slice(), 0));
+        }
+        if runs.points == 0 {
+            runs.last_ts = pts.last().map_or(runs.last_ts, |p| p.ts);
+        }
+        runs.points += pts.len();
+        runs.blocks.splice(0..0, front);
+        runs.restored = 0;
+        runs.restored_points = 0;
+        Ok(())
     }
 
     /// Remove and return the newest extent if it holds at most `max_points` points (a
@@ -580,13 +620,19 @@ mod tests {
                 lazy.lock().push(ts, val, seq);
                 same(&format!("after writing {ts} at {seq}"));
             }
-            // Restored extents are never merged into a checkpoint's new one.
-            let mut l = lazy.lock();
-            assert!(l.pop_extent_up_to(usize::MAX).is_none());
-            let fresh = l.points_between(0, u64::MAX);
-            l.write_extents(fresh, &MemSink).unwrap();
-            assert_eq!(l.extents().len(), extents.len() + 1);
-            assert!(l.pop_extent_up_to(usize::MAX).is_some() && l.pop_extent_up_to(usize::MAX).is_none());
+            // A checkpoint's new extent absorbs restored ones as it would decoded ones: their
+            // points go into the log first (else a head reopened often would gather extents).
+            assert!(lazy.lock().pop_extent_up_to(usize::MAX).is_none(), "restored ones are not popped");
+            for h in [&eager, &lazy] {
+                let mut h = h.lock();
+                let fresh = h.points_between(0, u64::MAX);
+                h.write_extents(fresh, &MemSink).unwrap();
+            }
+            same("after a checkpoint");
+            let counts = |h: &Head| h.lock().extents().iter().map(|e| e.len()).collect::<Vec<_>>();
+            assert_eq!(counts(&lazy), counts(&eager));
+            let absorbed = extents.last().unwrap().len() <= 2 * 5;
+            assert_eq!(lazy.lock().runs.as_ref().unwrap().restored == 0, absorbed);
         }
     }
 
