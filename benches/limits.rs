@@ -137,6 +137,15 @@ fn open(dir: &Path) -> (Db, f64) {
     (Db(db), t.elapsed().as_secs_f64())
 }
 
+/// CPU time this process has used, in seconds (every thread).
+fn cpu_secs() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a writable timespec.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(r, 0, "clock_gettime");
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 fn close(db: Db) {
     // SAFETY: the handle came from ts_open; every snapshot was released.
     check(unsafe { ts_close(db.0) }, "ts_close");
@@ -374,8 +383,12 @@ fn wide_write(dir: &Path) {
 fn wide_open(dir: &Path) {
     let series = wide_series();
     let before = rss();
+    let cpu = cpu_secs();
     let (db, secs) = open(dir);
-    line("ts_open after close", format!("{} s (target <= 1)", fmt_num(secs)));
+    // On a shared machine the wall time includes waiting for a CPU: the CPU time says
+    // what the open itself costs (the background thread starts at its very end).
+    let cpu = cpu_secs() - cpu;
+    line("ts_open after close", format!("{} s, {} s of CPU (target <= 1)", fmt_num(secs), fmt_num(cpu)));
     line(
         "resident memory per series after reopen",
         format!("{} B (target <= 1,000)", fmt_num((rss() - before) / series as f64)),

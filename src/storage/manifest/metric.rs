@@ -36,7 +36,7 @@ pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: Entry, seen: &mut HashSet<u64>
         }
     };
     let name: Arc<str> = match e.name {
-        Name::Inline(s) => s.into(),
+        Name::Inline(s) => s,
         Name::Blob(off) => std::str::from_utf8(blobs.get(once(off)?, NAME)?)
             .map_err(|_| Error::Corruption(format!("MANIFEST offset {off}: name is not UTF-8")))?
             .into(),
@@ -100,7 +100,7 @@ pub(super) fn write(
 ) -> Result<Entry> {
     let MetricState { name, parts, extents, retention } = *state;
     // Names never change: an existing entry keeps its name (in the leaf or a blob).
-    let name = old.map_or_else(|| Name::Inline(name.to_owned()), |o| o.name.clone());
+    let name = old.map_or_else(|| Name::Inline(name.into()), |o| o.name.clone());
     let old_index = old.map_or(0, |o| o.parts.blob());
     let parts = if parts.len() <= INLINE_REFS {
         if old_index != 0 {
