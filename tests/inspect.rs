@@ -173,6 +173,9 @@ fn a_damaged_extent_is_corruption_naming_the_file_when_its_head_is_read() {
         // a close keeps it as it is (round 2 finds it unchanged).
         db.insert(small, 100 + round, 1.0).unwrap();
         assert!(matches!(s.scan(small, 0, 1), Err(Error::Corruption(_))));
+        // A range delete (a retention cut, say) that misses the extent does not read it.
+        db.delete_range(small, -100, -1).unwrap();
+        assert!(db.health().is_ok());
         let r = db.check().unwrap();
         assert!(r.damage.iter().any(|m| m.starts_with("data/")), "{:?}", r.damage);
         drop(s);

@@ -132,15 +132,16 @@ impl Shared {
             if head.is_frozen() {
                 continue; // replaced meanwhile: retry on its successor
             }
-            let pts = head.points()?;
             let guard = FailOnUnwind(&self.health, "a range delete");
-            let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
-            let head_hit = pts.iter().any(doomed);
+            // Restored extents are decoded only when they may hold points in the range (a
+            // retention cut below the head never decodes them).
+            let head_hit = head.may_hold_before(seq, from, until);
             let parts = delete_from_parts(&map.parts, from, until, self.store.blocks())?;
             let (parts, new_head) = if head_hit {
                 // Seal what the head holds from before the delete, less the range, into the
                 // parts; later writes stay in a new head (their seqs are above any
                 // checkpoint's, so the next checkpoint writes them all).
+                let pts = head.points()?;
                 let (old, carry): (Vec<_>, Vec<_>) = pts.into_iter().partition(|p| p.seq < seq);
                 let kept: Vec<_> = old.into_iter().filter(|p| p.ts < from || p.ts >= until).collect();
                 let (ts, vals) = sorted_unique(kept, head.is_sorted());

@@ -382,6 +382,19 @@ impl HeadInner {
         self.gather(Some((i64::MIN, i64::MAX)), |_| true, |_| true)
     }
 
+    /// Whether the head may hold a point with `seq < before` in `[from, until)`: one does,
+    /// or a restored extent overlaps the range (not decoded here).
+    pub fn may_hold_before(&self, before: u64, from: i64, until: i64) -> bool {
+        let restored = self.runs.as_ref().map_or(&[][..], |r| r.restored());
+        restored.iter().any(|e| e.max_ts() >= from && e.min_ts() < until)
+            || self.tail.iter().any(|p| p.seq < before && p.ts >= from && p.ts < until)
+            || self.runs.as_ref().is_some_and(|r| !r.blocks.is_empty())
+                && !self
+                    .gather(None, |_| true, |p| p.seq < before && p.ts >= from && p.ts < until)
+                    .expect("no extent decoded")
+                    .is_empty()
+    }
+
     /// The points with `lo < seq <= hi`, in append order; reads only the runs that may
     /// hold some (a checkpoint asks for what arrived since the last one). Restored points
     /// (sequence number 0) are never among them: no extent is decoded.
