@@ -265,7 +265,7 @@ impl Database {
                 inv.extents += 1;
                 count_block(e, &mut inv, &mut segments);
             }
-            let (head_ts, _) = map.head.visible(snap.seq, i64::MIN, i64::MAX);
+            let (head_ts, _) = map.head.visible(snap.seq, i64::MIN, i64::MAX)?;
             inv.head_points += (head_ts.len() - also_sealed(map, &head_ts)?) as u64;
             let first = [map.parts.first().map(|p| p.data.min_ts()), head_ts.first().copied()];
             let last = [map.parts.last().map(|p| p.data.max_ts()), head_ts.last().copied()];

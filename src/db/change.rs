@@ -133,14 +133,15 @@ impl Shared {
                 continue; // replaced meanwhile: retry on its successor
             }
             let guard = FailOnUnwind(&self.health, "a range delete");
-            let pts = head.points();
-            let doomed = |p: &crate::partition::HeadPoint| p.seq < seq && p.ts >= from && p.ts < until;
-            let head_hit = pts.iter().any(doomed);
+            // Restored extents are decoded only when they may hold points in the range (a
+            // retention cut below the head never decodes them).
+            let head_hit = head.may_hold_before(seq, from, until);
             let parts = delete_from_parts(&map.parts, from, until, self.store.blocks())?;
             let (parts, new_head) = if head_hit {
                 // Seal what the head holds from before the delete, less the range, into the
                 // parts; later writes stay in a new head (their seqs are above any
                 // checkpoint's, so the next checkpoint writes them all).
+                let pts = head.points()?;
                 let (old, carry): (Vec<_>, Vec<_>) = pts.into_iter().partition(|p| p.seq < seq);
                 let kept: Vec<_> = old.into_iter().filter(|p| p.ts < from || p.ts >= until).collect();
                 let (ts, vals) = sorted_unique(kept, head.is_sorted());
@@ -239,17 +240,11 @@ impl Shared {
         Ok(n)
     }
 
-    /// A new head holding `head`'s points and the given extents (their copies on disk).
+    /// A new head holding `head`'s points and the given extents (the same, or their copies
+    /// on disk); restored extents stay undecoded.
     pub(super) fn successor_head(&self, head: &HeadInner, extents: Vec<Arc<Sealed>>) -> Head {
-        let new_head = Head::with_points(head.points());
-        {
-            let mut h = new_head.lock();
-            for e in extents {
-                h.add_extent(e);
-            }
-            h.set_extents_upto(head.extents_upto());
-            h.settle(u32::MAX, self.opts.head_run_points, || self.raw_heads.admit());
-        }
+        let new_head = head.successor(extents);
+        new_head.lock().settle(u32::MAX, self.opts.head_run_points, || self.raw_heads.admit());
         new_head
     }
 

@@ -81,33 +81,44 @@ impl Shared {
         sh.store.remove_unneeded(found.data_files, &used, log.has_leftovers())?;
         sh.wal = Wal::open(log, opts.wal_segment_len(), fsync, opts.sync == SyncPolicy::Always)?;
         // Retention (the default may have changed since the last open) is the background
-        // thread's first work.
-        let due: Vec<u64> = {
-            let v = sh.txn.load();
-            v.ids.range_from(0).filter(|(_, m)| sh.retention_cut(m).is_some()).map(|(id, _)| id).collect()
-        };
-        sh.retention.due.get_mut().extend(due);
+        // thread's first work: `load_manifest` queued the metrics it cuts, replay those its
+        // seals and settings do.
         Ok(())
     }
 }
 
 impl Shared {
     /// Load the manifest into the (still private) current version; returns the data
-    /// segments it names.
+    /// segments it names. Queues the metrics retention cuts (the default may have changed
+    /// since the last open).
+    ///
+    /// O(metrics + parts), nothing per point: no block is read. A head's extents are left
+    /// on disk, restored undecoded (`HeadInner::restore`): they are decoded when the head is
+    /// read or sealed, and a damaged one is reported then, naming its file, as a damaged
+    /// sealed block is. The id trie and the catalog are built in one pass from the
+    /// manifest's ascending ids (`Version::from_maps`).
     pub(super) fn load_manifest(&mut self, header: Header) -> Result<Vec<u64>> {
         let mut segs: HashMap<u64, Arc<DataSegment>> = HashMap::new();
-        let mut version = Version::empty();
+        // Most blocks lie in the segment of the block before them.
+        let mut last: Option<Arc<DataSegment>> = None;
         let store = &self.store;
         let mut seg = |no: u64| -> Result<Arc<DataSegment>> {
-            if let Some(s) = segs.get(&no) {
+            if let Some(s) = last.as_ref().filter(|s| s.no == no) {
                 return Ok(s.clone());
             }
-            let s = store.open_segment(no)?;
-            segs.insert(no, s.clone());
+            let s = match segs.get(&no) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = store.open_segment(no)?;
+                    segs.insert(no, s.clone());
+                    s
+                }
+            };
+            last = Some(s.clone());
             Ok(s)
         };
-        let run_points = self.opts.head_run_points;
-        let raw_heads = &self.raw_heads;
+        let mut maps: Vec<Arc<PartitionMap>> = Vec::with_capacity(header.metrics.min(1 << 24) as usize);
+        let mut due = Vec::new();
         let mut max_id = 0;
         let manifest = store.manifest();
         manifest.load(|m| {
@@ -120,37 +131,31 @@ impl Shared {
                 });
             }
             let head = Head::default();
-            {
-                let mut h = head.lock();
-                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+            if !m.extents.is_empty() {
+                let mut extents = Vec::with_capacity(m.extents.len());
                 for r in &m.extents {
-                    let e = Arc::new(Sealed::on_disk(seg(r.seg)?, r));
-                    e.decode_into(&mut ts, &mut vals)?;
-                    // Restored points carry seq 0: older than any replayed write, and a
-                    // later extent wins over an earlier one by append order.
-                    h.push_all(&ts, &vals, 0);
-                    h.add_extent(e);
+                    extents.push(Arc::new(Sealed::on_disk(seg(r.seg)?, r)));
                 }
-                if h.len() > 0 {
-                    h.settle(u32::MAX, run_points, || raw_heads.admit());
-                }
+                head.lock().restore(extents);
             }
-            let id = MetricId(m.id);
-            let name: Arc<str> = m.name.as_str().into();
             let map = PartitionMap {
-                id,
-                name: name.clone(),
+                id: MetricId(m.id),
+                name: m.name,
                 parts: parts.into(),
                 head,
                 retention: m.retention.into(),
             };
-            version = version.add_metric(id, &m.name, || map).map_err(|other| {
-                Error::Corruption(format!(
-                    "MANIFEST: metric name {:?} listed twice (ids {} and {})",
-                    m.name, other.0, m.id
-                ))
-            })?;
+            if self.retention_cut(&map).is_some() {
+                due.push(m.id);
+            }
+            maps.push(Arc::new(map));
             Ok(())
+        })?;
+        let version = Version::from_maps(maps).map_err(|(name, first, second)| {
+            Error::Corruption(format!(
+                "MANIFEST: metric name {name:?} listed twice (ids {} and {})",
+                first.0, second.0
+            ))
         })?;
         // Creates take ids from next_id on: one that a metric holds would replace it.
         let h = header;
@@ -164,6 +169,7 @@ impl Shared {
         drop(manifest);
         *self.checkpoints.last.get_mut() =
             CheckpointFigures { manifest_bytes: bytes, manifest_live_bytes: live, seq: h.checkpoint_seq };
+        self.retention.due.get_mut().extend(due);
         self.txn = Global::new(version, h.next_id, h.checkpoint_seq);
         Ok(segs.into_keys().collect())
     }

@@ -111,7 +111,7 @@ pub fn manifest_file(data: &[u8]) {
     let mut found = (false, changed.is_none());
     m.load(|e| {
         if e.id == new_id {
-            assert_eq!((e.name.as_str(), e.extents.as_slice()), ("fuzz.new", &extents[..]));
+            assert_eq!((&*e.name, e.extents.as_slice()), ("fuzz.new", &extents[..]));
             found.0 = true;
         }
         if let Some((id, _, parts, ..)) = &changed

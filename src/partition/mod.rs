@@ -116,7 +116,7 @@ impl PartitionMap {
         layout: Layout,
         sink: &dyn BlockSink,
     ) -> Result<Option<(PartitionMap, bool)>> {
-        let (ts, vals, carry) = head.split_for_seal(upto);
+        let (ts, vals, carry) = head.split_for_seal(upto)?;
         if ts.is_empty() {
             return Ok(None);
         }
@@ -446,7 +446,7 @@ mod tests {
         h.push(3, 3.0, 2);
         let next = map.seal(&mut h, 2, Layout::new(16), &MemSink).unwrap().unwrap().0;
         assert_eq!(pts_of(&next), vec![(1, 1.0f64.to_bits()), (3, 3.0f64.to_bits())]);
-        let carried = next.head.lock().split_at_seq(u64::MAX).0;
+        let carried = next.head.lock().split_at_seq(u64::MAX).unwrap().0;
         assert_eq!(carried.iter().map(|p| (p.ts, p.seq)).collect::<Vec<_>>(), vec![(2, 3)]);
     }
 

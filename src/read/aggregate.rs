@@ -252,7 +252,7 @@ impl Snapshot {
         if from == until || cap == 0 {
             return Ok(());
         }
-        let (head_ts, head_vals) = map.head.visible(self.seq, from, until);
+        let (head_ts, head_vals) = map.head.visible(self.seq, from, until)?;
         let mut f = Folder {
             from,
             until,

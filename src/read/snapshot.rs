@@ -64,7 +64,7 @@ impl Snapshot {
             return Err(Error::InvalidArgument(format!("from > until (from={from}, until={until})")));
         }
         let map = self.version.ids.get(id.0).ok_or_else(|| not_found(id))?.clone();
-        let (head_ts, head_vals) = map.head.visible(self.seq, from, until);
+        let (head_ts, head_vals) = map.head.visible(self.seq, from, until)?;
         let parts = if from < until { map.parts_overlapping(from, until) } else { 0..0 };
         Ok(Cursor {
             _snap: self.clone(),

@@ -20,8 +20,11 @@ const MASK: u64 = FAN as u64 - 1;
 /// Height at which every `u64` fits.
 const MAX_HEIGHT: u32 = u64::BITS.div_ceil(BITS);
 
+/// A branch's children.
+type Kids<T> = [Option<Arc<Node<T>>>; FAN];
+
 enum Node<T> {
-    Branch([Option<Arc<Node<T>>>; FAN]),
+    Branch(Kids<T>),
     Leaf([Option<T>; FAN]),
 }
 
@@ -95,6 +98,52 @@ impl<T: Clone> IdTrie<T> {
                 Node::Leaf(vals) => return vals[slot(key, level)].as_ref(),
             }
         }
+    }
+
+    /// The trie of `entries`, whose keys must ascend strictly (it panics otherwise): what
+    /// inserting them one by one gives, built bottom-up in O(n) instead (each insert would
+    /// copy a leaf). The last leaf becomes the tail.
+    pub fn from_sorted(entries: impl IntoIterator<Item = (u64, T)>) -> Self {
+        let mut leaves: Vec<(u64, [Option<T>; FAN])> = Vec::new();
+        let mut len = 0u64;
+        let mut prev = None;
+        for (key, val) in entries {
+            assert!(prev.is_none_or(|p| p < key), "IdTrie::from_sorted: keys must ascend strictly");
+            prev = Some(key);
+            len += 1;
+            let block = key & !MASK;
+            match leaves.last_mut() {
+                Some((b, vals)) if *b == block => vals[slot(key, 0)] = Some(val),
+                _ => {
+                    let mut vals: [Option<T>; FAN] = Default::default();
+                    vals[slot(key, 0)] = Some(val);
+                    leaves.push((block, vals));
+                }
+            }
+        }
+        let Some((tail_base, tail)) = leaves.pop() else { return IdTrie::default() };
+        let mut trie =
+            IdTrie { root: None, height: 0, tail: Some(Arc::new(Node::Leaf(tail))), tail_base, len };
+        let Some(&(max, _)) = leaves.last() else { return trie };
+        trie.height = (1..=MAX_HEIGHT).find(|&h| fits(max, h)).expect("every key fits MAX_HEIGHT");
+        let mut nodes: Vec<(u64, Arc<Node<T>>)> =
+            leaves.into_iter().map(|(base, vals)| (base, Arc::new(Node::Leaf(vals)))).collect();
+        for level in 1..trie.height {
+            // A node at `level` holds the keys that share every bit above its slot's.
+            let keep = u64::MAX.checked_shl(BITS * (level + 1)).unwrap_or(0);
+            let mut parents: Vec<(u64, Kids<T>)> = Vec::new();
+            for (base, node) in nodes {
+                let parent = base & keep;
+                if parents.last().is_none_or(|(b, _)| *b != parent) {
+                    parents.push((parent, Default::default()));
+                }
+                parents.last_mut().expect("pushed").1[slot(base, level)] = Some(node);
+            }
+            nodes = parents.into_iter().map(|(base, kids)| (base, Arc::new(Node::Branch(kids)))).collect();
+        }
+        debug_assert_eq!(nodes.len(), 1);
+        trie.root = nodes.pop().map(|(_, root)| root);
+        trie
     }
 
     /// A new trie with `key -> val` (replacing any previous value).
@@ -292,6 +341,85 @@ mod tests {
         let tail: Vec<u64> = t.range_from(from).map(|(k, _)| k).collect();
         let want_tail: Vec<u64> = m.range(from..).map(|(k, _)| *k).collect();
         assert_eq!(tail, want_tail);
+    }
+
+    /// The shape of a trie: height, tail and every node's slots, as a string.
+    fn shape(t: &IdTrie<u64>) -> String {
+        fn node(n: &Node<u64>, out: &mut String) {
+            match n {
+                Node::Leaf(vals) => out.push_str(&format!("L{vals:?}")),
+                Node::Branch(kids) => {
+                    out.push('B');
+                    for k in kids {
+                        match k {
+                            Some(k) => node(k, out),
+                            None => out.push('-'),
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = format!("h{} n{} t{} ", t.height, t.len, t.tail_base);
+        if let Some(r) = &t.root {
+            node(r, &mut out);
+        }
+        if let Some(tail) = &t.tail {
+            out.push_str(" tail ");
+            node(tail, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn bulk_built_trie_equals_one_built_by_inserts() {
+        let mut x: u64 = 99;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut sets: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![0],
+            vec![5],
+            (1..=15).collect(),
+            (1..=16).collect(),
+            (1..=17).collect(),
+            (0..256).collect(),
+            (1..=5000).collect(),
+            vec![3, 17, 4096, 65_535, 65_536, 1 << 40, u64::MAX - 20, u64::MAX],
+        ];
+        for n in [100, 3000] {
+            let mut keys: Vec<u64> = (0..n).map(|_| rnd() % 200_000).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            sets.push(keys);
+        }
+        for keys in sets {
+            let mut by_inserts = IdTrie::default();
+            for &k in &keys {
+                by_inserts = by_inserts.insert(k, k.wrapping_mul(3));
+            }
+            let bulk = IdTrie::from_sorted(keys.iter().map(|&k| (k, k.wrapping_mul(3))));
+            assert_eq!(shape(&bulk), shape(&by_inserts), "keys {:?}..", &keys[..keys.len().min(5)]);
+            let all: Vec<(u64, u64)> = bulk.range_from(0).map(|(k, v)| (k, *v)).collect();
+            assert_eq!(all, keys.iter().map(|&k| (k, k.wrapping_mul(3))).collect::<Vec<_>>());
+            // Both go on alike: a create past the end, a change and a removal inside.
+            if let (Some(&first), Some(&last)) = (keys.first(), keys.last())
+                && last < u64::MAX
+            {
+                let (a, b) =
+                    (bulk.insert(last + 1, 1).remove(first), by_inserts.insert(last + 1, 1).remove(first));
+                assert_eq!(shape(&a), shape(&b));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "ascend strictly")]
+    fn bulk_build_refuses_unsorted_keys() {
+        let _ = IdTrie::from_sorted([(2, 0u8), (1, 0)]);
     }
 
     #[test]

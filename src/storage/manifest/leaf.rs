@@ -3,6 +3,8 @@
 //! This module owns the packed coding (in the module documentation of `manifest`) and
 //! where a name goes: in the leaf, sharing a prefix with the name before it, or in a NAME
 //! blob. Decoding checks every read against the body.
+use std::sync::Arc;
+
 use super::blob::{Appender, Blobs, LEAF, LEAF3, NAME, blob_size};
 use super::refs::{RefCoder, get_part, put_parts};
 use super::tree::FAN;
@@ -25,8 +27,8 @@ pub(super) struct Entry {
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Name {
-    /// Held by the leaf.
-    Inline(String),
+    /// Held by the leaf (shared: an open keeps it as the metric's name, not a copy).
+    Inline(Arc<str>),
     /// The offset of a NAME blob (a name, once in one, keeps it).
     Blob(u64),
 }
@@ -68,7 +70,8 @@ pub(super) fn settle_names(slots: &mut Slots, w: &mut Appender<'_>, live: &mut i
     for e in slots.iter_mut().flatten() {
         if let Name::Inline(s) = &mut e.name {
             if s.len() - shared_prefix(prev.as_bytes(), s.as_bytes()) <= NAME_SUFFIX_MAX {
-                prev.clone_from(s);
+                prev.clear();
+                prev.push_str(s);
             } else {
                 *live += blob_size(s.len()) as i64;
                 e.name = Name::Blob(w.blob(NAME, s.as_bytes()));
@@ -179,7 +182,7 @@ pub(super) fn decode_leaf(b: &[u8], off: u64) -> Result<Slots> {
             prev.truncate(shared as usize);
             prev.extend_from_slice(suffix);
             let s = std::str::from_utf8(&prev).map_err(|_| rd.bad("a name that is not UTF-8"))?;
-            Name::Inline(s.to_owned())
+            Name::Inline(s.into())
         };
         let retention = rd.signed()?;
         let mut t = anchor;

@@ -43,7 +43,7 @@ pub(super) fn decode_leaf3(b: &[u8], off: u64, base: u64) -> Result<Slots> {
             let bytes = e.get(INLINE_AT..INLINE_AT + len).filter(|_| len <= INLINE_MAX);
             let bytes = bytes.ok_or_else(|| bad(format!("metric {id}: inline name longer than its room")))?;
             let s = std::str::from_utf8(bytes).map_err(|_| bad(format!("metric {id}: name is not UTF-8")))?;
-            Name::Inline(s.to_owned())
+            Name::Inline(s.into())
         } else {
             Name::Blob(name_field)
         };

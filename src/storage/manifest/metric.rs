@@ -5,6 +5,7 @@
 //! blobs whose bytes did not change) and counts the blobs it replaces or releases as no
 //! longer live.
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::blob::{Appender, Blobs, CHUNK, CHUNK3, EXTENTS, INDEX, NAME, blob_size};
 use super::leaf::{Entry, Name, Refs};
@@ -24,7 +25,7 @@ pub(super) const INLINE_REFS: usize = 4;
 /// Metric `id`'s entry with its name, parts and extents read from their blobs. `seen`:
 /// the blobs read so far. A blob belongs to one entry: one that many entries (or one
 /// index, many times) name would let a few KiB of file decode to millions of parts.
-pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: &Entry, seen: &mut HashSet<u64>) -> Result<MetricEntry> {
+pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: Entry, seen: &mut HashSet<u64>) -> Result<MetricEntry> {
     let mut once = |off: u64| {
         if seen.insert(off) {
             Ok(off)
@@ -34,11 +35,11 @@ pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: &Entry, seen: &mut HashSet<u64
             )))
         }
     };
-    let name = match &e.name {
-        Name::Inline(s) => s.clone(),
-        Name::Blob(off) => std::str::from_utf8(blobs.get(once(*off)?, NAME)?)
+    let name: Arc<str> = match e.name {
+        Name::Inline(s) => s,
+        Name::Blob(off) => std::str::from_utf8(blobs.get(once(off)?, NAME)?)
             .map_err(|_| Error::Corruption(format!("MANIFEST offset {off}: name is not UTF-8")))?
-            .to_owned(),
+            .into(),
     };
     let counted = |off: u64, what: &str, count: u64, got: usize| {
         if got as u64 == count {
@@ -49,9 +50,9 @@ pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: &Entry, seen: &mut HashSet<u64
             )))
         }
     };
-    let parts = match &e.parts {
-        Refs::Inline(v) => v.clone(),
-        &Refs::Blob { off, count } => {
+    let parts = match e.parts {
+        Refs::Inline(v) => v,
+        Refs::Blob { off, count } => {
             let mut v = Vec::new();
             for c in blobs.get(once(off)?, INDEX)?.chunks_exact(8) {
                 chunk_parts(blobs, once(u64_at(c, 0))?, &mut v)?;
@@ -60,9 +61,9 @@ pub(super) fn read(blobs: &Blobs<'_>, id: u64, e: &Entry, seen: &mut HashSet<u64
             v
         }
     };
-    let extents = match &e.extents {
-        Refs::Inline(v) => v.clone(),
-        &Refs::Blob { off, count } => {
+    let extents = match e.extents {
+        Refs::Inline(v) => v,
+        Refs::Blob { off, count } => {
             let v = blobs
                 .get(once(off)?, EXTENTS)?
                 .chunks_exact(REF)
@@ -99,7 +100,7 @@ pub(super) fn write(
 ) -> Result<Entry> {
     let MetricState { name, parts, extents, retention } = *state;
     // Names never change: an existing entry keeps its name (in the leaf or a blob).
-    let name = old.map_or_else(|| Name::Inline(name.to_owned()), |o| o.name.clone());
+    let name = old.map_or_else(|| Name::Inline(name.into()), |o| o.name.clone());
     let old_index = old.map_or(0, |o| o.parts.blob());
     let parts = if parts.len() <= INLINE_REFS {
         if old_index != 0 {

@@ -77,6 +77,7 @@ mod tree;
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use self::blob::{Appender, Blobs};
 #[cfg(feature = "fuzzing")]
@@ -114,7 +115,8 @@ pub struct PartRef {
 #[derive(Debug, PartialEq)]
 pub struct MetricEntry {
     pub id: u64,
-    pub name: String,
+    /// Shared: an open keeps it as the metric's name (no copy).
+    pub name: Arc<str>,
     /// Sealed parts, ascending.
     pub parts: Vec<PartRef>,
     /// The head's persisted points, oldest first (a later extent wins on equal timestamps).
@@ -273,22 +275,26 @@ impl Manifest {
         sys::sync_data(&self.file).map_err(|e| io_err("cannot sync manifest", &path, &e))
     }
 
-    /// Every metric, ascending id. Every blob is checked; damage is a corruption error
-    /// naming the offset.
+    /// Every metric, ascending id, handed to `f` as its leaf is decoded (the tree is not
+    /// collected first). Every blob is checked; damage is a corruption error naming the
+    /// offset, which may come after `f` has seen some metrics: a caller keeps what `f`
+    /// gathered only when this returns `Ok`.
     pub fn load(&self, mut f: impl FnMut(MetricEntry) -> Result<()>) -> Result<()> {
-        let (mut entries, mut seen) = (Vec::new(), HashSet::new());
+        let blobs = self.blobs();
+        let mut seen = HashSet::new();
+        let mut count = 0u64;
         if self.sb.root != 0 {
-            tree::collect(&self.blobs(), self.sb.root, self.sb.height - 1, 0, &mut entries, &mut seen)?;
+            let mut each = |id: u64, e: leaf::Entry, seen: &mut HashSet<u64>| {
+                count += 1;
+                f(metric::read(&blobs, id, e, seen)?)
+            };
+            tree::walk(&blobs, self.sb.root, self.sb.height - 1, 0, &mut seen, &mut each)?;
         }
-        if entries.len() as u64 != self.sb.header.metrics {
+        if count != self.sb.header.metrics {
             return Err(Error::Corruption(format!(
-                "MANIFEST offset 0: superblock counts {} metrics, the tree holds {}",
+                "MANIFEST offset 0: superblock counts {} metrics, the tree holds {count}",
                 self.sb.header.metrics,
-                entries.len()
             )));
-        }
-        for (id, e) in entries {
-            f(metric::read(&self.blobs(), id, &e, &mut seen)?)?;
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ type State = std::collections::BTreeMap<u64, (String, Vec<PartRef>, Vec<BlockRef
 fn loaded(m: &Manifest) -> State {
     let mut s = State::new();
     m.load(|e| {
-        s.insert(e.id, (e.name, e.parts, e.extents, e.retention));
+        s.insert(e.id, (e.name.to_string(), e.parts, e.extents, e.retention));
         Ok(())
     })
     .unwrap();
@@ -291,11 +291,11 @@ fn sample_slots() -> Slots {
     };
     for k in 0..FAN as u64 {
         let name = match k % 5 {
-            0 => Name::Inline(format!("bench.disk.m{k:04}")),
-            1 => Name::Inline(format!("bench.disk.m{k:04}.{}", "z".repeat(k as usize))),
+            0 => Name::Inline(format!("bench.disk.m{k:04}").into()),
+            1 => Name::Inline(format!("bench.disk.m{k:04}.{}", "z".repeat(k as usize)).into()),
             2 => Name::Blob(8192 + 8 * k),
-            3 => Name::Inline("é".repeat(k as usize % 7)), // may share half a character
-            _ => Name::Inline(String::new()),
+            3 => Name::Inline("é".repeat(k as usize % 7).into()), // may share half a character
+            _ => Name::Inline("".into()),
         };
         let parts = match k % 4 {
             0 => Refs::Inline(Vec::new()),
@@ -353,7 +353,7 @@ fn packed_leaves_round_trip() {
     let similar: Slots = (0..FAN as u64)
         .map(|k| {
             Some(Entry {
-                name: Name::Inline(format!("bench.disk.m{:04}", 1000 + k)),
+                name: Name::Inline(format!("bench.disk.m{:04}", 1000 + k).into()),
                 retention: 0,
                 parts: Refs::Inline(Vec::new()),
                 extents: Refs::Inline(vec![BlockRef {

@@ -39,16 +39,20 @@ pub(super) fn grow(sb: &mut Super, w: &mut Appender<'_>, max_id: u64) {
     }
 }
 
-/// Append the entries under `node` (at `level`, its first id `base`) to `out`. `seen`:
-/// the nodes and leaves walked so far. Each is at one place in a tree, and a blob
-/// reached twice would let a few KiB of nodes make the walk exponential.
-pub(super) fn collect(
+/// What [`walk`] hands each entry to: its id, the entry, and the blobs read so far.
+pub(super) type EachEntry<'a> = dyn FnMut(u64, Entry, &mut HashSet<u64>) -> Result<()> + 'a;
+
+/// Hand the entries under `node` (at `level`, its first id `base`) to `f` with their
+/// ids, ascending, a leaf at a time as it is decoded. `seen`: the blobs read so far (`f`
+/// adds the metrics' own). Each is at one place in a tree, and a blob reached twice would
+/// let a few KiB of nodes make the walk exponential.
+pub(super) fn walk(
     blobs: &Blobs<'_>,
     node: u64,
     level: u32,
     base: u64,
-    out: &mut Vec<(u64, Entry)>,
     seen: &mut HashSet<u64>,
+    f: &mut EachEntry<'_>,
 ) -> Result<()> {
     if !seen.insert(node) {
         return Err(Error::Corruption(format!(
@@ -58,7 +62,7 @@ pub(super) fn collect(
     if level == 0 {
         for (k, e) in leaf::read(blobs, node, base)?.0.into_iter().enumerate() {
             if let Some(e) = e {
-                out.push((base + k as u64, e));
+                f(base + k as u64, e, seen)?;
             }
         }
         return Ok(());
@@ -77,7 +81,7 @@ pub(super) fn collect(
             )));
         }
         if child != 0 {
-            collect(blobs, child, level - 1, base + ((k as u64) << (FAN_BITS * level)), out, seen)?;
+            walk(blobs, child, level - 1, base + ((k as u64) << (FAN_BITS * level)), seen, f)?;
         }
     }
     Ok(())
