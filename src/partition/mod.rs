@@ -254,50 +254,72 @@ fn tier(len: usize, part_points: usize) -> u32 {
 
 /// Join runs of parts of one tier in `out` (see [`TIER_FAN`]), repeatedly: a join may
 /// complete a run of the next tier. A short last part, which later seals fill up, stays
-/// out. A run is joined when it has `TIER_FAN` parts, or at least two that a part of their
-/// tier before them could not join without passing [`MAX_BLOCK_POINTS`]; never when the
-/// result would span more than `layout.max_span`.
+/// out. In a run, the oldest parts join first, so that what is left over sits at the
+/// newest end, where the next parts of its tier arrive. `TIER_FAN` parts join, or at
+/// least two when the next part of the run would take them past [`MAX_BLOCK_POINTS`];
+/// never parts spanning more than `layout.max_span`.
 fn join_tiers(out: &mut Vec<Part>, layout: Layout, sink: &dyn BlockSink) -> Result<()> {
     let pp = layout.part_points;
+    let tier_of = |p: &Part| tier(p.data.len(), pp);
     let mut newest = match out.last() {
         Some(p) if p.data.len() < pp => out.len() - 1,
         _ => out.len(),
     };
-    // From the newest parts back (late points merged into old parts change their sizes,
-    // and a seal of many points adds many parts: a run may form anywhere); after a join,
-    // from the newest again, as the joined part may complete a run of the next tier.
+    // Runs from the newest back (late points merged into old parts change their sizes, and
+    // a seal of many points adds many parts: a run may form anywhere); after a join, from
+    // the newest again, as the joined part may complete a run of the next tier.
     let mut end = newest;
     while end >= 2 {
-        let t = tier(out[end - 1].data.len(), pp);
-        let (mut begin, mut points) = (end, 0);
-        while begin > 0 && end - begin < TIER_FAN {
-            let n = out[begin - 1].data.len();
-            if tier(n, pp) != t || points + n > MAX_BLOCK_POINTS {
-                break;
-            }
-            points += n;
-            begin -= 1;
+        let t = tier_of(&out[end - 1]);
+        let mut run = end - 1;
+        while run > 0 && tier_of(&out[run - 1]) == t {
+            run -= 1;
         }
-        let capped = begin > 0 && tier(out[begin - 1].data.len(), pp) == t && end - begin < TIER_FAN;
-        let span = out[end - 1].data.max_ts().saturating_sub(out[begin].data.min_ts());
-        if !(end - begin == TIER_FAN || (capped && end - begin >= 2)) || span > layout.max_span {
-            end = begin;
-            continue;
-        }
-        let run: Vec<&Sealed> = out[begin..end].iter().map(|p| &*p.data).collect();
-        match Sealed::concat(&run, sink) {
-            Ok(data) => {
-                out.splice(begin..end, [Part { start: out[begin].start, data: Arc::new(data) }]);
-                newest -= end - begin - 1;
-                end = newest;
+        match joinable(&out[run..end], layout) {
+            Some(r) => {
+                let (begin, stop) = (run + r.start, run + r.end);
+                let parts: Vec<&Sealed> = out[begin..stop].iter().map(|p| &*p.data).collect();
+                match Sealed::concat(&parts, sink) {
+                    Ok(data) => {
+                        out.splice(begin..stop, [Part { start: out[begin].start, data: Arc::new(data) }]);
+                        newest -= stop - begin - 1;
+                        end = newest;
+                    }
+                    // A damaged block stays as it is, unjoined: reads of it report the
+                    // damage, and the seal (which has its own points to store) goes on.
+                    Err(Error::Corruption(_)) => end = begin,
+                    Err(e) => return Err(e),
+                }
             }
-            // A damaged block stays as it is, unjoined: reads of it report the damage, and
-            // the seal (which has its own points to store) goes on.
-            Err(Error::Corruption(_)) => end = begin,
-            Err(e) => return Err(e),
+            None => end = run,
         }
     }
     Ok(())
+}
+
+/// The parts of `run` (parts of one tier, oldest first) to join: the oldest `TIER_FAN`, or
+/// the oldest two or more that the next would take past [`MAX_BLOCK_POINTS`], within
+/// `layout.max_span`; a part that cannot join the one after it is passed over. `None`
+/// while the run is too short.
+fn joinable(run: &[Part], layout: Layout) -> Option<std::ops::Range<usize>> {
+    for begin in 0..run.len().saturating_sub(1) {
+        let (mut stop, mut points) = (begin, 0);
+        while stop < run.len() && stop - begin < TIER_FAN && points + run[stop].data.len() <= MAX_BLOCK_POINTS {
+            points += run[stop].data.len();
+            stop += 1;
+        }
+        let full = stop - begin == TIER_FAN || (stop - begin >= 2 && stop < run.len());
+        if !full {
+            if stop - begin < 2 && stop < run.len() {
+                continue; // too large to join the next part: try from the next
+            }
+            return None; // too short: wait for more parts of this tier
+        }
+        if run[stop - 1].data.max_ts().saturating_sub(run[begin].data.min_ts()) <= layout.max_span {
+            return Some(begin..stop);
+        }
+    }
+    None
 }
 
 /// A last block of less than a quarter byte per point (constant or nearly constant data:
@@ -631,5 +653,21 @@ mod tests {
         for i in [0, 2, 3] {
             assert_eq!(decoded(&map.parts[i]).0.len(), pp);
         }
+    }
+
+    /// Seals of more than a partition each (the 10,000-point writes of a deep ingest at the
+    /// default 4,096): a run of one tier longer than `TIER_FAN` joins its oldest parts, so
+    /// no part is left stranded between larger ones and the parts stay few.
+    #[test]
+    fn seals_of_several_partitions_leave_no_part_stranded() {
+        let pp = 64;
+        let mut map = PartitionMap::new(MetricId(1), "m".into());
+        for r in 0..400u64 {
+            map = seal_run(map, r as i64 * 156 * 10, 156, r + 1, Layout::new(pp));
+            let total: usize = map.parts.iter().map(|p| p.data.len()).sum();
+            let tiers = tier(total, pp) as usize + 1;
+            assert!(map.parts.len() <= (TIER_FAN - 1) * tiers + 2, "{} parts at round {r}", map.parts.len());
+        }
+        assert_eq!(pts_of(&map).len(), 400 * 156);
     }
 }
