@@ -2,12 +2,18 @@
 //! points compressed in runs.
 use parking_lot::{Mutex, MutexGuard};
 
+use std::cell::RefCell;
+
 use std::sync::Arc;
 
 use super::sealed::BlockSink;
+use crate::bytes::{get_varint, put_varint};
 use super::{Sealed, sorted_unique};
 use crate::Result;
 use crate::codec::{MAX_BLOCK_POINTS, run};
+
+/// A run's columns (timestamps, values, seqs) and its coded bytes.
+type Columns = (Vec<i64>, Vec<f64>, Vec<u64>, Vec<u8>);
 
 /// One point in a head, with the sequence number of the write that stored it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,15 +44,19 @@ pub struct HeadInner {
     admitted: bool,
     /// The highest sequence number of any point (0 when empty).
     max_seq: u64,
+    /// Points in the runs: kept here, in the padding beside the flags, so that a write
+    /// does not touch the runs' box (a cache miss per head in a scrape).
+    run_len: u32,
     /// Points arrived since the last checkpoint wrote this head (see `Database::checkpoint`).
     dirty: bool,
 }
 
 #[derive(Default)]
 struct Runs {
-    /// Each run and the highest sequence number in it.
-    blocks: Vec<(Box<[u8]>, u64)>,
-    points: usize,
+    /// The runs one after the other, each as `len varint, max_seq varint, run` (`run` is
+    /// `len` bytes of [`run::encode`], `max_seq` the highest sequence number in it): one
+    /// allocation for all, not one per run (a run of a scrape-fed head is ~50 bytes).
+    bytes: Vec<u8>,
     /// The last timestamp appended to the last run.
     last_ts: i64,
     /// Blocks on disk holding copies of this head's points as of past checkpoints (see
@@ -68,6 +78,7 @@ impl Head {
             frozen: false,
             admitted: false,
             max_seq,
+            run_len: 0,
             dirty: false,
         };
         Head { inner: Mutex::new(inner) }
@@ -76,6 +87,14 @@ impl Head {
     /// Lock the head.
     pub fn lock(&self) -> MutexGuard<'_, HeadInner> {
         self.inner.lock()
+    }
+
+    /// Hint that the head is about to be locked and written (see `sys::prefetch`).
+    #[inline]
+    pub fn prefetch(&self) {
+        let p: *const Head = self;
+        crate::sys::prefetch(p);
+        crate::sys::prefetch(p.cast::<u8>().wrapping_add(size_of::<Head>() - 1));
     }
 
     /// The points a snapshot at `seq` sees in `[from, until)`, sorted, one per timestamp.
@@ -137,7 +156,7 @@ impl HeadInner {
     fn last_ts(&self) -> Option<i64> {
         match self.tail.last() {
             Some(p) => Some(p.ts),
-            None => self.runs.as_ref().filter(|r| r.points > 0).map(|r| r.last_ts),
+            None => self.runs.as_ref().filter(|_| self.run_len > 0).map(|r| r.last_ts),
         }
     }
 
@@ -194,20 +213,47 @@ impl HeadInner {
     }
 
     fn compress_tail(&mut self) {
+        thread_local! {
+            /// Columns and coded bytes of the run being made, kept between runs: a scrape
+            /// compresses a million tails, each of a few dozen points.
+            static SCRATCH: RefCell<Columns> = RefCell::default();
+        }
         let tail = std::mem::take(&mut self.tail);
-        let ts: Vec<i64> = tail.iter().map(|p| p.ts).collect();
-        let vals: Vec<f64> = tail.iter().map(|p| p.val).collect();
-        let seqs: Vec<u64> = tail.iter().map(|p| p.seq).collect();
-        let mut block = Vec::new();
-        run::encode(&ts, &vals, &seqs, &mut block);
         let runs = self.runs.get_or_insert_with(Box::default);
-        runs.blocks.push((block.into_boxed_slice(), seqs.iter().copied().max().unwrap_or(0)));
-        runs.points += tail.len();
-        runs.last_ts = ts[ts.len() - 1];
+        SCRATCH.with_borrow_mut(|(ts, vals, seqs, block)| {
+            ts.clear();
+            vals.clear();
+            seqs.clear();
+            block.clear();
+            ts.extend(tail.iter().map(|p| p.ts));
+            vals.extend(tail.iter().map(|p| p.val));
+            seqs.extend(tail.iter().map(|p| p.seq));
+            let max_seq = seqs.iter().copied().max().unwrap_or(0);
+            run::encode(ts, vals, seqs, block);
+            let b = &mut runs.bytes;
+            let need = 20 + block.len(); // two varints and the run
+            if b.capacity() - b.len() < need {
+                // Grow by a quarter, not double: the runs are most of a head's memory.
+                b.reserve_exact(need.max(b.len() / 4));
+            }
+            put_varint(block.len() as u64, b);
+            put_varint(max_seq, b);
+            b.extend_from_slice(block);
+            runs.last_ts = ts[ts.len() - 1];
+        });
+        // A head holds at most a few partitions' worth of points (u32 is plenty).
+        self.run_len = self.run_len.saturating_add(tail.len() as u32);
     }
 
     pub fn len(&self) -> usize {
-        self.runs.as_ref().map_or(0, |r| r.points) + self.tail.len()
+        self.run_len as usize + self.tail.len()
+    }
+
+    /// Hint that a point is about to be appended (the tail's next slot; see
+    /// `sys::prefetch`). Call with the lock held, some heads ahead of the write.
+    #[inline]
+    pub fn prefetch_append(&self) {
+        crate::sys::prefetch(self.tail.as_ptr().wrapping_add(self.tail.len()));
     }
 
     pub fn is_sorted(&self) -> bool {
@@ -291,7 +337,7 @@ impl HeadInner {
     fn gather(&self, run_ok: impl Fn(u64) -> bool, keep: impl Fn(&HeadPoint) -> bool) -> Vec<HeadPoint> {
         let mut pts = Vec::new();
         if let Some(runs) = &self.runs {
-            decode_runs(runs.blocks.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| &**b), &mut pts);
+            decode_runs(runs.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| b), &mut pts);
             pts.retain(&keep);
         }
         pts.extend(self.tail.iter().filter(|p| keep(p)).copied());
@@ -309,7 +355,7 @@ impl HeadInner {
     /// in-order ingest) gives its columns straight from the tail, without the copies and the
     /// pass of the general path.
     pub fn split_for_seal(&self, upto: u64) -> (Vec<i64>, Vec<f64>, Vec<HeadPoint>) {
-        let raw = self.runs.as_ref().is_none_or(|r| r.blocks.is_empty());
+        let raw = self.runs.as_ref().is_none_or(|r| r.bytes.is_empty());
         if raw && self.sorted && self.max_seq <= upto {
             let ts = self.tail.iter().map(|p| p.ts).collect();
             let vals = self.tail.iter().map(|p| p.val).collect();
@@ -318,6 +364,24 @@ impl HeadInner {
         let (sealable, carry) = self.split_at_seq(upto);
         let (ts, vals) = super::sorted_unique(sealable, self.sorted);
         (ts, vals, carry)
+    }
+}
+
+impl Runs {
+    /// Each run and the highest sequence number in it.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        let b = &self.bytes[..];
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at == b.len() {
+                return None;
+            }
+            // Written by `compress_tail` in this process: a bad one is a bug, not bad input.
+            let len = get_varint(b, &mut at).expect("head run length") as usize;
+            let max_seq = get_varint(b, &mut at).expect("head run seq");
+            at += len;
+            Some((&b[at - len..at], max_seq))
+        })
     }
 }
 
@@ -395,7 +459,7 @@ mod tests {
                 }
                 assert!(!g.settle(u32::MAX, 16, || false));
             }
-            assert!(g.tail.len() < 16 && g.runs.as_ref().unwrap().blocks.len() > 50);
+            assert!(g.tail.len() < 16 && g.runs.as_ref().unwrap().iter().count() > 50);
             assert_eq!(g.len(), want.len());
             let got: Vec<_> = g.points().iter().map(|p| (p.ts, p.val, p.seq)).collect();
             assert_eq!(got, want);
