@@ -115,6 +115,18 @@ fn close(db: Db) {
     check(unsafe { ts_close(db.0) }, "ts_close");
 }
 
+/// Bytes malloc has handed out and not had back (glibc's `mallinfo2`): the live heap,
+/// without the free memory that resident pages also hold.
+fn heap_in_use() -> Option<f64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads malloc's statistics.
+        Some(unsafe { libc::mallinfo2() }.uordblks as f64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
 fn rss() -> f64 {
     rss_anon_bytes().expect("RssAnon") as f64
 }
@@ -314,6 +326,7 @@ fn wide_write(dir: &Path) {
     );
     let (db, _) = open(dir);
     let base = rss();
+    let heap_base = heap_in_use();
     let ids: Vec<u64> = {
         let mut nb = NameBuf::default();
         (0..series).map(|i| create(db, nb.name(i))).collect()
@@ -334,6 +347,9 @@ fn wide_write(dir: &Path) {
         format!("{} B (target <= 1,000)", fmt_num((rss() - base) / series as f64)),
     );
     drop(batch);
+    if let (Some(a), Some(b)) = (heap_base, heap_in_use()) {
+        line("  of which malloc'd and in use (mallinfo2)", format!("{} B", fmt_num((b - a) / series as f64)));
+    }
     txn_figures(db, &ids);
     close(db);
 }
