@@ -13,7 +13,8 @@
 //!   `ts_cursor_next_batch`.
 //! - **wide**: `TSDB_LIMITS_SERIES` series (default 1M), written as 100 scrapes: one
 //!   `ts_batch` per scrape holding one point for each series. Prints the scrape rate,
-//!   resident memory per series with its 100 points in heads, `ts_txn_begin` +
+//!   resident memory per series with its 100 points in heads (and the heap in use), the
+//!   rate of 10 more scrapes from one thread and from two each scraping half the series, `ts_txn_begin` +
 //!   `ts_txn_release` alone and with a writer committing scrapes meanwhile, then the time of
 //!   `ts_open` after a close and the memory per series after it.
 //!
@@ -350,8 +351,39 @@ fn wide_write(dir: &Path) {
     if let (Some(a), Some(b)) = (heap_base, heap_in_use()) {
         line("  of which malloc'd and in use (mallinfo2)", format!("{} B", fmt_num((b - a) / series as f64)));
     }
+    two_writers(db, &ids);
     txn_figures(db, &ids);
     close(db);
+}
+
+/// `TWO_WRITER_SCRAPES` more scrapes from one thread, then as many from two threads each
+/// committing its half of the series: the aggregate rates.
+fn two_writers(db: Db, ids: &[u64]) {
+    const TWO_WRITER_SCRAPES: usize = 10;
+    let points = (ids.len() * TWO_WRITER_SCRAPES) as f64;
+    let start = Instant::now();
+    let mut b = Batch::new();
+    for round in 0..TWO_WRITER_SCRAPES {
+        b.scrape(db, ids, SCRAPES + round);
+    }
+    drop(b);
+    let one = points / start.elapsed().as_secs_f64();
+    let (lo, hi) = ids.split_at(ids.len() / 2);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for half in [lo, hi] {
+            s.spawn(move || {
+                let mut b = Batch::new();
+                for round in 0..TWO_WRITER_SCRAPES {
+                    b.scrape(db, half, SCRAPES + TWO_WRITER_SCRAPES + round);
+                }
+            });
+        }
+    });
+    line(
+        &format!("  {TWO_WRITER_SCRAPES} more scrapes: one thread; two threads, each half the series"),
+        format!("{}; {} points/s", fmt_num(one), fmt_num(points / start.elapsed().as_secs_f64())),
+    );
 }
 
 fn wide_open(dir: &Path) {
