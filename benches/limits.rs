@@ -13,7 +13,8 @@
 //!   `ts_cursor_next_batch`.
 //! - **wide**: `TSDB_LIMITS_SERIES` series (default 1M), written as 100 scrapes: one
 //!   `ts_batch` per scrape holding one point for each series. Prints the scrape rate,
-//!   resident memory per series with its 100 points in heads, `ts_txn_begin` +
+//!   resident memory per series with its 100 points in heads (and the heap in use), the
+//!   rate of 10 more scrapes from one thread and from two each scraping half the series, `ts_txn_begin` +
 //!   `ts_txn_release` alone and with a writer committing scrapes meanwhile, then the time of
 //!   `ts_open` after a close and the memory per series after it.
 //!
@@ -149,6 +150,18 @@ fn cpu_secs() -> f64 {
 fn close(db: Db) {
     // SAFETY: the handle came from ts_open; every snapshot was released.
     check(unsafe { ts_close(db.0) }, "ts_close");
+}
+
+/// Bytes malloc has handed out and not had back (glibc's `mallinfo2`): the live heap,
+/// without the free memory that resident pages also hold.
+fn heap_in_use() -> Option<f64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads malloc's statistics.
+        Some(unsafe { libc::mallinfo2() }.uordblks as f64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
 }
 
 fn rss() -> f64 {
@@ -356,6 +369,7 @@ fn wide_write(dir: &Path) {
     );
     let (db, _) = open(dir);
     let base = rss();
+    let heap_base = heap_in_use();
     let ids: Vec<u64> = {
         let mut nb = NameBuf::default();
         (0..series).map(|i| create(db, nb.name(i))).collect()
@@ -376,8 +390,42 @@ fn wide_write(dir: &Path) {
         format!("{} B (target <= 1,000)", fmt_num((rss() - base) / series as f64)),
     );
     drop(batch);
+    if let (Some(a), Some(b)) = (heap_base, heap_in_use()) {
+        line("  of which malloc'd and in use (mallinfo2)", format!("{} B", fmt_num((b - a) / series as f64)));
+    }
+    two_writers(db, &ids);
     txn_figures(db, &ids);
     close(db);
+}
+
+/// `TWO_WRITER_SCRAPES` more scrapes from one thread, then as many from two threads each
+/// committing its half of the series: the aggregate rates.
+fn two_writers(db: Db, ids: &[u64]) {
+    const TWO_WRITER_SCRAPES: usize = 10;
+    let points = (ids.len() * TWO_WRITER_SCRAPES) as f64;
+    let start = Instant::now();
+    let mut b = Batch::new();
+    for round in 0..TWO_WRITER_SCRAPES {
+        b.scrape(db, ids, SCRAPES + round);
+    }
+    drop(b);
+    let one = points / start.elapsed().as_secs_f64();
+    let (lo, hi) = ids.split_at(ids.len() / 2);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for half in [lo, hi] {
+            s.spawn(move || {
+                let mut b = Batch::new();
+                for round in 0..TWO_WRITER_SCRAPES {
+                    b.scrape(db, half, SCRAPES + TWO_WRITER_SCRAPES + round);
+                }
+            });
+        }
+    });
+    line(
+        &format!("  {TWO_WRITER_SCRAPES} more scrapes: one thread; two threads, each half the series"),
+        format!("{}; {} points/s", fmt_num(one), fmt_num(points / start.elapsed().as_secs_f64())),
+    );
 }
 
 fn wide_open(dir: &Path) {

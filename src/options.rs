@@ -10,7 +10,7 @@ pub struct Options {
     /// partitions hold up to twice this many (default: 4096).
     pub partition_points: u32,
     /// A head's newest points stay uncompressed (24 bytes each) until this many have
-    /// gathered; they then become one compressed run of a few bytes a point (default: 64),
+    /// gathered; they then become one compressed run of a few bytes a point (default: 16),
     /// unless the head fits in `raw_head_budget`. Lower saves memory when many metrics have
     /// partly filled heads, at some CPU per write. See `docs/architecture.md`.
     pub head_run_points: u32,
@@ -76,7 +76,7 @@ pub const MIN_PARTITION_POINTS: u32 = 2;
 pub const MAX_PARTITION_POINTS: u32 = 1 << 19;
 
 /// Default of [`Options::head_run_points`].
-pub const DEFAULT_HEAD_RUN_POINTS: u32 = 64;
+pub const DEFAULT_HEAD_RUN_POINTS: u32 = 16;
 /// Default interval of [`SyncPolicy::Interval`].
 pub const DEFAULT_SYNC_INTERVAL_MS: u32 = 100;
 /// Default of [`Options::checkpoint_bytes`].

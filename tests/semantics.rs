@@ -279,3 +279,60 @@ fn metrics_lists_live_metrics_of_the_snapshot_in_id_order() {
     assert_eq!(now.metric_count(), 200);
     assert_eq!(now.metrics(MetricId(250)).next().unwrap().1, "m250");
 }
+
+/// Scrapes committed while readers scan and another writer fills (and so seals) the same
+/// heads: every snapshot sees each scrape in every metric or in none, so all metrics hold
+/// the same number of scrape points, and a snapshot never changes what it returns.
+#[test]
+fn scrapes_are_atomic_under_concurrent_readers_and_seals() {
+    let mut o = Options::default();
+    o.set_partition_points(8).unwrap();
+    o.set_head_run_points(3).unwrap();
+    o.raw_head_budget = 8 * 24 * 3;
+    let db = Database::open(tmpdir("scrape-readers"), &o).unwrap();
+    let ids: Vec<MetricId> = (0..50).map(|i| db.create_metric(&format!("m{i}")).unwrap()).collect();
+    let scrapes = 300i64;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let scrape_counts = |s: &Arc<Snapshot>| -> Vec<usize> {
+        ids.iter().map(|&id| s.scan(id, 0, i64::MAX - 1).unwrap().count()).collect()
+    };
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut b = Batch::new();
+            for r in 0..scrapes {
+                for (k, &id) in ids.iter().enumerate() {
+                    b.add(id, r, (r * 100 + k as i64) as f64);
+                }
+                db.commit(&mut b).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        // Single points at negative timestamps: heads fill and seal under the scrapes.
+        sc.spawn(|| {
+            let mut t = -1_000_000i64;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                for &id in &ids {
+                    db.insert(id, t, 0.5).unwrap();
+                }
+                t += 1;
+            }
+        });
+        for _ in 0..2 {
+            sc.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    let s = db.begin();
+                    let counts = scrape_counts(&s);
+                    assert!(counts.iter().all(|&c| c == counts[0]), "a scrape seen in part: {counts:?}");
+                    assert_eq!(scrape_counts(&s), counts, "a snapshot does not change");
+                }
+            });
+        }
+    });
+    let s = db.begin();
+    assert_eq!(scrape_counts(&s), vec![scrapes as usize; ids.len()]);
+    for (k, &id) in ids.iter().enumerate() {
+        let pts: Vec<(i64, f64)> = s.scan(id, 0, i64::MAX - 1).unwrap().map(|p| p.unwrap()).collect();
+        let want: Vec<(i64, f64)> = (0..scrapes).map(|r| (r, (r * 100 + k as i64) as f64)).collect();
+        assert_eq!(pts, want);
+    }
+}

@@ -25,7 +25,7 @@ impl Drop for ts_options {
 }
 
 /// Create an options object holding the defaults: create_if_missing = true,
-/// partition_points = 4096, head_run_points = 64, raw_head_budget = 64 MiB,
+/// partition_points = 4096, head_run_points = 16, raw_head_budget = 64 MiB,
 /// sync = TS_SYNC_INTERVAL every 100 ms, checkpoint_bytes = 64 MiB.
 ///
 /// The caller owns the result and must free it with `ts_options_free`. Returns NULL only if
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn ts_options_set_partition_points(opts: *mut ts_options, 
 /// are compressed into a run of a few bytes per point. Lower values save memory when many
 /// metrics hold partly filled heads, at some CPU per write; a head about to be sealed is
 /// never compressed, nor is one that fits in the raw-head budget (see
-/// `ts_options_set_raw_head_budget`). Default: 64; allowed: 1 ..= `TS_MAX_PARTITION_POINTS`.
+/// `ts_options_set_raw_head_budget`). Default: 16; allowed: 1 ..= `TS_MAX_PARTITION_POINTS`.
 ///
 /// Returns `TS_OK`; `TS_INVALID_ARGUMENT` if `opts` is NULL or `n` is out of range.
 ///

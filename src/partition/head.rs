@@ -6,12 +6,18 @@
 //! sealed (docs/architecture.md, "Opening").
 use parking_lot::{Mutex, MutexGuard};
 
+use std::cell::RefCell;
+
 use std::sync::Arc;
 
 use super::sealed::BlockSink;
+use crate::bytes::{get_varint, put_varint};
 use super::{Sealed, sorted_unique};
 use crate::Result;
 use crate::codec::{MAX_BLOCK_POINTS, run};
+
+/// A run's columns (timestamps, values, seqs) and its coded bytes.
+type Columns = (Vec<i64>, Vec<f64>, Vec<u64>, Vec<u8>);
 
 /// One point in a head, with the sequence number of the write that stored it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,15 +48,19 @@ pub struct HeadInner {
     admitted: bool,
     /// The highest sequence number of any point (0 when empty or only restored).
     max_seq: u64,
+    /// Points in the runs: kept here, in the padding beside the flags, so that a write
+    /// does not touch the runs' box (a cache miss per head in a scrape).
+    run_len: u32,
     /// Points arrived since the last checkpoint wrote this head (see `Database::checkpoint`).
     dirty: bool,
 }
 
 #[derive(Default)]
 struct Runs {
-    /// Each run and the highest sequence number in it.
-    blocks: Vec<(Box<[u8]>, u64)>,
-    points: usize,
+    /// The runs one after the other, each as `len varint, max_seq varint, run` (`run` is
+    /// `len` bytes of [`run::encode`], `max_seq` the highest sequence number in it): one
+    /// allocation for all, not one per run (a run of a scrape-fed head is ~50 bytes).
+    bytes: Vec<u8>,
     /// The last timestamp appended to the last run.
     last_ts: i64,
     /// Blocks on disk holding copies of this head's points as of past checkpoints (see
@@ -59,7 +69,7 @@ struct Runs {
     /// The extents hold every point of this head with a sequence number up to this.
     extents_upto: u64,
     /// The first `restored` extents were restored at open and never decoded: their points
-    /// (`restored_points` of them, duplicates included) are in neither `blocks` nor the
+    /// (`restored_points` of them, duplicates included) are in neither the runs nor the
     /// tail. They come first in append order, with sequence number 0, oldest extent first.
     restored: usize,
     restored_points: usize,
@@ -84,6 +94,7 @@ impl Head {
             frozen: false,
             admitted: false,
             max_seq,
+            run_len: 0,
             dirty: false,
         };
         Head { inner: Mutex::new(inner) }
@@ -92,6 +103,14 @@ impl Head {
     /// Lock the head.
     pub fn lock(&self) -> MutexGuard<'_, HeadInner> {
         self.inner.lock()
+    }
+
+    /// Hint that the head is about to be locked and written (see `sys::prefetch`).
+    #[inline]
+    pub fn prefetch(&self) {
+        let p: *const Head = self;
+        crate::sys::prefetch(p);
+        crate::sys::prefetch(p.cast::<u8>().wrapping_add(size_of::<Head>() - 1));
     }
 
     /// The points a snapshot at `seq` sees in `[from, until)`, sorted, one per timestamp.
@@ -165,7 +184,7 @@ impl HeadInner {
             return Some(p.ts);
         }
         let r = self.runs.as_ref()?;
-        if r.points > 0 { Some(r.last_ts) } else { r.restored().last().map(|e| e.max_ts()) }
+        if self.run_len > 0 { Some(r.last_ts) } else { r.restored().last().map(|e| e.max_ts()) }
     }
 
     /// Restore an empty head from `extents`, the blocks the manifest lists for it (oldest
@@ -261,21 +280,48 @@ impl HeadInner {
     }
 
     fn compress_tail(&mut self) {
+        thread_local! {
+            /// Columns and coded bytes of the run being made, kept between runs: a scrape
+            /// compresses a million tails, each of a few dozen points.
+            static SCRATCH: RefCell<Columns> = RefCell::default();
+        }
         let tail = std::mem::take(&mut self.tail);
-        let ts: Vec<i64> = tail.iter().map(|p| p.ts).collect();
-        let vals: Vec<f64> = tail.iter().map(|p| p.val).collect();
-        let seqs: Vec<u64> = tail.iter().map(|p| p.seq).collect();
-        let mut block = Vec::new();
-        run::encode(&ts, &vals, &seqs, &mut block);
         let runs = self.runs.get_or_insert_with(Box::default);
-        runs.blocks.push((block.into_boxed_slice(), seqs.iter().copied().max().unwrap_or(0)));
-        runs.points += tail.len();
-        runs.last_ts = ts[ts.len() - 1];
+        SCRATCH.with_borrow_mut(|(ts, vals, seqs, block)| {
+            ts.clear();
+            vals.clear();
+            seqs.clear();
+            block.clear();
+            ts.extend(tail.iter().map(|p| p.ts));
+            vals.extend(tail.iter().map(|p| p.val));
+            seqs.extend(tail.iter().map(|p| p.seq));
+            let max_seq = seqs.iter().copied().max().unwrap_or(0);
+            run::encode(ts, vals, seqs, block);
+            let b = &mut runs.bytes;
+            let need = 20 + block.len(); // two varints and the run
+            if b.capacity() - b.len() < need {
+                // Grow by a quarter, not double: the runs are most of a head's memory.
+                b.reserve_exact(need.max(b.len() / 4));
+            }
+            put_varint(block.len() as u64, b);
+            put_varint(max_seq, b);
+            b.extend_from_slice(block);
+            runs.last_ts = ts[ts.len() - 1];
+        });
+        // A head holds at most a few partitions' worth of points (u32 is plenty).
+        self.run_len = self.run_len.saturating_add(tail.len() as u32);
     }
 
     /// Points appended (restored ones included), duplicates counted.
     pub fn len(&self) -> usize {
-        self.runs.as_ref().map_or(0, |r| r.points + r.restored_points) + self.tail.len()
+        self.run_len as usize + self.runs.as_ref().map_or(0, |r| r.restored_points) + self.tail.len()
+    }
+
+    /// Hint that a point is about to be appended (the tail's next slot; see
+    /// `sys::prefetch`). Call with the lock held, some heads ahead of the write.
+    #[inline]
+    pub fn prefetch_append(&self) {
+        crate::sys::prefetch(self.tail.as_ptr().wrapping_add(self.tail.len()));
     }
 
     pub fn is_sorted(&self) -> bool {
@@ -345,24 +391,31 @@ impl HeadInner {
     /// 0): they become ordinary extents, which a checkpoint may merge. On error (a damaged
     /// extent) the head is as it was.
     fn decode_restored_into_log(&mut self) -> Result<()> {
+        let run_len = self.run_len;
         let Some(runs) = self.runs.as_mut().filter(|r| r.restored > 0) else { return Ok(()) };
         let mut pts = Vec::with_capacity(runs.restored_points);
         decode_restored(runs.restored(), i64::MIN, i64::MAX, &mut pts)?;
+        // The new runs go in front of the others, in the same layout (see `Runs::bytes`).
         let mut front = Vec::new();
+        let mut block = Vec::new();
         for chunk in pts.chunks(MAX_BLOCK_POINTS) {
             let ts: Vec<i64> = chunk.iter().map(|p| p.ts).collect();
             let vals: Vec<f64> = chunk.iter().map(|p| p.val).collect();
-            let mut block = Vec::new();
+            block.clear();
             run::encode(&ts, &vals, &vec![0; chunk.len()], &mut block);
-            front.push((block.into_boxed_slice(), 0));
+            put_varint(block.len() as u64, &mut front);
+            put_varint(0, &mut front);
+            front.extend_from_slice(&block);
         }
-        if runs.points == 0 {
+        if run_len == 0 {
             runs.last_ts = pts.last().map_or(runs.last_ts, |p| p.ts);
         }
-        runs.points += pts.len();
-        runs.blocks.splice(0..0, front);
+        front.extend_from_slice(&runs.bytes);
+        runs.bytes = front;
         runs.restored = 0;
         runs.restored_points = 0;
+        // A head holds at most a few partitions' worth of points (u32 is plenty).
+        self.run_len = run_len.saturating_add(pts.len() as u32);
         Ok(())
     }
 
@@ -388,7 +441,7 @@ impl HeadInner {
         let restored = self.runs.as_ref().map_or(&[][..], |r| r.restored());
         restored.iter().any(|e| e.max_ts() >= from && e.min_ts() < until)
             || self.tail.iter().any(|p| p.seq < before && p.ts >= from && p.ts < until)
-            || self.runs.as_ref().is_some_and(|r| !r.blocks.is_empty())
+            || self.runs.as_ref().is_some_and(|r| !r.bytes.is_empty())
                 && !self
                     .gather(None, |_| true, |p| p.seq < before && p.ts >= from && p.ts < until)
                     .expect("no extent decoded")
@@ -420,7 +473,7 @@ impl HeadInner {
             if let Some((from, until)) = restored {
                 decode_restored(runs.restored(), from, until, &mut pts)?;
             }
-            decode_runs(runs.blocks.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| &**b), &mut pts);
+            decode_runs(runs.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| b), &mut pts);
             pts.retain(&keep);
         }
         pts.extend(self.tail.iter().filter(|p| keep(p)).copied());
@@ -440,7 +493,7 @@ impl HeadInner {
     /// straight into the columns before the tail's points). A damaged restored extent is a
     /// corruption error naming its file and offset.
     pub fn split_for_seal(&self, upto: u64) -> Result<(Vec<i64>, Vec<f64>, Vec<HeadPoint>)> {
-        let raw = self.runs.as_ref().is_none_or(|r| r.blocks.is_empty());
+        let raw = self.runs.as_ref().is_none_or(|r| r.bytes.is_empty());
         if raw && self.sorted && self.max_seq <= upto {
             let (mut ts, mut vals) = (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
             let (mut ets, mut evals) = (Vec::new(), Vec::new());
@@ -475,6 +528,24 @@ fn decode_restored(extents: &[Arc<Sealed>], from: i64, until: i64, pts: &mut Vec
         pts.extend(inside.map(|(&ts, &val)| HeadPoint { ts, val, seq: 0 }));
     }
     Ok(())
+}
+
+impl Runs {
+    /// Each run and the highest sequence number in it.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        let b = &self.bytes[..];
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at == b.len() {
+                return None;
+            }
+            // Written by `compress_tail` in this process: a bad one is a bug, not bad input.
+            let len = get_varint(b, &mut at).expect("head run length") as usize;
+            let max_seq = get_varint(b, &mut at).expect("head run seq");
+            at += len;
+            Some((&b[at - len..at], max_seq))
+        })
+    }
 }
 
 /// Append the points of `blocks` (runs) to `pts`.
@@ -551,7 +622,7 @@ mod tests {
                 }
                 assert!(!g.settle(u32::MAX, 16, || false));
             }
-            assert!(g.tail.len() < 16 && g.runs.as_ref().unwrap().blocks.len() > 50);
+            assert!(g.tail.len() < 16 && g.runs.as_ref().unwrap().iter().count() > 50);
             assert_eq!(g.len(), want.len());
             let got: Vec<_> = g.points().unwrap().iter().map(|p| (p.ts, p.val, p.seq)).collect();
             assert_eq!(got, want);

@@ -8,7 +8,7 @@
 //! holds them in order and without a gap, and replay applies records as they come.
 //!
 //! ```text
-//! segment: │ magic "TSDBWAL1" │ format u32 = 2 │ pages u32 │ segment no u64 │ 0 u32 │ crc u32 │
+//! segment: │ magic "TSDBWAL1" │ format u32 = 3 │ pages u32 │ segment no u64 │ 0 u32 │ crc u32 │
 //!          │ records... │ end-of-segment record (when the log went on in the next) │ zeros │
 //! ```
 //!
@@ -16,8 +16,10 @@
 //! damaged. Records are laid out as [`record`] says. When a record does not fit, the next
 //! segment is created whole (under a temporary name, then renamed), and only then does the
 //! full one get its end-of-segment record naming it: so a segment that names a next one is
-//! followed by it, and a deleted last segment is noticed. Format 1 (no length, no end
-//! records) is still read. See [`replay`] for the rules at open.
+//! followed by it, and a deleted last segment is noticed. Format 3 adds the scrape record
+//! (kind 8); formats 2 (the same without it) and 1 (no length, no end records) are still
+//! read, and the log never writes into an older segment: it goes on in a new one. See
+//! [`replay`] for the rules at open.
 mod record;
 mod replay;
 
@@ -39,8 +41,10 @@ pub use replay::{Recovery, scan};
 
 pub const MAGIC: [u8; 8] = *b"TSDBWAL1";
 /// The log format written: segments record their length and end with a record naming the
-/// next one.
-pub const FORMAT: u32 = 2;
+/// next one; records may be scrapes (kind 8).
+pub const FORMAT: u32 = 3;
+/// Format 3 without scrape records, still read.
+pub(crate) const FORMAT_2: u32 = 2;
 /// The first format, still read.
 pub(crate) const FORMAT_1: u32 = 1;
 pub const HEADER_LEN: usize = FILE_HEADER_LEN;
@@ -146,6 +150,11 @@ impl Wal {
         for (i, seg) in rec.chain.iter().enumerate() {
             if Some(i) == rec.current {
                 inner.cur = Some(wal.resume(seg)?);
+                if seg.format == FORMAT_2 {
+                    // An older build's segment, which must not get records it cannot read:
+                    // end it, and go on in a new one.
+                    wal.rotate(&mut inner, 0)?;
+                }
             } else {
                 if seg.torn_until.is_some() && seg.format == FORMAT_1 {
                     cut(&seg.path, seg.end)?;

@@ -9,8 +9,11 @@
 //! bad checksum. Payloads (little-endian): create `id u64, name_len u64, name`; drop
 //! `id u64`; insert `id u64, n u64, ts[n] i64, values[n] f64`; batch `n u64, ids[n] u64,
 //! ts[n] i64, values[n] f64`; delete `id u64, from i64, until i64`; retention `id u64,
-//! span i64`; next segment `no u64` (with `seq` 0: it ends a segment and is no write).
-use crate::bytes::{Reader, u32_at, u64_at};
+//! span i64`; next segment `no u64` (with `seq` 0: it ends a segment and is no write);
+//! scrape (log format 3) `n u64, ts i64, values[n] f64, ids` where `ids` is the first id
+//! and then the `n - 1` gaps to the next, as varints: a batch whose points share one
+//! timestamp and whose ids do not descend, about 9 bytes a point instead of 24.
+use crate::bytes::{Reader, get_varint, u32_at, u64_at};
 use crate::{Error, Result};
 
 /// Bytes of a record header.
@@ -28,6 +31,10 @@ pub(crate) const DELETE: u8 = 5;
 pub(crate) const RETENTION: u8 = 6;
 /// Ends a segment: the log goes on in the segment numbered in the payload.
 pub(crate) const NEXT: u8 = 7;
+/// A batch with one timestamp and ids in order (log format 3).
+pub(crate) const SCRAPE: u8 = 8;
+/// The highest kind.
+const MAX_KIND: u8 = SCRAPE;
 
 /// A record to append.
 pub enum Record<'a> {
@@ -47,6 +54,15 @@ pub enum Record<'a> {
         ids: &'a [u64],
         ts: &'a [i64],
         vals: &'a [f64],
+    },
+    /// A batch whose points all have timestamp `ts` and whose ids do not descend (a
+    /// scrape); made by [`Record::scrape`], which counts `id_bytes`. Replayed as a batch.
+    Scrape {
+        ts: i64,
+        ids: &'a [u64],
+        vals: &'a [f64],
+        /// Bytes of the ids as varints (the first id, then the gaps).
+        id_bytes: usize,
     },
     /// Metric `id`'s points with `from <= ts < until` are deleted.
     Delete {
@@ -76,6 +92,35 @@ pub enum Replayed {
     Retention { id: u64, span: i64 },
 }
 
+/// Bytes of `x` as an unsigned LEB128 varint.
+#[inline]
+fn varint_len(x: u64) -> usize {
+    // 1 byte per started 7 bits; 0 takes one byte.
+    (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+impl<'a> Record<'a> {
+    /// The batch `(ids[i], ts[i], vals[i])` as a [`Record::Scrape`], when every timestamp is
+    /// the same and the ids do not descend; `None` otherwise (log it as a
+    /// [`Record::Batch`]). One pass over the ids.
+    pub fn scrape(ids: &'a [u64], ts: &'a [i64], vals: &'a [f64]) -> Option<Record<'a>> {
+        let (&t, &first) = (ts.first()?, ids.first()?);
+        if ids.len() != ts.len() || vals.len() != ts.len() || ts.iter().any(|&x| x != t) {
+            return None;
+        }
+        let mut id_bytes = varint_len(first);
+        let mut prev = first;
+        for &id in &ids[1..] {
+            if id < prev {
+                return None;
+            }
+            id_bytes += varint_len(id - prev);
+            prev = id;
+        }
+        Some(Record::Scrape { ts: t, ids, vals, id_bytes })
+    }
+}
+
 impl Record<'_> {
     fn kind(&self) -> u8 {
         match self {
@@ -83,6 +128,7 @@ impl Record<'_> {
             Record::Drop { .. } => DROP,
             Record::Insert { .. } => INSERT,
             Record::Batch { .. } => BATCH,
+            Record::Scrape { .. } => SCRAPE,
             Record::Delete { .. } => DELETE,
             Record::Retention { .. } => RETENTION,
             Record::Next { .. } => NEXT,
@@ -97,6 +143,9 @@ impl Record<'_> {
             Record::Drop { .. } | Record::Next { .. } => 8,
             Record::Insert { ts, .. } => ts.len().saturating_mul(16).saturating_add(16),
             Record::Batch { ts, .. } => ts.len().saturating_mul(24).saturating_add(8),
+            Record::Scrape { vals, id_bytes, .. } => {
+                vals.len().saturating_mul(8).saturating_add(16).saturating_add(*id_bytes)
+            }
             Record::Delete { .. } => 24,
             Record::Retention { .. } => 16,
         }
@@ -154,6 +203,16 @@ impl Record<'_> {
                 w.i64s(ts);
                 w.f64s(vals);
             }
+            Record::Scrape { ts, ids, vals, .. } => {
+                w.u64(vals.len() as u64);
+                w.i64s(&[*ts]);
+                w.f64s(vals);
+                let mut prev = 0;
+                for &id in *ids {
+                    w.varint(id - prev);
+                    prev = id;
+                }
+            }
             Record::Delete { id, from, until } => {
                 w.u64(*id);
                 w.i64s(&[*from, *until]);
@@ -179,6 +238,16 @@ impl Writer<'_> {
     }
     fn u64(&mut self, x: u64) {
         self.bytes(&x.to_le_bytes());
+    }
+    #[inline]
+    fn varint(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.out[self.at] = x as u8 | 0x80;
+            self.at += 1;
+            x >>= 7;
+        }
+        self.out[self.at] = x as u8;
+        self.at += 1;
     }
     fn i64s(&mut self, xs: &[i64]) {
         let dst = &mut self.out[self.at..self.at + 8 * xs.len()];
@@ -278,6 +347,24 @@ fn check_payload(kind: u8, p: &[u8], seq: u64) -> std::result::Result<(), String
             }
             Ok(())
         }
+        SCRAPE => {
+            let n = u64_at(0).ok_or("scrape record too short")?;
+            let fixed = n.checked_mul(8).and_then(|b| b.checked_add(16)).filter(|&b| b <= p.len() as u64);
+            let Some(fixed) = fixed.filter(|_| n > 0) else {
+                return Err("scrape record length does not match its point count".into());
+            };
+            // Exactly n varints to the end, whose sum (the last id) fits 64 bits.
+            let mut at = fixed as usize;
+            let mut id = 0u64;
+            for _ in 0..n {
+                let gap = get_varint(p, &mut at).map_err(|e| format!("scrape record ids: {e}"))?;
+                id = id.checked_add(gap).ok_or("scrape record ids overflow 64 bits")?;
+            }
+            if at != p.len() {
+                return Err("scrape record has bytes after its ids".into());
+            }
+            Ok(())
+        }
         k => Err(format!("unknown record kind {k}")),
     }
 }
@@ -310,6 +397,22 @@ pub fn decode(r: &Found<'_>, label: &str, at: usize) -> Result<Option<Replayed>>
                 .collect();
             let (ts, vals) = columns(&mut rd, n)?;
             Replayed::Batch { ids, ts, vals }
+        }
+        SCRAPE => {
+            let n = rd.u64()? as usize;
+            let t = rd.u64()? as i64;
+            let vals = rd
+                .bytes(8 * n as u64)?
+                .chunks_exact(8)
+                .map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().expect("8"))))
+                .collect();
+            let mut ids = Vec::with_capacity(n);
+            let mut id = 0u64;
+            for _ in 0..n {
+                id = id.wrapping_add(rd.varint()?); // checked by parse: no overflow
+                ids.push(id);
+            }
+            Replayed::Batch { ids, ts: vec![t; n], vals }
         }
         DELETE => {
             let id = rd.u64()?;
@@ -354,7 +457,7 @@ pub fn first_valid_after(buf: &[u8], from: usize, label: &str) -> Option<usize> 
         }
         let h = &buf[at..at + RECORD_HEADER];
         if h[17..].iter().all(|&b| b == 0)
-            && (1..=NEXT).contains(&h[16])
+            && (1..=MAX_KIND).contains(&h[16])
             && matches!(parse(buf, at, label, false), Ok(Some(_)))
         {
             return Some(at);
@@ -414,5 +517,45 @@ mod tests {
         let huge = vec![0i64; MAX_PAYLOAD / 16 + 1];
         let r = Record::Insert { id: 1, ts: &huge, vals: &[] };
         assert!(matches!(r.size(), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn scrape_records_round_trip_as_batches_and_are_checked() {
+        let ids = [3u64, 4, 4, 200, 1 << 40, u64::MAX];
+        let vals = [0.5, f64::INFINITY, -0.0, 1e300, 7.0, 2.5];
+        let ts = [42i64; 6];
+        let r = Record::scrape(&ids, &ts, &vals).expect("one timestamp, ids in order");
+        let Record::Scrape { id_bytes, .. } = r else { unreachable!() };
+        assert_eq!(id_bytes, 1 + 1 + 1 + 2 + 6 + 10);
+        assert_eq!(r.size().unwrap(), (RECORD_HEADER + 16 + 48 + id_bytes).next_multiple_of(8));
+        assert!(r.size().unwrap() < Record::Batch { ids: &ids, ts: &ts, vals: &vals }.size().unwrap());
+        // Not a scrape: two timestamps, or an id smaller than the one before.
+        assert!(Record::scrape(&ids, &[42, 42, 42, 42, 42, 43], &vals).is_none());
+        assert!(Record::scrape(&[3, 2], &[1, 1], &[0.0, 0.0]).is_none());
+        assert!(Record::scrape(&[], &[], &[]).is_none());
+        let mut buf = vec![0u8; 32 + r.size().unwrap()];
+        r.write(5, &mut buf[32..]);
+        let f = parse(&buf, 32, "wal/x", false).unwrap().unwrap();
+        assert_eq!((f.seq, f.kind), (5, SCRAPE));
+        let want = Replayed::Batch { ids: ids.to_vec(), ts: ts.to_vec(), vals: vals.to_vec() };
+        assert_eq!(decode(&f, "wal/x", 32).unwrap(), Some(want));
+        // A payload whose ids are cut short or run on is damage, even with a good checksum.
+        let bad_payload = |p: &[u8]| check_payload(SCRAPE, p, 1).unwrap_err();
+        let payload = &buf[32 + RECORD_HEADER..32 + RECORD_HEADER + f.payload.len()];
+        assert!(bad_payload(&payload[..payload.len() - 1]).contains("ids"));
+        let mut longer = payload.to_vec();
+        longer.push(0);
+        assert!(bad_payload(&longer).contains("bytes after"));
+        let mut zero = payload.to_vec();
+        zero[..8].copy_from_slice(&0u64.to_le_bytes());
+        assert!(bad_payload(&zero).contains("point count"));
+        // Ids that overflow 64 bits.
+        let over = Record::scrape(&[u64::MAX, u64::MAX], &[0, 0], &[0.0, 0.0]).unwrap();
+        let mut b = vec![0u8; over.size().unwrap()];
+        over.write(1, &mut b);
+        let mut p = b[RECORD_HEADER..RECORD_HEADER + 16 + 16 + 10 + 1].to_vec();
+        p[32 + 10] = 1; // the gap after u64::MAX becomes 1
+        assert!(bad_payload(&p).contains("overflow"));
+        assert_eq!(first_valid_after(&buf, 0, "wal/x"), Some(32));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`scan`] reads every segment without changing anything and checks the rules of
 //! docs/format.md: the segments the log needs are all there and numbered without a gap;
-//! each has a valid header and, in format 2, exactly the length its header records; every
+//! each has a valid header and, from format 2 on, exactly the length its header records; every
 //! record passes its checks; sequence numbers run without a gap from at most one past the
 //! checkpoint's; a segment that names a next one is followed by it. The only damage
 //! forgiven is a torn end of the log: a bad record in the last segment with records, with
@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use super::record::{self, END_RECORD, NEXT, Replayed};
-use super::{EXT, FORMAT, FORMAT_1, HEADER_LEN, MAGIC, PAGE};
+use super::{EXT, FORMAT, FORMAT_1, FORMAT_2, HEADER_LEN, MAGIC, PAGE};
 use crate::storage::{LogStart, check_file_header, file_name, io_err, numbered_files};
 use crate::sys::{self, ReadMap};
 use crate::{Error, Result};
@@ -38,7 +38,7 @@ pub(super) struct Segment {
     pub no: u64,
     pub path: PathBuf,
     pub label: String,
-    /// 0: an empty or all-zero file (created, never written); else 1 or 2.
+    /// 0: an empty or all-zero file (created, never written); else 1, 2 or 3.
     pub format: u32,
     /// Where its records end (the end-of-segment record included).
     pub end: usize,
@@ -157,9 +157,9 @@ fn check_segment(dir: &Path, no: u64, walk: &mut Walk) -> Result<Segment> {
         }
         return Err(Error::Corruption(format!("{label} offset 0: bad segment header")));
     }
-    let (format, pages) = check_file_header(buf, &MAGIC, &[FORMAT_1, FORMAT], no, &label)?;
+    let (format, pages) = check_file_header(buf, &MAGIC, &[FORMAT_1, FORMAT_2, FORMAT], no, &label)?;
     seg.format = format;
-    if format == FORMAT && u64::from(pages) * PAGE != len {
+    if format != FORMAT_1 && u64::from(pages) * PAGE != len {
         return Err(Error::Corruption(format!(
             "{label} offset 0: the file has {len} bytes, its header says {} (cut short or extended)",
             u64::from(pages) * PAGE

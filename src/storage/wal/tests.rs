@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::storage::numbered_files;
+use crate::bytes::u32_at;
 
 /// Sequence numbers for a test log, handed out as the database's sequencer does.
 #[derive(Default)]
@@ -260,6 +261,45 @@ fn a_format_1_segment_is_still_read_and_its_torn_end_cut() {
     drop(wal);
     assert_eq!(numbered_files(&d, EXT).unwrap(), vec![1, 2], "a format-2 segment follows");
     assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_format_2_segment_is_read_ended_and_followed_by_a_format_3_one() {
+    let d = dir("v2");
+    // Format 2: the layout of format 3, without scrape records; written by earlier releases.
+    let len = 4 * PAGE as usize;
+    let mut b = file_header(&MAGIC, FORMAT_2, 4, 1).to_vec();
+    for i in 0..5u64 {
+        let r = Record::Insert { id: 1, ts: &[i as i64], vals: &[1.0] };
+        let at = b.len();
+        b.resize(at + r.size().unwrap(), 0);
+        r.write(i + 1, &mut b[at..]);
+    }
+    b.resize(len, 0);
+    std::fs::write(seg(&d, 1), &b).unwrap();
+    assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4]);
+    let rec = scan(&d, 0, None).unwrap();
+    let seqr = Seq::default();
+    seqr.advance_to(rec.max_seq);
+    let wal = Wal::open(rec, 4096, false, false).unwrap();
+    // A scrape goes to a new, format-3 segment; the old one ends with a record naming it.
+    let scrape = Record::scrape(&[1, 1], &[5, 5], &[1.0, 2.0]).unwrap();
+    wal.append(&scrape, seqr.next()).unwrap();
+    drop(wal);
+    assert_eq!(numbered_files(&d, EXT).unwrap(), vec![1, 2]);
+    let head = std::fs::read(seg(&d, 2)).unwrap();
+    assert_eq!(u32_at(&head, 8), FORMAT);
+    assert_eq!(u32_at(&std::fs::read(seg(&d, 1)).unwrap(), 8), FORMAT_2, "the old segment keeps its format");
+    let rec = scan(&d, 0, None).unwrap();
+    let mut got = Vec::new();
+    rec.apply(0, |seq, r| {
+        got.push((seq, r));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[5], (6, Replayed::Batch { ids: vec![1, 1], ts: vec![5, 5], vals: vec![1.0, 2.0] }));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
