@@ -13,10 +13,10 @@ const RETRY: Duration = Duration::from_secs(1);
 impl Database {
     pub(super) fn stop_background(&mut self) {
         if let Some(bg) = self.background.take() {
-            *self.shared.signal.stop.lock() = true;
+            *self.shared.signal.lock() = true;
             self.shared.signal.wake.notify_all();
             let _ = bg.join();
-            *self.shared.signal.stop.lock() = false;
+            *self.shared.signal.lock() = false;
         }
     }
 }
@@ -44,9 +44,10 @@ impl Shared {
         };
         let mut last_sync = Instant::now();
         let mut last_retry = Instant::now();
-        let mut stop = self.signal.stop.lock();
+        let mut stop = self.signal.lock();
         while !*stop {
-            self.signal.wake.wait_for(&mut stop, Duration::from_millis(u64::from(tick)));
+            let wait = self.signal.wake.wait_timeout(stop, Duration::from_millis(u64::from(tick)));
+            stop = wait.unwrap_or_else(std::sync::PoisonError::into_inner).0;
             if *stop {
                 break;
             }
@@ -63,7 +64,7 @@ impl Shared {
                 let cause = Error::Internal(format!("a panic (a bug in libtsdb; please report it): {what}"));
                 self.health.background_failed("background work", &cause, true, false);
             }
-            stop = self.signal.stop.lock();
+            stop = self.signal.lock();
         }
     }
 

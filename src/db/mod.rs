@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub use write::Batch;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::read::Snapshot;
 use crate::storage::store::Store;
@@ -102,10 +102,26 @@ struct Retention {
 }
 
 /// Tells the background thread to stop (under the mutex) or to look for work.
+///
+/// The standard library's mutex and condition variable, not parking_lot's: a thread parked
+/// on a parking_lot condvar stays linked in parking_lot's process-wide queue table, and in
+/// a `fork()`ed child that entry outlives its thread. glibc hands the dead thread's stack
+/// (and so the address of its queue entry) to the child's next thread, and the child's
+/// own database's background thread, parking there, made the queue a cycle that its
+/// `close` walked forever (tests/fork.rs hung about once in 30 runs). The background
+/// thread is parked nearly all the time, so it is the one that must not be in that table;
+/// std's condvar waits on its own futex word.
 #[derive(Default)]
 struct Signal {
-    stop: Mutex<bool>,
-    wake: Condvar,
+    stop: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl Signal {
+    /// The stop flag, locked (a panic while it was held poisons nothing it guards).
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The raw-head budget: how many heads may stay uncompressed until sealed.
