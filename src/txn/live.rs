@@ -4,8 +4,8 @@
 //! words, each holding a second (its *tag*) and how many live snapshots began in it. A slot
 //! whose count is 0 is free and takes the tag of the next second that maps to it; while its
 //! count is not 0 its tag cannot change, so a release decrements the slot it counted in
-//! without looking. Beginning a snapshot is one compare-and-swap, releasing one atomic
-//! subtraction; reading the figures walks the ring, and the ages are exact (to the second)
+//! without looking. Beginning a snapshot is one atomic addition (a compare-and-swap when it
+//! takes a free slot), releasing one atomic subtraction; reading the figures walks the ring, and the ages are exact (to the second)
 //! whatever they are.
 //!
 //! The one case a slot cannot take: a snapshot still alive from [`SLOTS`] seconds (or a
@@ -60,10 +60,29 @@ impl LiveSnapshots {
     fn begin_at(&self, s: u64) -> u64 {
         let slot = &self.slots[s as usize % SLOTS];
         let tag = s & COUNT_MASK;
+        let w = slot.load(Ordering::Relaxed);
+        if w >> COUNT_BITS == tag && w & COUNT_MASK < COUNT_MASK / 2 {
+            // The slot is this second's already: an addition, which unlike a
+            // compare-and-swap never fails when other threads begin at the same time. The
+            // tag could only have changed meanwhile if the count fell to 0 and a begin 4,096 s
+            // later took the slot; the returned word tells, and that addition is undone.
+            let before = slot.fetch_add(1, Ordering::Relaxed);
+            if before >> COUNT_BITS == tag {
+                return s;
+            }
+            slot.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.begin_slow(s)
+    }
+
+    /// [`LiveSnapshots::begin_at`] when the slot is not (yet) this second's.
+    fn begin_slow(&self, s: u64) -> u64 {
+        let slot = &self.slots[s as usize % SLOTS];
+        let tag = s & COUNT_MASK;
         let mut w = slot.load(Ordering::Relaxed);
         loop {
             let n = w & COUNT_MASK;
-            if (n != 0 && w >> COUNT_BITS != tag) || n == COUNT_MASK {
+            if (n != 0 && w >> COUNT_BITS != tag) || n >= COUNT_MASK / 2 {
                 // An older second's snapshots hold the slot (or, absurdly, it is full).
                 return self.spill_begin(s);
             }

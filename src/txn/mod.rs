@@ -179,7 +179,11 @@ thread_local! {
 }
 
 /// One immutable version of the global transaction.
+///
+/// Aligned to its own cache lines, away from the reference counts its `Arc` keeps in front
+/// of it: every snapshot begin and release changes the count, and every write reads `ids`.
 #[derive(Clone)]
+#[repr(align(128))]
 pub struct Version {
     /// metric id -> partition map.
     pub ids: IdTrie<Arc<PartitionMap>>,
