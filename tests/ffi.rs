@@ -363,3 +363,204 @@ fn aggregate_listing_delete_and_batch_add_many_through_the_c_api() {
         ts_txn_release(txn);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// ts_txn_begin's fast path: recycled snapshot allocations (per thread) and the version a
+// thread remembers between begins (docs/architecture.md, "Writes, sequence numbers and
+// snapshots"). Neither may change what a snapshot sees or how snapshots are counted.
+// ---------------------------------------------------------------------------------------
+
+/// A snapshot handle that threads may pass around (the C API allows any thread to use it).
+#[derive(Clone, Copy)]
+struct Txn(*mut ts_txn);
+// SAFETY: a ts_txn is documented shareable between threads; each test releases it once.
+unsafe impl Send for Txn {}
+
+fn begin(db: *mut ts_db) -> Txn {
+    let mut txn = null_mut();
+    // SAFETY: a live handle and a valid out-pointer.
+    expect(unsafe { ts_txn_begin(db, &mut txn) }, TS_OK, "");
+    Txn(txn)
+}
+
+fn release(txn: Txn) {
+    // SAFETY: a live snapshot, released once.
+    unsafe { ts_txn_release(txn.0) };
+}
+
+/// Every timestamp of metric `id` in the snapshot.
+fn timestamps(txn: Txn, id: u64) -> Vec<i64> {
+    let mut cur = null_mut();
+    // SAFETY: a live snapshot and a valid out-pointer.
+    expect(unsafe { ts_scan_range(txn.0, id, i64::MIN, i64::MAX, &mut cur) }, TS_OK, "");
+    let mut out = Vec::new();
+    let (mut ts, mut n) = ([0i64; 64], 0usize);
+    loop {
+        // SAFETY: a live cursor; the buffer holds 64 timestamps.
+        match unsafe { ts_cursor_next_batch(cur, ts.as_mut_ptr(), null_mut(), ts.len(), &mut n) } {
+            TS_OK => out.extend_from_slice(&ts[..n]),
+            st => {
+                expect(st, TS_DONE, "");
+                break;
+            }
+        }
+    }
+    // SAFETY: freed once.
+    unsafe { ts_cursor_free(cur) };
+    out
+}
+
+fn lookup(txn: Txn, name: &CStr) -> ts_status {
+    let mut id = 0;
+    // SAFETY: a live snapshot, a NUL-terminated name, a valid out-pointer.
+    unsafe { ts_metric_lookup(txn.0, name.as_ptr(), &mut id) }
+}
+
+fn live_snapshots(db: *mut ts_db) -> u64 {
+    let mut s = ts_stats::default();
+    // SAFETY: a live handle and a valid out-pointer.
+    expect(unsafe { ts_db_stats(db, &mut s) }, TS_OK, "");
+    s.live_snapshots
+}
+
+#[test]
+fn recycled_snapshots_see_exactly_the_writes_before_them_and_are_counted_and_closed_right() {
+    let db = open("recycle");
+    let mut a = 0;
+    // SAFETY: a live handle, a NUL-terminated name, a valid out-pointer.
+    expect(unsafe { ts_metric_create(db.0, c"a".as_ptr(), &mut a) }, TS_OK, "");
+    let mut held = Vec::new();
+    for i in 0..40i64 {
+        // SAFETY: a live handle.
+        expect(unsafe { ts_insert(db.0, a, i, i as f64) }, TS_OK, "");
+        // Every other round a new version (a metric created) between two begins.
+        let name = CString::new(format!("m{i}")).unwrap();
+        let before = begin(db.0);
+        if i % 2 == 0 {
+            let mut id = 0;
+            // SAFETY: as above.
+            expect(unsafe { ts_metric_create(db.0, name.as_ptr(), &mut id) }, TS_OK, "");
+        }
+        let txn = begin(db.0);
+        // A write that returned before a begin is in the snapshot, whatever was recycled.
+        assert_eq!(timestamps(txn, a), (0..=i).collect::<Vec<_>>());
+        assert_eq!(lookup(txn, &name), if i % 2 == 0 { TS_OK } else { TS_NOT_FOUND });
+        assert_eq!(lookup(before, &name), TS_NOT_FOUND, "created after `before` began");
+        release(before);
+        if i % 3 == 0 { held.push((i, txn)) } else { release(txn) }
+    }
+    // Snapshots stay as they began while later ones reuse released allocations.
+    for &(i, txn) in &held {
+        assert_eq!(timestamps(txn, a), (0..=i).collect::<Vec<_>>());
+    }
+    assert_eq!(live_snapshots(db.0), held.len() as u64);
+    // SAFETY: a live handle.
+    expect(unsafe { ts_close(db.0) }, TS_BUSY, "snapshots are still alive");
+
+    // A cursor keeps its snapshot's allocation from being recycled: released first, the
+    // snapshot lives on in the cursor through the begins and releases that follow.
+    let txn = begin(db.0);
+    let mut cur = null_mut();
+    // SAFETY: a live snapshot and a valid out-pointer.
+    expect(unsafe { ts_scan_range(txn.0, a, i64::MIN, i64::MAX, &mut cur) }, TS_OK, "");
+    release(txn);
+    // SAFETY: a live handle.
+    expect(unsafe { ts_insert(db.0, a, 1000, 0.0) }, TS_OK, "");
+    for _ in 0..20 {
+        let t = begin(db.0);
+        assert_eq!(timestamps(t, a).len(), 41);
+        release(t);
+    }
+    assert_eq!(live_snapshots(db.0), held.len() as u64 + 1, "the cursor's snapshot");
+    let (mut ts, mut n) = ([0i64; 64], 0usize);
+    // SAFETY: a live cursor; the buffer holds 64 timestamps.
+    expect(unsafe { ts_cursor_next_batch(cur, ts.as_mut_ptr(), null_mut(), 64, &mut n) }, TS_OK, "");
+    assert_eq!(&ts[..n], (0..40).collect::<Vec<_>>(), "the point written after it began is not there");
+    for (_, txn) in held {
+        release(txn);
+    }
+    // SAFETY: a live handle.
+    expect(unsafe { ts_close(db.0) }, TS_BUSY, "snapshots are still alive");
+    // SAFETY: freed once.
+    unsafe { ts_cursor_free(cur) };
+    assert_eq!(live_snapshots(db.0), 0);
+    // Snapshots released on another thread than the one that began them.
+    let txns: Vec<Txn> = (0..12).map(|_| begin(db.0)).collect();
+    std::thread::spawn(move || txns.into_iter().for_each(release)).join().unwrap();
+    let txn = begin(db.0);
+    assert_eq!(live_snapshots(db.0), 1);
+    release(txn);
+    assert_eq!(live_snapshots(db.0), 0);
+    // `db`'s drop closes it: TS_OK, nothing alive.
+}
+
+/// Readers begin and release snapshots as fast as they can while a writer inserts (sealing
+/// every few points, so versions change all the time) and creates metrics. A snapshot
+/// holds every point whose insert returned before its begin and none whose insert started
+/// after it, and a rescan of it returns the same.
+#[test]
+fn snapshots_begun_during_writes_and_seals_see_exactly_the_writes_before_them() {
+    const N: i64 = 3000;
+    let dir = std::env::temp_dir().join(format!("tsdb-ffi-begin-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = CString::new(dir.to_str().unwrap()).unwrap();
+    let (mut raw, mut a) = (null_mut(), 0u64);
+    // SAFETY: valid strings, handles and out-pointers.
+    unsafe {
+        let opts = ts_options_new();
+        expect(ts_options_set_partition_points(opts, 8), TS_OK, "");
+        expect(ts_open(path.as_ptr(), opts, &mut raw), TS_OK, "");
+        ts_options_free(opts);
+        expect(ts_metric_create(raw, c"a".as_ptr(), &mut a), TS_OK, "");
+    }
+    let db = Db(raw, dir);
+    let shared = SharedDb(db.0);
+    let (started, returned) = (std::sync::atomic::AtomicI64::new(0), std::sync::atomic::AtomicI64::new(0));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::Ordering::SeqCst;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let db = shared;
+                let mut rounds = 0;
+                while !done.load(SeqCst) || rounds == 0 {
+                    let lo = returned.load(SeqCst);
+                    let txn = begin(db.0);
+                    let hi = started.load(SeqCst);
+                    let seen = timestamps(txn, a);
+                    let n = seen.len() as i64;
+                    assert!(lo <= n && n <= hi, "{n} points; {lo} inserts had returned, {hi} started");
+                    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+                    if rounds % 16 == 0 {
+                        assert_eq!(timestamps(txn, a), seen, "a rescan returns the same");
+                    }
+                    release(txn);
+                    rounds += 1;
+                }
+            });
+        }
+        let db = shared;
+        for i in 0..N {
+            started.store(i + 1, SeqCst);
+            // SAFETY: a live handle.
+            expect(unsafe { ts_insert(db.0, a, i, i as f64) }, TS_OK, "");
+            returned.store(i + 1, SeqCst);
+            if i % 100 == 0 {
+                let name = CString::new(format!("m{i}")).unwrap();
+                let mut id = 0;
+                // SAFETY: as above.
+                expect(unsafe { ts_metric_create(db.0, name.as_ptr(), &mut id) }, TS_OK, "");
+            }
+        }
+        done.store(true, SeqCst);
+    });
+    assert_eq!(live_snapshots(db.0), 0);
+}
+
+/// A `ts_db *` the threads of one test share (the C API allows any number of threads).
+#[derive(Clone, Copy)]
+struct SharedDb(*mut ts_db);
+// SAFETY: ts_db is documented thread-safe.
+unsafe impl Send for SharedDb {}
+// SAFETY: as above.
+unsafe impl Sync for SharedDb {}

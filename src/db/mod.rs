@@ -243,6 +243,13 @@ impl Database {
     /// Begin a snapshot: it sees every write that returned before this call and nothing
     /// that starts after it. O(1); takes no lock and never waits for writers.
     pub fn begin(&self) -> Arc<Snapshot> {
+        Arc::new(self.shared.begin())
+    }
+
+    /// [`Database::begin`], the snapshot not yet in an `Arc`: `ts_txn_begin` puts it in an
+    /// allocation it recycles.
+    #[inline]
+    pub(crate) fn begin_unshared(&self) -> Snapshot {
         self.shared.begin()
     }
 }
@@ -273,10 +280,11 @@ impl Drop for Database {
 }
 
 impl Shared {
-    fn begin(&self) -> Arc<Snapshot> {
+    #[inline]
+    fn begin(&self) -> Snapshot {
         let (version, seq) = self.txn.begin();
         let begun = version.live.begin();
-        Arc::new(Snapshot { version, seq, begun })
+        Snapshot { version, seq, begun }
     }
 }
 

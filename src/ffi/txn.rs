@@ -1,6 +1,7 @@
 //! `ts_txn`: snapshots (read transactions) and name lookup.
+use std::cell::RefCell;
 use std::ffi::c_char;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Arc;
 
 use super::boundary::{boundary, boundary_void};
@@ -36,6 +37,64 @@ pub(crate) unsafe fn snapshot(txn: *const ts_txn) -> Result<ManuallyDrop<Arc<Sna
     Ok(ManuallyDrop::new(unsafe { Arc::from_raw(txn.cast::<Snapshot>()) }))
 }
 
+thread_local! {
+    /// Allocations of released snapshots, for this thread's next `ts_txn_begin`s: a begin
+    /// and a release then cost no `malloc` and `free` (and a release one reference-count
+    /// operation less). Each holds no snapshot any more (its contents were dropped), has a
+    /// reference count of 1 and is referenced from nowhere else.
+    static SPARE: RefCell<Vec<Arc<MaybeUninit<Snapshot>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare allocations a thread keeps (56 bytes each).
+const MAX_SPARE: usize = 8;
+
+/// A `ts_txn` pointer owning `snap`: `Arc::into_raw` of an `Arc<Snapshot>`, in `spare` (an
+/// allocation taken from SPARE) when there is one.
+#[inline]
+fn into_handle(spare: Option<Arc<MaybeUninit<Snapshot>>>, snap: Snapshot) -> *mut ts_txn {
+    match spare {
+        Some(spare) => {
+            let p = Arc::into_raw(spare).cast_mut();
+            // SAFETY: a spare's only reference was the one in SPARE (see there), so nothing
+            // else reads or writes its contents, which are uninitialised; `MaybeUninit<T>`
+            // has `T`'s layout, so the allocation is now that of an `Arc<Snapshot>` with
+            // reference count 1, as `Arc::into_raw(Arc::new(snap))` would give.
+            unsafe { p.write(MaybeUninit::new(snap)) };
+            p.cast::<ts_txn>()
+        }
+        None => Arc::into_raw(Arc::new(snap)).cast_mut().cast::<ts_txn>(),
+    }
+}
+
+/// Give back the reference a `ts_txn` pointer owns. When it was the last (no cursor or
+/// listing shares the snapshot), the snapshot is dropped in place and its allocation kept
+/// in SPARE, if there is room.
+///
+/// # Safety
+/// `txn` is a non-NULL pointer returned by `ts_txn_begin` and not yet released.
+unsafe fn release(txn: *mut ts_txn) {
+    // SAFETY: `txn` came from `Arc::into_raw` (`into_handle`) of an `Arc<Snapshot>` whose
+    // reference the caller owns; this takes it back, once.
+    let mut snap = unsafe { Arc::from_raw(txn.cast_const().cast::<Snapshot>()) };
+    let room = SPARE.try_with(|s| s.borrow().len() < MAX_SPARE).unwrap_or(false);
+    if !room || Arc::get_mut(&mut snap).is_none() {
+        drop(snap);
+        return;
+    }
+    let p = Arc::into_raw(snap).cast_mut();
+    // SAFETY: `get_mut` proved this the only reference (no Weak exists either), so nothing
+    // else can read the snapshot; it is dropped here, once. If its drop panics (a bug), the
+    // allocation is leaked, as `ts_txn_release` documents.
+    unsafe { std::ptr::drop_in_place(p) };
+    // SAFETY: `p` came from `Arc::into_raw` of an `Arc<Snapshot>`, and `MaybeUninit<Snapshot>`
+    // has the same size and alignment, as `Arc::from_raw` requires; the contents are now
+    // uninitialised, which `MaybeUninit` allows (dropping it frees only the allocation).
+    let spare = unsafe { Arc::from_raw(p.cast_const().cast::<MaybeUninit<Snapshot>>()) };
+    // `room` was checked above and nothing on this thread ran since but the drop, which
+    // does not begin or release snapshots.
+    let _ = SPARE.try_with(|s| s.borrow_mut().push(spare));
+}
+
 /// Begin a snapshot of `db`.
 ///
 /// O(1): takes no lock and never waits for writers, whatever the number of metrics.
@@ -53,9 +112,11 @@ pub unsafe extern "C" fn ts_txn_begin(db: *mut ts_db, out: *mut *mut ts_txn) -> 
         // SAFETY: `db` is NULL (checked) or a live handle from `ts_open`.
         let db = unsafe { handle_ref(db, "db")? };
         let out = out_ptr(out, "out")?;
-        let snap = db.db.begin();
+        let snap = db.db.begin_unshared();
+        // (Not while this thread exits, when SPARE may be gone: then a new allocation.)
+        let txn = into_handle(SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten(), snap);
         // SAFETY: `out` is non-NULL (checked) and points to writable storage for a pointer.
-        unsafe { out.write(Arc::into_raw(snap).cast_mut().cast::<ts_txn>()) };
+        unsafe { out.write(txn) };
         Ok(ts_status::TS_OK)
     })
 }
@@ -74,9 +135,8 @@ pub unsafe extern "C" fn ts_txn_begin(db: *mut ts_db, out: *mut *mut ts_txn) -> 
 pub unsafe extern "C" fn ts_txn_release(txn: *mut ts_txn) {
     boundary_void("ts_txn_release", || {
         if !txn.is_null() {
-            // SAFETY: `txn` came from `Arc::into_raw` in `ts_txn_begin`; this gives back the
-            // caller's one reference, exactly once.
-            drop(unsafe { Arc::from_raw(txn.cast_const().cast::<Snapshot>()) });
+            // SAFETY: `txn` came from `ts_txn_begin`; the caller releases it exactly once.
+            unsafe { release(txn) };
         }
     })
 }

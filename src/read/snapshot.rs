@@ -17,7 +17,8 @@ pub struct Snapshot {
     /// The version it reads; holding it is what makes the snapshot live for `close`.
     pub(crate) version: Arc<Version>,
     pub(crate) seq: u64,
-    /// When it began, for [`Database::stats`].
+    /// How it is counted among the live snapshots ([`Database::stats`]): the token of
+    /// `LiveSnapshots::begin`, which holds the second it began.
     pub(crate) begun: u64,
 }
 

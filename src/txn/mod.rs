@@ -8,8 +8,9 @@
 mod live;
 pub mod trie;
 
-use std::sync::Arc;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
@@ -22,7 +23,7 @@ use trie::IdTrie;
 
 /// The global transaction of one database.
 pub struct Global {
-    current: ArcSwap<Version>,
+    current: Current,
     /// Serialises building the next version (create, drop, seal, delete).
     writer: Mutex<WriterState>,
     seqr: Sequencer,
@@ -38,8 +39,13 @@ impl Global {
     /// A database's global transaction at `version`, handing out ids from `next_id` and
     /// sequence numbers after `seq`.
     pub fn new(version: Version, next_id: u64, seq: u64) -> Global {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         let g = Global {
-            current: ArcSwap::from_pointee(version),
+            current: Current {
+                version: ArcSwap::from_pointee(version),
+                generation: AtomicU64::new(0),
+                id: IDS.fetch_add(1, Ordering::Relaxed),
+            },
             writer: Mutex::new(WriterState { next_id }),
             seqr: Sequencer::default(),
         };
@@ -50,12 +56,12 @@ impl Global {
     /// The current version, without a lock (a guard: for a short look).
     #[inline]
     pub fn load(&self) -> Guard<Arc<Version>> {
-        self.current.load()
+        self.current.version.load()
     }
 
     /// The current version, as an owned reference.
     pub fn load_full(&self) -> Arc<Version> {
-        self.current.load_full()
+        self.current.version.load_full()
     }
 
     /// The sequencer writes take their numbers from.
@@ -77,10 +83,10 @@ impl Global {
         change: impl FnOnce(&Version, &mut WriterState) -> crate::Result<(Option<Version>, R)>,
     ) -> crate::Result<R> {
         let mut w = self.writer.lock();
-        let cur = self.current.load_full();
+        let cur = self.current.version.load_full();
         let (next, r) = change(&cur, &mut w)?;
         if let Some(next) = next {
-            self.current.store(Arc::new(next));
+            self.current.publish(Arc::new(next));
         }
         Ok(r)
     }
@@ -89,27 +95,95 @@ impl Global {
     /// and the old map is current (replacing it would have frozen that head).
     pub fn replace_map(&self, map: Arc<PartitionMap>) {
         let _w = self.writer.lock();
-        let cur = self.current.load_full();
-        self.current.store(Arc::new(cur.with_map(map)));
+        let cur = self.current.version.load_full();
+        self.current.publish(Arc::new(cur.with_map(map)));
     }
 
     /// A snapshot's `(version, seq)`: the version was current when `seq` was read, so every
     /// write numbered `<= seq` is reachable from it (docs/architecture.md explains why the
-    /// retry is needed). O(1), no lock, never waits for writers.
+    /// check is needed). O(1), no lock, never waits for writers.
+    ///
+    /// The generation brackets the read of `seq`: unchanged and even around it, no version
+    /// was published meanwhile, so the version of that generation was current. This thread
+    /// remembers that version (a `Weak`, so it keeps nothing alive) by generation: while no
+    /// new version is published, a begin is one reference-count increment and three loads.
     #[inline]
     pub fn begin(&self) -> (Arc<Version>, u64) {
-        loop {
-            let version = self.current.load_full();
+        let c = &self.current;
+        let g = c.generation.load(Ordering::SeqCst);
+        if g.is_multiple_of(2)
+            && let Ok(Some(version)) = LAST_VERSION.try_with(|last| {
+                let last = last.borrow();
+                if last.0 == c.id && last.1 == g { last.2.upgrade() } else { None }
+            })
+        {
             let seq = self.seqr.visible();
-            if Arc::ptr_eq(&self.current.load(), &version) {
+            if c.generation.load(Ordering::SeqCst) == g {
+                return (version, seq);
+            }
+        }
+        self.begin_uncached()
+    }
+
+    /// [`Global::begin`] when this thread does not know the current version yet.
+    #[cold]
+    fn begin_uncached(&self) -> (Arc<Version>, u64) {
+        let c = &self.current;
+        loop {
+            let g = c.generation.load(Ordering::SeqCst);
+            let version = c.version.load_full();
+            let seq = self.seqr.visible();
+            if g.is_multiple_of(2) && c.generation.load(Ordering::SeqCst) == g {
+                // (Not during this thread's exit, when the slot is gone: then nothing is kept.)
+                let _ =
+                    LAST_VERSION.try_with(|last| *last.borrow_mut() = (c.id, g, Arc::downgrade(&version)));
+                return (version, seq);
+            }
+            // A publication is under way, or came: the version may still have been current
+            // when `seq` was read (a writer need not finish for the reader to go on).
+            if Arc::ptr_eq(&c.version.load(), &version) {
                 return (version, seq);
             }
         }
     }
 }
 
+/// The current version and its generation, on their own cache lines: every begin reads
+/// them, and only a publication writes them.
+#[repr(align(128))]
+struct Current {
+    version: ArcSwap<Version>,
+    /// Odd while a version is being published, even otherwise: incremented before and after
+    /// each store of `version` (under the writer lock), so a reader who finds it even and
+    /// unchanged around a read knows no version was published meanwhile.
+    generation: AtomicU64,
+    /// Tells databases apart in [`LAST_VERSION`]: unique in the process, never reused.
+    id: u64,
+}
+
+impl Current {
+    /// Make `next` the current version. The caller holds the writer lock.
+    fn publish(&self, next: Arc<Version>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.version.store(next);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    /// The version this thread's last uncached [`Global::begin`] found current: the
+    /// database's `Current::id`, the generation, and the version. A `Weak`: it keeps only
+    /// the version's small allocation (not what the version references) and counts for
+    /// nothing in `Database::ensure_closable`.
+    static LAST_VERSION: RefCell<(u64, u64, Weak<Version>)> = const { RefCell::new((0, 0, Weak::new())) };
+}
+
 /// One immutable version of the global transaction.
+///
+/// Aligned to its own cache lines, away from the reference counts its `Arc` keeps in front
+/// of it: every snapshot begin and release changes the count, and every write reads `ids`.
 #[derive(Clone)]
+#[repr(align(128))]
 pub struct Version {
     /// metric id -> partition map.
     pub ids: IdTrie<Arc<PartitionMap>>,
@@ -283,6 +357,91 @@ impl Drop for Ticket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Publish one more metric (a new version).
+    fn add_one(g: &Global) {
+        g.commit(|cur, w| {
+            let id = MetricId(w.next_id);
+            w.next_id += 1;
+            let name = format!("m{}", id.0);
+            let next = cur.add_metric(id, &name, || PartitionMap::new(id, name.as_str().into())).unwrap();
+            Ok((Some(next), ()))
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn begin_reuses_the_remembered_version_only_while_it_is_current() {
+        let g = Global::new(Version::empty(), 1, 5);
+        let (v1, s1) = g.begin();
+        let (v2, s2) = g.begin(); // this thread remembers v1 now
+        assert!(Arc::ptr_eq(&v1, &v2));
+        assert_eq!((s1, s2), (5, 5));
+        // A write published since: the same version, the new seq.
+        drop(g.seqr().take());
+        let (v3, s3) = g.begin();
+        assert!(Arc::ptr_eq(&v1, &v3));
+        assert_eq!(s3, 6);
+        // A version published since: the new one, never the remembered one.
+        add_one(&g);
+        let (v4, _) = g.begin();
+        assert_eq!((v1.ids.len(), v4.ids.len()), (0, 1));
+        assert!(Arc::ptr_eq(&v4, &g.load_full()));
+        let (v5, _) = g.begin();
+        assert!(Arc::ptr_eq(&v4, &v5));
+        // Remembering keeps no version alive: the replaced one goes with its last snapshot,
+        // and the current one is held by the ArcSwap, v4 and v5 alone.
+        let old = Arc::downgrade(&v1);
+        drop((v1, v2, v3));
+        assert!(old.upgrade().is_none());
+        assert_eq!(Arc::strong_count(&v4), 3);
+        assert_eq!(Arc::strong_count(&v4.catalog), 1, "one live version");
+    }
+
+    #[test]
+    fn begin_tells_databases_apart_on_one_thread() {
+        let a = Global::new(Version::empty(), 1, 1);
+        let b = Global::new(Version::empty(), 1, 2);
+        add_one(&b);
+        for _ in 0..3 {
+            let (va, sa) = a.begin();
+            let (vb, sb) = b.begin();
+            assert!(Arc::ptr_eq(&va, &a.load_full()) && Arc::ptr_eq(&vb, &b.load_full()));
+            assert_eq!((sa, sb, va.ids.len(), vb.ids.len()), (1, 2, 0, 1));
+        }
+    }
+
+    /// The writer publishes version k (k metrics), then sequence number k, so at every
+    /// instant the current version has `visible` or `visible + 1` metrics. A snapshot whose
+    /// version was current while its seq was read has the same; a stale one (remembered by
+    /// a thread after a publication, or loaded before a publication and paired with a later
+    /// seq) would have fewer.
+    #[test]
+    fn begin_pairs_a_seq_with_a_version_current_while_it_was_read() {
+        const N: usize = 3000;
+        let g = Global::new(Version::empty(), 1, 0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut checked = 0u64;
+                    while !done.load(Ordering::Relaxed) || checked == 0 {
+                        let (v, seq) = g.begin();
+                        let n = v.ids.len();
+                        assert!(n == seq || n == seq + 1, "version of {n} metrics with seq {seq}");
+                        checked += 1;
+                    }
+                });
+            }
+            for _ in 0..N {
+                add_one(&g);
+                drop(g.seqr().take());
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        let (v, seq) = g.begin();
+        assert_eq!((v.ids.len(), seq), (N as u64, N as u64));
+    }
 
     #[test]
     fn publication_is_in_sequence_order_across_threads() {
