@@ -82,7 +82,9 @@ class TestMaintenance < TSDBTest
       full = db.stats
       assert_equal 3, full.metrics
       assert_equal 3000, full.points
-      assert_includes (3000 / 32)..3000, full.partitions, "sealed partitions hold at most 32 points"
+      # Partitions of 16 to 32 points, joined by tier (four of one tier into one of the next):
+      # a few per metric.
+      assert_includes 3..(3000 / 16), full.partitions, "sealed partitions, joined by tier"
       assert_operator full.wal_bytes, :>=, 3000 * 8, "every point went through the log"
       assert_operator full.disk_bytes, :>, 0
       db.checkpoint
@@ -112,12 +114,14 @@ class TestMaintenance < TSDBTest
 
   # After retention of `span` over points 0...n (partitions of 16 to 32 points): the points
   # left are the newest ones, and some reach back past the horizon (whole partitions go).
-  def assert_retained(db, id, n, span, label)
+  # Partitions written before the span was set may have been joined by tier (up to 1,024
+  # points here): `slack` is how far back the one across the horizon may then reach.
+  def assert_retained(db, id, n, span, label, slack: 6 * 16)
     left = timestamps(db, id)
     first = left.first
     assert left == (first...n).to_a, "#{label}: the newest points are kept: #{left.first(3)}..#{left.last(3)}"
     assert_operator first, :<=, n - 1 - span, "#{label}: nothing newer than the horizon goes"
-    assert_operator first, :>, n - 1 - span - (6 * 16), "#{label}: the partitions past the horizon go"
+    assert_operator first, :>, n - 1 - span - slack, "#{label}: the partitions past the horizon go"
   end
 
   def test_per_metric_retention_enforced_now
@@ -131,10 +135,10 @@ class TestMaintenance < TSDBTest
       assert_nil db.set_retention(a, 100)
       dropped = db.enforce_retention
       assert_kind_of Integer, dropped
-      assert_retained(db, a, 1000, 100, "a")
+      assert_retained(db, a, 1000, 100, "a", slack: 1024)
       assert_equal (0...1000).to_a, timestamps(db, b), "b keeps the database's default: everything"
       gone = partitions - db.stats.partitions
-      assert_operator gone, :>=, (1000 - 100 - (6 * 16)) / 32, "old partitions are gone"
+      assert_operator gone, :>=, 1, "old partitions are gone"
       # The background work may have dropped some first (set_retention wakes it); the
       # partitions gone are those dropped by the one or the other.
       assert_includes 0..gone, dropped
@@ -170,7 +174,7 @@ class TestMaintenance < TSDBTest
       c_first = first_timestamp(db, c)
       fill(db, c, 3000...4000)
       db.enforce_retention
-      assert_retained(db, b, 3000, 100, "b with a span set later")
+      assert_retained(db, b, 3000, 100, "b with a span set later", slack: 1024)
       assert timestamps(db, c) == (c_first...4000).to_a, "c keeps everything again"
       db.set_retention(c, -1) # a negative span keeps everything too
     end
