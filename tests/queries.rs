@@ -521,3 +521,48 @@ fn a_block_claiming_more_nans_than_points_is_corruption_not_a_panic() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// An aggregate in calls of one bucket equals one big call bit for bit (the header's
+/// promise), also over parts joined into paged blocks, where a bucket's points arrive in
+/// different slices (pages, windows) depending on where a call starts.
+#[test]
+fn aggregates_in_many_calls_equal_one_call_bit_for_bit() {
+    let d = std::env::temp_dir().join(format!("tsdb-agg-calls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let mut o = Options::default();
+    o.set_partition_points(64).unwrap();
+    let db = Database::open(&d, &o).unwrap();
+    let id = db.create_metric("m").unwrap();
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    for i in 0i64..6000 {
+        if (2000..2300).contains(&i) { continue; }
+        let mut v = ((i * 7919) % 1000) as f64 / 7.0 - 50.0;
+        if i % 97 == 0 { v = f64::NAN } else if (3331..3364).contains(&i) { v = f64::from_bits(0x7ff8_0000_0000_0abc) } else if i == 4444 { v = f64::INFINITY } else if i == 5555 { v = f64::NEG_INFINITY }
+        ts.push(i * 3); vs.push(v);
+    }
+    let mut k = 0;
+    while k < ts.len() { let e = (k + 500).min(ts.len()); db.insert_batch(id, &ts[k..e], &vs[k..e]).unwrap(); if k == 2500 { db.checkpoint().unwrap(); } k += 500; }
+    db.insert_batch(id, &[30, 31, 3000], &[1e6, -1e6, 42.0]).unwrap();
+    let s = db.begin();
+    for (from, until, bucket) in [(-7i64, 20000i64, 100i64), (100, 12345, 5000), (-7, 20000, 1000), (0, 18000, 777)] {
+    let mut all = Vec::new();
+    s.aggregate(id, from, until, bucket, usize::MAX, &mut all).unwrap();
+    let mut one = Vec::new();
+    let mut f = from;
+    loop {
+        let mut got = Vec::new();
+        s.aggregate(id, f, until, bucket, 1, &mut got).unwrap();
+        if got.is_empty() { break; }
+        f = got[0].start + bucket;
+        one.extend(got);
+        if f >= until { break; }
+    }
+    assert_eq!(all.len(), one.len());
+    for (a, b) in all.iter().zip(&one) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "bucket at {} of {bucket} from {from}", a.start);
+    }
+    }
+    drop(s);
+    db.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(d);
+}

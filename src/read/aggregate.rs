@@ -154,8 +154,12 @@ impl<'p> Folder<'_, 'p> {
                 a.first = vals[i];
                 a.first_ts = ts[i];
             }
-            let (min, max, sum, nans) = fold(&vals[i..j]);
-            (a.min, a.max, a.sum) = (a.min.min(min), a.max.max(max), a.sum + sum);
+            let (min, max, _, nans) = fold(&vals[i..j]);
+            // The sum point by point, in time order: the same however the bucket's points
+            // arrive in slices (a page, a window, one call of several), so an aggregate in
+            // several calls equals one call bit for bit (lane sums regrouped by slice did not).
+            let sum = vals[i..j].iter().fold(a.sum, |s, &v| s + if v.is_nan() { 0.0 } else { v });
+            (a.min, a.max, a.sum) = (a.min.min(min), a.max.max(max), sum);
             acc.valued += (j - i) as u64 - u64::from(nans);
             a.count += (j - i) as u64;
             a.last = vals[j - 1];
@@ -280,7 +284,37 @@ impl Snapshot {
                 break;
             }
             let after = h + head_ts[h..].partition_point(|&t| t <= hi);
-            if after > h {
+            if after > h && data.pages_into(&mut pages)? {
+                // Head points in a paged block's range win over its points, page by page:
+                // a page no head point falls in is folded as it would be without them, so
+                // a call starting later (which sees fewer head points) folds it alike, to
+                // the same sums bit for bit.
+                for page in &pages {
+                    let (plo, phi) = (page.summary.first_ts, page.summary.last_ts);
+                    let before = h + head_ts[h..after].partition_point(|&t| t < plo);
+                    f.points(&head_ts[h..before], &head_vals[h..before])?;
+                    h = before;
+                    let within = h + head_ts[h..after].partition_point(|&t| t <= phi);
+                    if f.full || phi < from || plo >= until {
+                        if f.full {
+                            break;
+                        }
+                        continue;
+                    }
+                    if within > h {
+                        let (ts, vals) = data.page_merged_with(page, &head_ts[h..within], &head_vals[h..within])?;
+                        h = within;
+                        f.points(&ts, &vals)?;
+                    } else if f.inside_one(plo, phi) {
+                        f.summary(&page.summary, Piece::Page(data, *page))?;
+                    } else {
+                        f.decoded(data, Some(page))?;
+                    }
+                    if f.full {
+                        break;
+                    }
+                }
+            } else if after > h {
                 // Head points in the block's range: decode, let them win, fold.
                 let (ts, vals) = data.merged_with(&head_ts[h..after], &head_vals[h..after])?;
                 h = after;
