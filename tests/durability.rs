@@ -5,37 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
+use common::{Model, all, check, copy_dir, opts, tmpdir};
 use tsdb::codec::shapes::Rng;
 use tsdb::{Batch, Database, Error, MetricId, Options, Snapshot, SyncPolicy};
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tsdb-dur-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn opts(pp: u32) -> Options {
-    let mut o = Options::default();
-    o.set_partition_points(pp).unwrap();
-    o
-}
-
-fn all(s: &Arc<Snapshot>, id: MetricId) -> tsdb::Result<Vec<(i64, u64)>> {
-    s.scan(id, i64::MIN, tsdb::MAX_TIMESTAMP + 1)?.map(|p| p.map(|(t, v)| (t, v.to_bits()))).collect()
-}
-
-type Model = BTreeMap<String, BTreeMap<i64, u64>>;
-
-/// Every metric of the model, by name, with exactly its points; no other metric.
-fn check(db: &Database, model: &Model) {
-    let s = db.begin();
-    assert_eq!(s.metric_count(), model.len() as u64, "metric count");
-    for (name, pts) in model {
-        let id = s.lookup(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let want: Vec<(i64, u64)> = pts.iter().map(|(t, v)| (*t, *v)).collect();
-        assert_eq!(all(&s, id).unwrap(), want, "points of {name}");
-    }
-}
 
 /// Random writes (out of order, overwrites, drops, batches) with checkpoints and reopens
 /// in between; after each reopen the database equals the model.
@@ -314,27 +288,6 @@ fn space_returns_when_the_last_old_snapshot_is_released() {
     drop(s);
     db.close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            match std::fs::copy(e.path(), to.join(e.file_name())) {
-                // A live database deletes the data segments its durable manifest no longer
-                // names (after a checkpoint, as the versions holding them go): one may vanish
-                // between the listing and the copy, and the copy does not need it.
-                Err(x) if x.kind() == std::io::ErrorKind::NotFound => {}
-                r => {
-                    r.unwrap_or_else(|x| panic!("{}: {x}", e.path().display()));
-                }
-            }
-        }
-    }
 }
 
 /// A range delete keeps every snapshot rule: an older snapshot still reads the points, the
@@ -749,99 +702,4 @@ fn a_format_3_manifest_opens_and_takes_writes() {
     drop(s);
     db.close().map_err(|(_, e)| e).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
-}
-
-/// A batch's points in another order that keeps each metric's adds in theirs.
-fn interleave(rng: &mut Rng, pts: &[(MetricId, i64, f64)]) -> Vec<(MetricId, i64, f64)> {
-    let mut queues: BTreeMap<u64, std::collections::VecDeque<(MetricId, i64, f64)>> = BTreeMap::new();
-    for p in pts {
-        queues.entry(p.0.0).or_default().push_back(*p);
-    }
-    let mut keys: Vec<u64> = queues.keys().copied().collect();
-    let mut out = Vec::with_capacity(pts.len());
-    while !keys.is_empty() {
-        let k = rng.below(keys.len() as u64) as usize;
-        let q = queues.get_mut(&keys[k]).unwrap();
-        out.push(q.pop_front().unwrap());
-        if q.is_empty() {
-            keys.swap_remove(k);
-        }
-    }
-    out
-}
-
-/// Scrapes (one timestamp, ids in order: the sorted path and the scrape log record) give
-/// the points that the same batches in any other order give (the general path), later adds
-/// of one metric and timestamp winning; both replay from the log after a crash, and
-/// survive close and reopen.
-#[test]
-fn scrape_batches_equal_shuffled_ones_and_replay_from_the_log() {
-    let (da, db_) = (tmpdir("scrape-a"), tmpdir("scrape-b"));
-    let mut o = opts(16); // seals during the batches
-    o.head_run_points = 3;
-    o.raw_head_budget = 16 * 24 * 4; // a few raw heads, the rest in runs
-    o.checkpoint_bytes = 1 << 30; // everything stays in the log
-    let (a, b) = (Database::open(&da, &o).unwrap(), Database::open(&db_, &o).unwrap());
-    let mut rng = Rng::new(15, 0);
-    let mut model: Model = BTreeMap::new();
-    let mut ids = Vec::new();
-    for i in 0..40 {
-        let name = format!("s{i}");
-        let id = a.create_metric(&name).unwrap();
-        assert_eq!(b.create_metric(&name).unwrap(), id);
-        ids.push(id);
-        model.insert(name, BTreeMap::new());
-    }
-    for round in 0..120i64 {
-        let mut pts = Vec::new();
-        let scrape = round % 4 != 3;
-        for (k, &id) in ids.iter().enumerate() {
-            if rng.below(10) == 0 {
-                continue; // not every metric in every scrape
-            }
-            let reps = if rng.below(8) == 0 { 2 + rng.below(2) } else { 1 };
-            for _ in 0..reps {
-                // A repeated (id, ts) in one batch: the later add wins.
-                let t = if scrape { round * 10 } else { rng.below(2000) as i64 };
-                let v = (round * 1000 + k as i64) as f64 + rng.below(100) as f64 / 4.0;
-                pts.push((id, t, v));
-            }
-        }
-        for (id, t, v) in &pts {
-            let k = ids.iter().position(|x| x == id).unwrap();
-            model.get_mut(&format!("s{k}")).unwrap().insert(*t, v.to_bits());
-        }
-        let shuffled = interleave(&mut rng, &pts);
-        for (db, pts) in [(&a, &pts), (&b, &shuffled)] {
-            let mut batch = Batch::new();
-            for &(id, t, v) in pts {
-                batch.add(id, t, v);
-            }
-            if !batch.is_empty() {
-                db.commit(&mut batch).unwrap();
-            }
-        }
-        if round % 17 == 0 {
-            check(&a, &model);
-            check(&b, &model);
-        }
-    }
-    check(&a, &model);
-    check(&b, &model);
-    // A crash image: the log alone holds every batch (no checkpoint ran).
-    for d in [&da, &db_] {
-        let img = d.with_extension("img");
-        copy_dir(d, &img);
-        let c = Database::open(&img, &o).unwrap();
-        check(&c, &model);
-        c.close().map_err(|(_, e)| e).unwrap();
-        std::fs::remove_dir_all(&img).unwrap();
-    }
-    for (db, d) in [(a, &da), (b, &db_)] {
-        db.close().map_err(|(_, e)| e).unwrap();
-        let db = Database::open(d, &o).unwrap();
-        check(&db, &model);
-        db.close().map_err(|(_, e)| e).unwrap();
-        std::fs::remove_dir_all(d).unwrap();
-    }
 }
