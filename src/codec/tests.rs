@@ -336,6 +336,20 @@ fn summary_checks_tolerate_the_order_of_addition_only() {
     assert!(check_summaries(&block, &ts, &vals).is_err());
 }
 
+/// Decode paged block `block` page by page: each page holds its part of `(ts, vals)`.
+/// Returns the number of pages.
+#[track_caller]
+fn pages_decode_to(block: &[u8], ts: &[i64], vals: &[f64]) -> usize {
+    let pages = pages(block).unwrap().expect("paged");
+    for page in &pages {
+        let r = page.start..page.start + page.summary.count as usize;
+        let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
+        decode_page(block, page, &mut t, &mut v).unwrap();
+        assert_eq!((t, bits(&v)), (ts[r.clone()].to_vec(), bits(&vals[r])));
+    }
+    pages.len()
+}
+
 /// `append` extends a paged block of full pages without re-coding them: the result decodes
 /// to both runs, page by page and whole, its summaries check out, and it is what encoding
 /// the points at once would summarise. Blocks it cannot extend are left alone.
@@ -374,14 +388,7 @@ fn appended_blocks_hold_both_runs() {
         assert_eq!(t, ts);
         assert_eq!(bits(&v), bits(&vals));
         check_summaries(&block, &ts, &vals).unwrap();
-        let pages = pages(&block).unwrap().expect("paged");
-        assert_eq!(pages.len(), ts.len().div_ceil(PAGE_POINTS));
-        for page in &pages {
-            let r = page.start..page.start + page.summary.count as usize;
-            let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
-            decode_page(&block, page, &mut t, &mut v).unwrap();
-            assert_eq!((t, bits(&v)), (ts[r.clone()].to_vec(), bits(&vals[r])));
-        }
+        assert_eq!(pages_decode_to(&block, &ts, &vals), ts.len().div_ceil(PAGE_POINTS));
         // Constant data: the new pages repeat the old ones' bytes and are stored once.
         if round % 4 == 1 && ts.windows(2).all(|w| w[1] - w[0] == ts[1] - ts[0]) {
             assert!(block.len() < first.len() + 64, "{} bytes after {}", block.len(), first.len());
@@ -505,13 +512,8 @@ fn concatenated_blocks_hold_every_run() {
         assert_eq!(t, ts);
         assert_eq!(bits(&v), bits(&vals));
         check_summaries(&block, &ts, &vals).unwrap();
-        if let Some(pages) = pages(&block).unwrap() {
-            for page in &pages {
-                let r = page.start..page.start + page.summary.count as usize;
-                let (mut t, mut v) = (vec![0; r.len()], vec![0.0; r.len()]);
-                decode_page(&block, page, &mut t, &mut v).unwrap();
-                assert_eq!((t, bits(&v)), (ts[r.clone()].to_vec(), bits(&vals[r])));
-            }
+        if ts.len() > PAGED_ABOVE {
+            pages_decode_to(&block, &ts, &vals);
         }
     }
     // Blocks of full pages are copied: the result is their bytes plus one directory.

@@ -237,17 +237,22 @@ fn leftovers_of_an_interrupted_rotation_go() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-#[test]
-fn a_format_1_segment_is_still_read_and_its_torn_end_cut() {
-    let d = dir("v1");
-    // Format 1: no length in the header, no end records; written by the first release.
-    let mut b = file_header(&MAGIC, FORMAT_1, 0, 1).to_vec();
+/// A segment of an older format: `header` followed by five one-point inserts, seqs 1 to 5.
+fn five_inserts(mut b: Vec<u8>) -> Vec<u8> {
     for i in 0..5u64 {
         let r = Record::Insert { id: 1, ts: &[i as i64], vals: &[1.0] };
         let at = b.len();
         b.resize(at + r.size().unwrap(), 0);
         r.write(i + 1, &mut b[at..]);
     }
+    b
+}
+
+#[test]
+fn a_format_1_segment_is_still_read_and_its_torn_end_cut() {
+    let d = dir("v1");
+    // Format 1: no length in the header, no end records; written by the first release.
+    let mut b = five_inserts(file_header(&MAGIC, FORMAT_1, 0, 1).to_vec());
     b.extend_from_slice(&[7; 20]); // a torn record
     b.resize(b.len() + 1000, 0);
     std::fs::write(seg(&d, 1), &b).unwrap();
@@ -269,13 +274,7 @@ fn a_format_2_segment_is_read_ended_and_followed_by_a_format_3_one() {
     let d = dir("v2");
     // Format 2: the layout of format 3, without scrape records; written by earlier releases.
     let len = 4 * PAGE as usize;
-    let mut b = file_header(&MAGIC, FORMAT_2, 4, 1).to_vec();
-    for i in 0..5u64 {
-        let r = Record::Insert { id: 1, ts: &[i as i64], vals: &[1.0] };
-        let at = b.len();
-        b.resize(at + r.size().unwrap(), 0);
-        r.write(i + 1, &mut b[at..]);
-    }
+    let mut b = five_inserts(file_header(&MAGIC, FORMAT_2, 4, 1).to_vec());
     b.resize(len, 0);
     std::fs::write(seg(&d, 1), &b).unwrap();
     assert_eq!(replay(&d, 0, None).unwrap(), vec![0, 1, 2, 3, 4]);
