@@ -94,6 +94,10 @@ fn fill_image(db: &Database) -> crate::Result<()> {
     batch.add(noisy, 2_000_000, 7.0);
     batch.add(heads, 100, 8.0);
     db.commit(&mut batch)?;
+    // A scrape (one timestamp, ids in order): the log's scrape record.
+    batch.add(noisy, 2_000_001, 9.0);
+    batch.add(heads, 2_000_001, 10.0);
+    db.commit(&mut batch)?;
     db.delete_range(heads, 0, 2)?;
     db.set_retention(heads, -1)?;
     let gone = db.create_metric("gone.too")?;

@@ -51,6 +51,24 @@ impl Op {
                 vals.iter().for_each(|v| u(&mut p, v.to_bits()));
                 (3, p)
             }
+            // One timestamp and ids in order: a scrape record (count, the timestamp, the
+            // values, the ids as varint gaps from 0).
+            Op::Batch { ids, ts, vals } if ts.iter().all(|&t| t == ts[0]) && ids.is_sorted() => {
+                u(&mut p, ts.len() as u64);
+                u(&mut p, ts[0] as u64);
+                vals.iter().for_each(|v| u(&mut p, v.to_bits()));
+                let mut prev = 0;
+                for &id in ids {
+                    let mut gap = id - prev;
+                    while gap >= 0x80 {
+                        p.push(gap as u8 | 0x80);
+                        gap >>= 7;
+                    }
+                    p.push(gap as u8);
+                    prev = id;
+                }
+                (8, p)
+            }
             Op::Batch { ids, ts, vals } => {
                 u(&mut p, ts.len() as u64);
                 ids.iter().for_each(|&i| u(&mut p, i));
@@ -293,6 +311,13 @@ pub fn script(kind: Kind) -> Vec<Step> {
                     g.insert(cpu, ts, vec![-1.25; 40]);
                 }
                 33 => g.op(Op::Delete { id: rnd, from: T0 + 200 * STEP, until: T0 + 260 * STEP }),
+                // A scrape (one timestamp, ids in order): the log's scrape record.
+                _ if r % 10 == 5 => {
+                    let ids: Vec<u64> = ms[..12].iter().copied().filter(|&id| id != ms[5] || r < 9).collect();
+                    let ts = vec![T0 + (3000 + r) * STEP; ids.len()];
+                    let vals: Vec<f64> = ids.iter().map(|&id| (id as i64 - r) as f64 * 0.5).collect();
+                    g.op(Op::Batch { ids, ts, vals });
+                }
                 _ => {}
             }
         }

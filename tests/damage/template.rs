@@ -326,8 +326,9 @@ pub fn parse_wal(t: &mut Template) {
         }
     }
     t.wal_segs = segs.iter().map(|s| s.0).collect();
-    // Records of kinds 1-6 are the ops' (other kinds, if a format adds some, are not ops).
-    let op_recs: Vec<usize> = (0..t.recs.len()).filter(|&i| (1..=6).contains(&t.recs[i].kind)).collect();
+    // Records of kinds 1-6 and 8 (scrapes) are the ops' (7 ends a segment).
+    let op_recs: Vec<usize> =
+        (0..t.recs.len()).filter(|&i| matches!(t.recs[i].kind, 1..=6 | 8)).collect();
     assert!(op_recs.len() <= t.ops.len());
     let first = t.ops.len() - op_recs.len();
     for (k, &ri) in op_recs.iter().enumerate() {
