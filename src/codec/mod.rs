@@ -293,12 +293,7 @@ pub fn splice(
         return Ok(None);
     }
     pages.truncate(keep);
-    let start = out.len();
-    out.resize(start + HEADER_LEN, 0);
-    let prefix = pages::Prefix { block, h: &h, pages: &pages };
-    let (s, codec, ts_len) = pages::encode(&[prefix], ts, vals, None, out);
-    finish_block(out, start, &s, codec, ts_len, PAGE_SHIFT);
-    Ok(Some(s))
+    Ok(Some(encode_after(&[pages::Prefix { block, h: &h, pages: &pages }], ts, vals, out)))
 }
 
 /// [`concat`] of `blocks` followed by the run `(ts, vals)` (strictly ascending, as long as
@@ -380,11 +375,17 @@ fn join(
     if prefix.is_empty() {
         return Ok(Some(encode(ts, vals, out)));
     }
+    Ok(Some(encode_after(&prefix, ts, vals, out)))
+}
+
+/// Append to `out` the paged block of the pages of `prefix` (copied) followed by the run
+/// `(ts, vals)` (see `pages::encode`); returns its summary.
+fn encode_after(prefix: &[pages::Prefix<'_>], ts: &[i64], vals: &[f64], out: &mut Vec<u8>) -> Summary {
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
-    let (s, codec, ts_len) = pages::encode(&prefix, ts, vals, None, out);
+    let (s, codec, ts_len) = pages::encode(prefix, ts, vals, None, out);
     finish_block(out, start, &s, codec, ts_len, PAGE_SHIFT);
-    Ok(Some(s))
+    s
 }
 
 /// Fill in the header reserved at `out[start..]` of the block whose body follows it.

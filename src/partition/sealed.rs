@@ -260,7 +260,12 @@ impl Sealed {
 
     /// Write the points of `pages` (consecutive pages of [`Sealed::pages`]) to `ts` and
     /// `vals`, each exactly as long as the pages hold; each page's checksum is verified.
-    pub fn decode_pages(&self, pages: &[codec::Page], ts: &mut [i64], vals: &mut [f64]) -> Result<()> {
+    pub fn decode_pages<'a>(
+        &self,
+        pages: impl IntoIterator<Item = &'a codec::Page>,
+        ts: &mut [i64],
+        vals: &mut [f64],
+    ) -> Result<()> {
         let block = self.block()?;
         let mut at = 0;
         for page in pages {
@@ -291,8 +296,7 @@ impl Sealed {
         let n: usize = wanted().map(|p| p.summary.count as usize).sum();
         ts.resize(n, 0);
         vals.resize(n, 0.0);
-        let wanted: Vec<codec::Page> = wanted().copied().collect();
-        self.decode_pages(&wanted, ts, vals)
+        self.decode_pages(wanted(), ts, vals)
     }
 
     fn corrupt(&self, msg: &str) -> Error {
