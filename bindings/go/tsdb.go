@@ -102,7 +102,7 @@ type Options struct {
 	ErrorIfMissing bool
 	// PartitionPoints: points at which a head partition is sealed (default 4096; 2..=524288).
 	PartitionPoints uint32
-	// HeadRunPoints: newest head points kept uncompressed (default 64; 1..=524288).
+	// HeadRunPoints: newest head points kept uncompressed (default 16; 1..=524288).
 	HeadRunPoints uint32
 	// RawHeadBudget: bytes of uncompressed head points in all. 0 means the default
 	// (64 MiB); a negative value sets 0 bytes, which compresses every head.

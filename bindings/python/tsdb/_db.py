@@ -276,7 +276,7 @@ def open(path, **options):  # noqa: A001 - the module's entry point, as in dbm.o
 
     Options (keywords; unset ones keep the library's defaults):
       create_if_missing (bool, True), partition_points (int, 4096),
-      head_run_points (int, 64), raw_head_budget (bytes, 64 MiB),
+      head_run_points (int, 16), raw_head_budget (bytes, 64 MiB),
       sync ("always" | "interval" | "none"; "interval") with interval_ms (int, 100),
       checkpoint_bytes (bytes, 64 MiB),
       retention (timestamp units, 0 = keep everything): the default retention span of

@@ -5,7 +5,7 @@ module TSDB
   #
   #   create_if_missing: true       create the directory when missing (its parent must exist)
   #   partition_points:  4096       points per head partition before it is sealed (2..524288)
-  #   head_run_points:   64         newest head points kept uncompressed (1..524288)
+  #   head_run_points:   16         newest head points kept uncompressed (1..524288)
   #   raw_head_budget:   64 MiB     bytes of uncompressed head points in all (0 compresses all)
   #   sync:              :interval  :none, :interval or :always (what a power loss may lose)
   #   sync_interval_ms:  100        fsync period for sync: :interval (1..60000)
