@@ -11,7 +11,7 @@ use crate::partition::PartitionMap;
 use crate::storage::manifest::MAX_COUNTER;
 use crate::storage::wal::Record;
 use crate::txn::Ticket;
-use crate::txn::trie::IdTrie;
+use crate::txn::trie::Finder;
 use crate::{Error, MAX_BATCH_POINTS, MAX_TIMESTAMP, MetricId, Result, SyncPolicy};
 
 impl Database {
@@ -117,7 +117,8 @@ impl Database {
         sh.check_writable()?;
         {
             let v = sh.txn.load();
-            if let Some(&id) = batch.ids.iter().find(|&&id| v.ids.get(id).is_none()) {
+            let mut maps = v.ids.finder();
+            if let Some(&id) = batch.ids.iter().find(|&&id| maps.get(id).is_none()) {
                 return Err(not_found(MetricId(id)));
             }
         }
@@ -276,9 +277,10 @@ impl Shared {
         // Heads written clean, put on the checkpoint list before the write is published
         // (the caller holds its ticket).
         let dirty = &mut Vec::with_capacity(CHUNK);
-        next_chunk(&v.ids, ids, &at, &mut k, &mut cur);
+        let mut maps = v.ids.finder();
+        next_chunk(&mut maps, ids, &at, &mut k, &mut cur);
         while !cur.is_empty() {
-            next_chunk(&v.ids, ids, &at, &mut k, &mut next);
+            next_chunk(&mut maps, ids, &at, &mut k, &mut next);
             for (_, _, map) in &cur {
                 let head = map.map(|m| m.head.lock());
                 if let Some(h) = &head {
@@ -339,7 +341,7 @@ type Group<'v> = (u64, Range<usize>, Option<&'v PartitionMap>);
 /// Fill `chunk` with the next [`CHUNK`] metrics of the batch from point `*k` on (points
 /// `at(*k), ...`; ids ascend), looked up in `maps`, their heads prefetched.
 fn next_chunk<'v>(
-    maps: &'v IdTrie<Arc<PartitionMap>>,
+    maps: &mut Finder<'v, Arc<PartitionMap>>,
     ids: &[u64],
     at: &impl Fn(usize) -> usize,
     k: &mut usize,

@@ -80,9 +80,15 @@ impl<T: Clone> IdTrie<T> {
 
     /// The value under `key`, if any.
     pub fn get(&self, key: u64) -> Option<&T> {
+        self.leaf(key)?[slot(key, 0)].as_ref()
+    }
+
+    /// The leaf holding `key`'s slot (keys `key & !MASK ..`), if there is one. Leaves are
+    /// always at level 0: a key fits in the tree's height.
+    fn leaf(&self, key: u64) -> Option<&[Option<T>; FAN]> {
         if key & !MASK == self.tail_base {
             return match self.tail.as_deref() {
-                Some(Node::Leaf(vals)) => vals[slot(key, 0)].as_ref(),
+                Some(Node::Leaf(vals)) => Some(vals),
                 _ => None,
             };
         }
@@ -95,9 +101,15 @@ impl<T: Clone> IdTrie<T> {
             level -= 1;
             match node {
                 Node::Branch(kids) => node = kids[slot(key, level)].as_deref()?,
-                Node::Leaf(vals) => return vals[slot(key, level)].as_ref(),
+                Node::Leaf(vals) => return Some(vals),
             }
         }
+    }
+
+    /// A [`Finder`] over this trie: lookups of nearby keys one after the other (a batch's
+    /// ids in order) share the walk down to their leaf.
+    pub fn finder(&self) -> Finder<'_, T> {
+        Finder { trie: self, base: u64::MAX, leaf: None }
     }
 
     /// The trie of `entries`, whose keys must ascend strictly (it panics otherwise): what
@@ -232,6 +244,28 @@ fn leaf_with<T: Clone>(leaf: Option<&Node<T>>, i: usize, val: Option<T>) -> Opti
     vals.iter().any(Option::is_some).then(|| Arc::new(Node::Leaf(vals)))
 }
 
+/// Lookups that remember the last leaf they reached (see [`IdTrie::finder`]): a run of
+/// keys in one leaf costs one walk from the root, not one each.
+pub struct Finder<'a, T> {
+    trie: &'a IdTrie<T>,
+    /// `key & !MASK` of the keys `leaf` holds (`u64::MAX`: none yet, no key has it as its
+    /// leaf's base since `MASK` is not 0).
+    base: u64,
+    leaf: Option<&'a [Option<T>; FAN]>,
+}
+
+impl<'a, T: Clone> Finder<'a, T> {
+    /// The value under `key`, if any (as [`IdTrie::get`]).
+    #[inline]
+    pub fn get(&mut self, key: u64) -> Option<&'a T> {
+        if key & !MASK != self.base {
+            self.base = key & !MASK;
+            self.leaf = self.trie.leaf(key);
+        }
+        self.leaf?[slot(key, 0)].as_ref()
+    }
+}
+
 struct Frame<'a, T> {
     node: &'a Node<T>,
     level: u32,
@@ -333,6 +367,13 @@ mod tests {
         }
         for (k, v) in &m {
             assert_eq!(t.get(*k), Some(v));
+        }
+        // A finder answers as `get` does, whatever order the keys come in (ascending runs,
+        // absent keys, keys past the tree, the tail's).
+        let mut f = t.finder();
+        let probes = (0..120_000u64).chain((0..300).rev()).chain([u64::MAX, u64::MAX - 1, 7, 0]);
+        for k in probes.chain(m.keys().copied()) {
+            assert_eq!(f.get(k), t.get(k), "key {k}");
         }
         let all: Vec<(u64, u64)> = t.range_from(0).map(|(k, v)| (k, *v)).collect();
         let want: Vec<(u64, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
