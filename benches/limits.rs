@@ -22,7 +22,8 @@
 //! `TSDB_BENCH_ONLY=deep,wide` runs a subset; `TSDB_LIMITS_KEEP=DIR` keeps the databases in
 //! `DIR/deep` and `DIR/wide` and, when one is already there, only opens it again (to compare
 //! two builds' opens on the same files); `TSDB_LIMITS_OPEN_ONLY=1` ends the wide open child
-//! after the open's figures (for profiling it). It prints figures and asserts nothing about
+//! after the open's figures (for profiling it); `TSDB_LIMITS_CHECKPOINT_BYTES=N` opens with
+//! that checkpoint interval instead of the default. It prints figures and asserts nothing about
 //! speed. Targets and the latest figures: docs/benchmarks.md ("Limits").
 mod common;
 use common::capi::{Db, NameBuf, check, create, rss_anon_bytes};
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 use tsdb::ffi::batch::{ts_batch, ts_batch_add, ts_batch_commit, ts_batch_free, ts_batch_new};
 use tsdb::ffi::cursor::{ts_cursor, ts_cursor_free, ts_cursor_next_batch, ts_scan_range};
 use tsdb::ffi::db::{ts_close, ts_open};
+use tsdb::ffi::options::{ts_options_free, ts_options_new, ts_options_set_checkpoint_bytes};
 use tsdb::ffi::query::{ts_agg, ts_aggregate};
 use tsdb::ffi::status::ts_status;
 use tsdb::ffi::txn::{ts_txn, ts_txn_begin, ts_txn_release};
@@ -132,10 +134,24 @@ fn run_child(name: &str, dir: &Path) {
 fn open(dir: &Path) -> (Db, f64) {
     let path = CString::new(dir.to_str().expect("UTF-8 path")).expect("no NUL");
     let mut db = null_mut();
+    // The defaults, but for `TSDB_LIMITS_CHECKPOINT_BYTES` when set (to see what
+    // checkpoints cost a workload).
+    let opts = std::env::var("TSDB_LIMITS_CHECKPOINT_BYTES").ok().filter(|v| !v.is_empty()).map(|v| {
+        let bytes: u64 = v.parse().expect("TSDB_LIMITS_CHECKPOINT_BYTES: a number of bytes");
+        let o = ts_options_new();
+        // SAFETY: a live options object.
+        check(unsafe { ts_options_set_checkpoint_bytes(o, bytes) }, "ts_options_set_checkpoint_bytes");
+        o
+    });
     let t = Instant::now();
-    // SAFETY: valid NUL-terminated path, NULL options (defaults), valid out-pointer.
-    check(unsafe { ts_open(path.as_ptr(), std::ptr::null(), &mut db) }, "ts_open");
-    (Db(db), t.elapsed().as_secs_f64())
+    // SAFETY: valid NUL-terminated path, options NULL (defaults) or live, valid out-pointer.
+    check(unsafe { ts_open(path.as_ptr(), opts.unwrap_or(null_mut()), &mut db) }, "ts_open");
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(o) = opts {
+        // SAFETY: created above, freed once.
+        unsafe { ts_options_free(o) };
+    }
+    (Db(db), secs)
 }
 
 /// CPU time this process has used, in seconds (every thread).

@@ -1,24 +1,25 @@
 //! Checkpoints: the heads' new points as extents, the changed metrics into the manifest,
 //! the log before it let go; and the compaction of mostly dead data segments
 //! (docs/format.md, "Checkpoint, step by step").
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{CheckpointFigures, Database, MAX_DEAD_PERCENT, Shared};
-use crate::partition::{HeadInner, Part, PartitionMap, Sealed};
+use crate::partition::{ExtentScratch, HeadInner, Part, PartitionMap, Sealed};
 use crate::read::Snapshot;
-use crate::storage::manifest::{BlockRef, Change, Commit, Manifest, MetricState, PartRef};
+use crate::storage::manifest::{Change, Commit, Manifest, MetricState, PartRef};
 use crate::{Result, SyncPolicy};
 
 /// A metric's state as a checkpoint gathers it (the manifest borrows it as a
-/// [`MetricState`]).
+/// [`MetricState`]): its parts and extents are ranges of the checkpoint's two lists of
+/// references (one allocation each for a million metrics, not two per metric).
 struct Entry {
     name: Arc<str>,
-    parts: Vec<PartRef>,
-    extents: Vec<BlockRef>,
+    parts: Range<usize>,
+    extents: Range<usize>,
     retention: i64,
 }
-
 impl Database {
     /// Write a checkpoint now: every acknowledged write goes into the data files and the
     /// manifest, and the write-ahead log before it is deleted. Runs concurrently with
@@ -102,6 +103,8 @@ impl Shared {
         let next_id = self.txn.next_id();
         let mut redirty = Vec::new();
         let mut pending: Vec<(u64, Option<Entry>)> = Vec::with_capacity(ids.len());
+        let (mut part_refs, mut extent_refs) = (Vec::new(), Vec::new());
+        let mut scratch = ExtentScratch::default();
         for &id in &ids {
             let Some(map) = snap.version.ids.get(id) else {
                 // Dropped (the tree forgets it), or created after the snapshot (later).
@@ -119,25 +122,22 @@ impl Shared {
             }
             let extents = {
                 let mut head = map.head.lock();
-                let fresh = head.points_between(head.extents_upto(), upto);
-                if !fresh.is_empty() {
-                    head.write_extents(fresh, self.store.blocks())?;
-                    head.set_extents_upto(upto);
-                }
+                head.write_extents(upto, &mut scratch, self.store.blocks())?;
                 if head.checkpointed(upto) {
                     redirty.push(id);
                 }
-                head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")).collect()
+                let start = extent_refs.len();
+                extent_refs.extend(head.extents().iter().map(|e| e.block_ref().expect("extents are on disk")));
+                start..extent_refs.len()
             };
-            let parts = map
-                .parts
-                .iter()
-                .map(|p| PartRef { start: p.start, block: p.data.block_ref().expect("parts are on disk") })
-                .collect();
-            pending.push((
-                id,
-                Some(Entry { name: map.name.clone(), parts, extents, retention: map.retention() }),
-            ));
+            let start = part_refs.len();
+            part_refs.extend(
+                map.parts
+                    .iter()
+                    .map(|p| PartRef { start: p.start, block: p.data.block_ref().expect("parts are on disk") }),
+            );
+            let parts = start..part_refs.len();
+            pending.push((id, Some(Entry { name: map.name.clone(), parts, extents, retention: map.retention() })));
         }
         let fsync = closing || self.opts.sync != SyncPolicy::None;
         let next_data_seg = self.store.sync_blocks(closing)?;
@@ -147,8 +147,8 @@ impl Shared {
                 id: *id,
                 state: e.as_ref().map(|e| MetricState {
                     name: &e.name,
-                    parts: &e.parts,
-                    extents: &e.extents,
+                    parts: &part_refs[e.parts.clone()],
+                    extents: &extent_refs[e.extents.clone()],
                     retention: e.retention,
                 }),
             })

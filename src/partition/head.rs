@@ -12,9 +12,14 @@ use std::sync::Arc;
 
 use super::sealed::BlockSink;
 use crate::bytes::{get_varint, put_varint};
-use super::{Sealed, sorted_unique};
+use super::sealed::merge_runs_into;
+use super::{Sealed, sorted_unique_into};
 use crate::Result;
 use crate::codec::{MAX_BLOCK_POINTS, run};
+
+/// The most points of tail buffer a head keeps once its points are compressed (see
+/// `HeadInner::compress_tail`): twice the default run.
+const KEPT_TAIL_POINTS: usize = 32;
 
 /// A run's columns (timestamps, values, seqs) and its coded bytes.
 type Columns = (Vec<i64>, Vec<f64>, Vec<u64>, Vec<u8>);
@@ -127,24 +132,34 @@ impl Head {
 }
 
 impl HeadInner {
-    /// Persist `fresh` head points as extents. Like a binary counter, the new points absorb
-    /// the newest extents while those are no larger than twice them, so a head that gets a
-    /// few points per checkpoint keeps O(log n) extents and each point is rewritten O(log n)
-    /// times before the head seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one
-    /// batch may bring millions of points). On failure the head's extents are as they were:
-    /// the manifest still names them.
-    pub fn write_extents(&mut self, fresh: Vec<HeadPoint>, sink: &dyn BlockSink) -> Result<()> {
+    /// Persist the points with `self.extents_upto() < seq <= upto` as extents, and mark the
+    /// extents as holding every point up to `upto`; false when there were none (nothing
+    /// written). Like a binary counter, the new points absorb the newest extents while
+    /// those are no larger than twice them, so a head that gets a few points per checkpoint
+    /// keeps O(log n) extents and each point is rewritten O(log n) times before the head
+    /// seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one batch may bring millions
+    /// of points). The work goes through `scratch`, so a checkpoint of a million heads does
+    /// not allocate and free a dozen buffers for each (which fragmented the heap the heads
+    /// live in). On failure the head's extents are as they were: the manifest still names
+    /// them.
+    pub fn write_extents(&mut self, upto: u64, scratch: &mut ExtentScratch, sink: &dyn BlockSink) -> Result<bool> {
         let head = self;
-        let (mut ts, mut vals) = sorted_unique(fresh, head.is_sorted());
+        let s = scratch;
+        s.pts.clear();
+        head.points_between_into(head.extents_upto(), upto, &mut s.pts, &mut s.run);
+        if s.pts.is_empty() {
+            return Ok(false);
+        }
+        sorted_unique_into(&mut s.pts, head.is_sorted(), &mut s.ts, &mut s.vals);
         let mut merged = Vec::new();
         let restore = |head: &mut HeadInner, merged: Vec<Arc<Sealed>>| {
             for x in merged.into_iter().rev() {
                 head.add_extent(x);
             }
         };
-        while ts.len() < MAX_BLOCK_POINTS {
-            let room = MAX_BLOCK_POINTS - ts.len();
-            let limit = (2 * ts.len()).min(room);
+        while s.ts.len() < MAX_BLOCK_POINTS {
+            let room = MAX_BLOCK_POINTS - s.ts.len();
+            let limit = (2 * s.ts.len()).min(room);
             // A restored extent can merge once its points are in the head's log (else the
             // extents of a head reopened often would only ever grow in number). A damaged
             // one stays as it is, a new extent beside it.
@@ -152,19 +167,19 @@ impl HeadInner {
                 break;
             }
             let Some(old) = head.pop_extent_up_to(limit) else { break };
-            let m = old.merged_with(&ts, &vals);
+            let m = old.decode_into(&mut s.old_ts, &mut s.old_vals);
             merged.push(old);
-            match m {
-                Ok(m) => (ts, vals) = m,
-                Err(e) => {
-                    restore(head, merged);
-                    return Err(e);
-                }
+            if let Err(e) = m {
+                restore(head, merged);
+                return Err(e);
             }
+            merge_runs_into(&s.old_ts, &s.old_vals, &s.ts, &s.vals, &mut s.out_ts, &mut s.out_vals);
+            std::mem::swap(&mut s.ts, &mut s.out_ts);
+            std::mem::swap(&mut s.vals, &mut s.out_vals);
         }
-        let mut new = Vec::with_capacity(ts.len().div_ceil(MAX_BLOCK_POINTS));
-        for (t, v) in ts.chunks(MAX_BLOCK_POINTS).zip(vals.chunks(MAX_BLOCK_POINTS)) {
-            match Sealed::encode(t, v, sink) {
+        let mut new = Vec::with_capacity(s.ts.len().div_ceil(MAX_BLOCK_POINTS));
+        for (t, v) in s.ts.chunks(MAX_BLOCK_POINTS).zip(s.vals.chunks(MAX_BLOCK_POINTS)) {
+            match Sealed::encode_with(t, v, &mut s.block, sink) {
                 Ok(e) => new.push(Arc::new(e)),
                 Err(e) => {
                     restore(head, merged);
@@ -175,7 +190,8 @@ impl HeadInner {
         for e in new {
             head.add_extent(e);
         }
-        Ok(())
+        head.set_extents_upto(upto);
+        Ok(true)
     }
 
     /// The last timestamp appended, if any.
@@ -285,7 +301,7 @@ impl HeadInner {
             /// compresses a million tails, each of a few dozen points.
             static SCRATCH: RefCell<Columns> = RefCell::default();
         }
-        let tail = std::mem::take(&mut self.tail);
+        let tail = &mut self.tail;
         let runs = self.runs.get_or_insert_with(Box::default);
         SCRATCH.with_borrow_mut(|(ts, vals, seqs, block)| {
             ts.clear();
@@ -310,6 +326,15 @@ impl HeadInner {
         });
         // A head holds at most a few partitions' worth of points (u32 is plenty).
         self.run_len = self.run_len.saturating_add(tail.len() as u32);
+        // The tail keeps its buffer for the next run: one allocation for the head's life
+        // instead of four a run (growing 1, 4, 8, 16), whose frees and reallocations,
+        // in step across a million scraped heads, left the heap fragmented. A buffer a
+        // large batch grew is let go.
+        if tail.capacity() > KEPT_TAIL_POINTS {
+            *tail = Vec::new();
+        } else {
+            tail.clear();
+        }
     }
 
     /// Points appended (restored ones included), duplicates counted.
@@ -451,12 +476,19 @@ impl HeadInner {
     /// The points with `lo < seq <= hi`, in append order; reads only the runs that may
     /// hold some (a checkpoint asks for what arrived since the last one). Restored points
     /// (sequence number 0) are never among them: no extent is decoded.
+    #[cfg(test)]
     pub fn points_between(&self, lo: u64, hi: u64) -> Vec<HeadPoint> {
-        if self.max_seq <= lo {
-            return Vec::new();
+        let mut pts = Vec::new();
+        self.points_between_into(lo, hi, &mut pts, &mut RunColumns::default());
+        pts
+    }
+
+    /// [`Self::points_between`] appending to `pts`, decoding runs through `cols`.
+    fn points_between_into(&self, lo: u64, hi: u64, pts: &mut Vec<HeadPoint>, cols: &mut RunColumns) {
+        if self.max_seq > lo {
+            let keep = |p: &HeadPoint| p.seq > lo && p.seq <= hi;
+            self.gather_into(None, |run_max_seq| run_max_seq > lo, keep, pts, cols).expect("no extent decoded");
         }
-        let keep = |p: &HeadPoint| p.seq > lo && p.seq <= hi;
-        self.gather(None, |run_max_seq| run_max_seq > lo, keep).expect("no extent decoded")
     }
 
     /// The points passing `keep`, in append order: the restored ones with timestamps in
@@ -469,15 +501,37 @@ impl HeadInner {
         keep: impl Fn(&HeadPoint) -> bool,
     ) -> Result<Vec<HeadPoint>> {
         let mut pts = Vec::new();
+        self.gather_into(restored, run_ok, keep, &mut pts, &mut RunColumns::default())?;
+        Ok(pts)
+    }
+
+    /// [`Self::gather`] appending to `pts`, decoding runs through `cols`.
+    fn gather_into(
+        &self,
+        restored: Option<(i64, i64)>,
+        run_ok: impl Fn(u64) -> bool,
+        keep: impl Fn(&HeadPoint) -> bool,
+        pts: &mut Vec<HeadPoint>,
+        cols: &mut RunColumns,
+    ) -> Result<()> {
+        let start = pts.len();
         if let Some(runs) = &self.runs {
             if let Some((from, until)) = restored {
-                decode_restored(runs.restored(), from, until, &mut pts)?;
+                decode_restored(runs.restored(), from, until, pts)?;
             }
-            decode_runs(runs.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| b), &mut pts);
-            pts.retain(&keep);
+            decode_runs(runs.iter().filter(|(_, m)| run_ok(*m)).map(|(b, _)| b), pts, cols);
+            // Keep what passes among the points appended here (HeadPoint is Copy).
+            let mut kept = start;
+            for i in start..pts.len() {
+                if keep(&pts[i]) {
+                    pts[kept] = pts[i];
+                    kept += 1;
+                }
+            }
+            pts.truncate(kept);
         }
         pts.extend(self.tail.iter().filter(|p| keep(p)).copied());
-        Ok(pts)
+        Ok(())
     }
 
     /// The points with `seq <= upto` and the rest, each in append order.
@@ -548,14 +602,36 @@ impl Runs {
     }
 }
 
-/// Append the points of `blocks` (runs) to `pts`.
-fn decode_runs<'a>(blocks: impl Iterator<Item = &'a [u8]>, pts: &mut Vec<HeadPoint>) {
-    let (mut ts, mut vals, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+/// Append the points of `blocks` (runs) to `pts`, decoding through `cols`.
+fn decode_runs<'a>(blocks: impl Iterator<Item = &'a [u8]>, pts: &mut Vec<HeadPoint>, cols: &mut RunColumns) {
+    let (ts, vals, seqs) = cols;
     for block in blocks {
+        ts.clear();
+        vals.clear();
+        seqs.clear();
         // Runs never leave memory: a bad one is a bug in this crate, not bad input.
-        run::decode(block, &mut ts, &mut vals, &mut seqs).expect("head runs decode");
+        run::decode(block, ts, vals, seqs).expect("head runs decode");
+        pts.extend((0..ts.len()).map(|i| HeadPoint { ts: ts[i], val: vals[i], seq: seqs[i] }));
     }
-    pts.extend((0..ts.len()).map(|i| HeadPoint { ts: ts[i], val: vals[i], seq: seqs[i] }));
+}
+
+/// A run's decoded columns: timestamps, values, sequence numbers.
+type RunColumns = (Vec<i64>, Vec<f64>, Vec<u64>);
+
+/// Buffers [`HeadInner::write_extents`] reuses from one head to the next.
+#[derive(Default)]
+pub struct ExtentScratch {
+    pts: Vec<HeadPoint>,
+    run: RunColumns,
+    /// The points to write, sorted and unique, and what merging an old extent gives.
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    out_ts: Vec<i64>,
+    out_vals: Vec<f64>,
+    /// A popped extent's points.
+    old_ts: Vec<i64>,
+    old_vals: Vec<f64>,
+    block: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -708,9 +784,7 @@ mod tests {
             // points go into the log first (else a head reopened often would gather extents).
             assert!(lazy.lock().pop_extent_up_to(usize::MAX).is_none(), "restored ones are not popped");
             for h in [&eager, &lazy] {
-                let mut h = h.lock();
-                let fresh = h.points_between(0, u64::MAX);
-                h.write_extents(fresh, &MemSink).unwrap();
+                h.lock().write_extents(u64::MAX, &mut ExtentScratch::default(), &MemSink).unwrap();
             }
             same("after a checkpoint");
             let counts = |h: &Head| h.lock().extents().iter().map(|e| e.len()).collect::<Vec<_>>();

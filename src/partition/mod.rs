@@ -17,7 +17,7 @@ mod sealed;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub use head::{Head, HeadInner, HeadPoint};
+pub use head::{ExtentScratch, Head, HeadInner, HeadPoint};
 #[cfg(test)]
 pub use sealed::MemSink;
 pub use sealed::{BlockSink, Sealed};
@@ -129,12 +129,21 @@ impl PartitionMap {
 /// Sort head points by timestamp and keep one per timestamp: the one with the highest seq,
 /// and of equal seqs the one appended last (`pts` is in append order).
 pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>, Vec<f64>) {
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    sorted_unique_into(&mut pts, already_sorted, &mut ts, &mut vals);
+    (ts, vals)
+}
+
+/// [`sorted_unique`] into `ts` and `vals` (cleared first), sorting `pts` in place.
+pub fn sorted_unique_into(pts: &mut [HeadPoint], already_sorted: bool, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
     if !already_sorted {
         pts.sort_by_key(|p| (p.ts, p.seq)); // stable: append order breaks ties
     }
-    let mut ts = Vec::with_capacity(pts.len());
-    let mut vals: Vec<f64> = Vec::with_capacity(pts.len());
-    for p in pts {
+    ts.clear();
+    vals.clear();
+    ts.reserve(pts.len());
+    vals.reserve(pts.len());
+    for p in pts.iter() {
         if ts.last() == Some(&p.ts) {
             *vals.last_mut().expect("same length as ts") = p.val;
         } else {
@@ -142,7 +151,6 @@ pub fn sorted_unique(mut pts: Vec<HeadPoint>, already_sorted: bool) -> (Vec<i64>
             vals.push(p.val);
         }
     }
-    (ts, vals)
 }
 
 /// New sealed parts after adding the sorted, unique points `(ts, vals)` to `parts`; the new
@@ -643,7 +651,7 @@ mod tests {
                 let at = block.len() - 3;
                 block[at] ^= 1;
             }
-            Part { start: ts[0], data: Arc::new(MemSink.put(block, pp as u32, ts[0], ts[pp - 1]).unwrap()) }
+            Part { start: ts[0], data: Arc::new(MemSink.put(&block, pp as u32, ts[0], ts[pp - 1]).unwrap()) }
         };
         let mut map = PartitionMap::new(MetricId(1), "m".into());
         map.parts = vec![part(0, false), part(1, true), part(2, false)].into();

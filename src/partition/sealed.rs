@@ -31,7 +31,7 @@ enum Loc {
 /// Where new sealed blocks go: memory (tests) or the database's data segments.
 pub trait BlockSink {
     /// Store `block`, a codec block of `count` points from `first_ts` to `last_ts`.
-    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed>;
+    fn put(&self, block: &[u8], count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed>;
 }
 
 /// Keeps blocks in memory (for tests of the partition logic without a database).
@@ -40,15 +40,15 @@ pub struct MemSink;
 
 #[cfg(test)]
 impl BlockSink for MemSink {
-    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
+    fn put(&self, block: &[u8], count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
         let len = block.len() as u32;
-        Ok(Sealed { loc: Loc::Mem(block.into_boxed_slice()), len, count, first_ts, last_ts })
+        Ok(Sealed { loc: Loc::Mem(block.into()), len, count, first_ts, last_ts })
     }
 }
 
 impl BlockSink for parking_lot::Mutex<DataWriter> {
-    fn put(&self, block: Vec<u8>, count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
-        let (seg, off) = self.lock().append(&block)?;
+    fn put(&self, block: &[u8], count: u32, first_ts: i64, last_ts: i64) -> Result<Sealed> {
+        let (seg, off) = self.lock().append(block)?;
         seg.set_live(block.len() as u32, true);
         Ok(Sealed { loc: Loc::Disk { seg, off }, len: block.len() as u32, count, first_ts, last_ts })
     }
@@ -71,9 +71,15 @@ const _: () = assert!(size_of::<Sealed>() == 40);
 impl Sealed {
     /// Encode the run (`ts` strictly ascending, non-empty, as long as `vals`) into `sink`.
     pub fn encode(ts: &[i64], vals: &[f64], sink: &dyn BlockSink) -> Result<Sealed> {
-        let mut block = Vec::new();
-        let s = codec::encode(ts, vals, &mut block);
-        sink.put(block, s.count, s.first_ts, s.last_ts)
+        Sealed::encode_with(ts, vals, &mut Vec::new(), sink)
+    }
+
+    /// [`Sealed::encode`], coding the block in `buf` (cleared first; reused by callers that
+    /// write many blocks).
+    pub fn encode_with(ts: &[i64], vals: &[f64], buf: &mut Vec<u8>, sink: &dyn BlockSink) -> Result<Sealed> {
+        buf.clear();
+        let s = codec::encode(ts, vals, buf);
+        sink.put(buf, s.count, s.first_ts, s.last_ts)
     }
 
     /// This block followed by the run `(ts, vals)` (after its last point) as one new block
@@ -82,7 +88,7 @@ impl Sealed {
     pub fn append(&self, ts: &[i64], vals: &[f64], sink: &dyn BlockSink) -> Result<Option<Sealed>> {
         let mut block = Vec::with_capacity(self.stored_len() as usize + 2 * ts.len());
         match codec::append(self.block()?, ts, vals, &mut block).map_err(|e| self.corrupt(&e.to_string()))? {
-            Some(s) => sink.put(block, s.count, s.first_ts, s.last_ts).map(Some),
+            Some(s) => sink.put(&block, s.count, s.first_ts, s.last_ts).map(Some),
             None => Ok(None),
         }
     }
@@ -105,7 +111,7 @@ impl Sealed {
         }
         let mut out = Vec::with_capacity(blocks.iter().map(|b| b.len()).sum::<usize>() + 4096);
         match codec::concat(&blocks, &mut out) {
-            Ok(Some(s)) => sink.put(out, s.count, s.first_ts, s.last_ts),
+            Ok(Some(s)) => sink.put(&out, s.count, s.first_ts, s.last_ts),
             Ok(None) => Err(Error::Internal("sealed runs to join overlap or hold too many points".into())),
             Err((i, e)) => Err(parts[i].corrupt(&e.to_string())),
         }
@@ -129,7 +135,7 @@ impl Sealed {
     pub fn copy_to(&self, sink: &dyn BlockSink) -> Result<Sealed> {
         let block = self.block()?;
         codec::verify(block).map_err(|e| self.corrupt(&e.to_string()))?;
-        sink.put(block.to_vec(), self.count, self.first_ts, self.last_ts)
+        sink.put(block, self.count, self.first_ts, self.last_ts)
     }
 
     /// The segment holding the block, if on disk.
@@ -341,7 +347,7 @@ impl Sealed {
         let (mts, mvals) = merge_runs(&old_ts, &old_vals, ts, vals);
         let mut block = Vec::with_capacity(self.stored_len() as usize + 2 * ts.len());
         match codec::splice(self.block()?, keep, &mts, &mvals, &mut block).map_err(|e| self.corrupt(&e.to_string()))? {
-            Some(s) => sink.put(block, s.count, s.first_ts, s.last_ts).map(Some),
+            Some(s) => sink.put(&block, s.count, s.first_ts, s.last_ts).map(Some),
             None => Ok(None),
         }
     }
@@ -349,8 +355,25 @@ impl Sealed {
 
 /// The sorted unique runs `old` and `new` merged; on equal timestamps the new point wins.
 fn merge_runs(old_ts: &[i64], old_vals: &[f64], ts: &[i64], vals: &[f64]) -> (Vec<i64>, Vec<f64>) {
+    let (mut ots, mut ovals) = (Vec::new(), Vec::new());
+    merge_runs_into(old_ts, old_vals, ts, vals, &mut ots, &mut ovals);
+    (ots, ovals)
+}
+
+/// [`merge_runs`] into `ots` and `ovals` (cleared first).
+pub(super) fn merge_runs_into(
+    old_ts: &[i64],
+    old_vals: &[f64],
+    ts: &[i64],
+    vals: &[f64],
+    ots: &mut Vec<i64>,
+    ovals: &mut Vec<f64>,
+) {
+    ots.clear();
+    ovals.clear();
     let n = old_ts.len() + ts.len();
-    let (mut ots, mut ovals) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    ots.reserve(n);
+    ovals.reserve(n);
     let (mut i, mut j) = (0, 0);
     while i < old_ts.len() || j < ts.len() {
         let take_new = j < ts.len() && (i == old_ts.len() || ts[j] <= old_ts[i]);
@@ -367,7 +390,6 @@ fn merge_runs(old_ts: &[i64], old_vals: &[f64], ts: &[i64], vals: &[f64]) -> (Ve
             i += 1;
         }
     }
-    (ots, ovals)
 }
 
 #[cfg(test)]
@@ -391,10 +413,10 @@ mod tests {
             let vals = vec![1.0; n as usize];
             let mut block = Vec::new();
             codec::encode(&ts, &vals, &mut block);
-            let good = MemSink.put(block.clone(), n as u32, 0, n - 1).unwrap();
+            let good = MemSink.put(&block, n as u32, 0, n - 1).unwrap();
             assert_eq!(good.summary().unwrap().count, n as u32);
             assert_eq!(good.pages().unwrap().is_some(), n > 1024);
-            let bad = MemSink.put(block, n as u32 + 1, 0, n - 1).unwrap();
+            let bad = MemSink.put(&block, n as u32 + 1, 0, n - 1).unwrap();
             let e = bad.summary().unwrap_err().to_string();
             assert!(e.contains(&format!("{n} points, the reference says {}", n + 1)), "{e}");
             assert_eq!(bad.pages().is_err(), n > 1024, "a paged block's pages are checked too");
