@@ -53,9 +53,12 @@ pub struct HeadInner {
     admitted: bool,
     /// The highest sequence number of any point (0 when empty or only restored).
     max_seq: u64,
-    /// Points in the runs: kept here, in the padding beside the flags, so that a write
-    /// does not touch the runs' box (a cache miss per head in a scrape).
-    run_len: u32,
+    /// Points before the tail: in the runs and in the restored extents (duplicates
+    /// counted). Kept here, in the padding beside the flags, so that a write does not touch
+    /// the runs' box: [`HeadInner::len`] is asked after every write, and the box is a
+    /// cache miss per head in a scrape (a quarter of the batch push's samples when `len`
+    /// read the restored count from it).
+    logged: u32,
     /// Points arrived since the last checkpoint wrote this head (see `Database::checkpoint`).
     dirty: bool,
 }
@@ -99,7 +102,7 @@ impl Head {
             frozen: false,
             admitted: false,
             max_seq,
-            run_len: 0,
+            logged: 0,
             dirty: false,
         };
         Head { inner: Mutex::new(inner) }
@@ -200,7 +203,7 @@ impl HeadInner {
             return Some(p.ts);
         }
         let r = self.runs.as_ref()?;
-        if self.run_len > 0 { Some(r.last_ts) } else { r.restored().last().map(|e| e.max_ts()) }
+        if self.logged as usize > r.restored_points { Some(r.last_ts) } else { r.restored().last().map(|e| e.max_ts()) }
     }
 
     /// Restore an empty head from `extents`, the blocks the manifest lists for it (oldest
@@ -219,6 +222,7 @@ impl HeadInner {
         runs.restored_points = extents.iter().map(|e| e.len()).sum();
         runs.restored = extents.len();
         runs.extents = extents;
+        self.logged = saturating_u32(runs.restored_points);
     }
 
     /// A new head holding this head's points, with `extents` in place of its extents:
@@ -237,6 +241,7 @@ impl HeadInner {
                 runs.extents = extents;
                 runs.restored = restored.min(runs.extents.len());
                 runs.restored_points = restored_points;
+                h.logged = saturating_u32(restored_points);
             }
             h.set_extents_upto(upto);
         }
@@ -325,7 +330,7 @@ impl HeadInner {
             runs.last_ts = ts[ts.len() - 1];
         });
         // A head holds at most a few partitions' worth of points (u32 is plenty).
-        self.run_len = self.run_len.saturating_add(tail.len() as u32);
+        self.logged = self.logged.saturating_add(tail.len() as u32);
         // The tail keeps its buffer for the next run: one allocation for the head's life
         // instead of four a run (growing 1, 4, 8, 16), whose frees and reallocations,
         // in step across a million scraped heads, left the heap fragmented. A buffer a
@@ -339,14 +344,17 @@ impl HeadInner {
 
     /// Points appended (restored ones included), duplicates counted.
     pub fn len(&self) -> usize {
-        self.run_len as usize + self.runs.as_ref().map_or(0, |r| r.restored_points) + self.tail.len()
+        self.logged as usize + self.tail.len()
     }
 
-    /// Hint that a point is about to be appended (the tail's next slot; see
-    /// `sys::prefetch`). Call with the lock held, some heads ahead of the write.
+    /// Hint that a point is about to be appended (see `sys::prefetch`): the tail's last
+    /// point, which `push` compares with, and its next slot, where the two are on
+    /// different lines. Call with the lock held, some heads ahead of the write.
     #[inline]
     pub fn prefetch_append(&self) {
-        crate::sys::prefetch(self.tail.as_ptr().wrapping_add(self.tail.len()));
+        let next = self.tail.as_ptr().wrapping_add(self.tail.len());
+        crate::sys::prefetch(next.wrapping_sub(1));
+        crate::sys::prefetch(next.cast::<u8>().wrapping_add(size_of::<HeadPoint>() - 1));
     }
 
     pub fn is_sorted(&self) -> bool {
@@ -416,7 +424,7 @@ impl HeadInner {
     /// 0): they become ordinary extents, which a checkpoint may merge. On error (a damaged
     /// extent) the head is as it was.
     fn decode_restored_into_log(&mut self) -> Result<()> {
-        let run_len = self.run_len;
+        let logged = self.logged as usize;
         let Some(runs) = self.runs.as_mut().filter(|r| r.restored > 0) else { return Ok(()) };
         let mut pts = Vec::with_capacity(runs.restored_points);
         decode_restored(runs.restored(), i64::MIN, i64::MAX, &mut pts)?;
@@ -432,15 +440,14 @@ impl HeadInner {
             put_varint(0, &mut front);
             front.extend_from_slice(&block);
         }
-        if run_len == 0 {
+        if logged == runs.restored_points {
+            // No run yet: the last restored point is the last one before the tail.
             runs.last_ts = pts.last().map_or(runs.last_ts, |p| p.ts);
         }
         front.extend_from_slice(&runs.bytes);
         runs.bytes = front;
         runs.restored = 0;
-        runs.restored_points = 0;
-        // A head holds at most a few partitions' worth of points (u32 is plenty).
-        self.run_len = run_len.saturating_add(pts.len() as u32);
+        runs.restored_points = 0; // `logged` is unchanged: they moved into the runs
         Ok(())
     }
 
@@ -564,6 +571,12 @@ impl HeadInner {
         let (ts, vals) = super::sorted_unique(sealable, self.sorted);
         Ok((ts, vals, carry))
     }
+}
+
+/// `n` as a `u32`, at most `u32::MAX` (a head holds at most a few partitions' worth of
+/// points).
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Append the points of `extents` (restored at open; oldest first) with timestamps in
