@@ -83,23 +83,23 @@ fn max_exponent<'a>(sample: impl Iterator<Item = &'a f64>) -> Option<usize> {
     Some(e)
 }
 
-/// Integers and exceptions of a decimal coding at exponent `e`.
-type Decimals = (Vec<i64>, Vec<(usize, u64)>);
+/// Values that do not round-trip: position and bits.
+type Exceptions = Vec<(usize, u64)>;
 
-/// The integers of `vals` at exponent `e` (an exception repeats its predecessor: a zero
-/// delta) and the exceptions; `Err` with the exceptions when there are too many.
-fn integers(vals: &[f64], e: usize) -> Result<Decimals, Vec<(usize, u64)>> {
-    let mut ints = Vec::with_capacity(vals.len());
-    let mut exceptions: Vec<(usize, u64)> = Vec::new();
+/// The integers of `vals` at exponent `e` into `ints` (as long as `vals`; an exception
+/// repeats its predecessor: a zero delta), and the exceptions; `Err` with the exceptions
+/// when there are too many.
+fn integers(vals: &[f64], e: usize, ints: &mut [i64]) -> Result<Exceptions, Exceptions> {
+    let mut exceptions = Exceptions::new();
     let mut last = 0;
-    for (i, &v) in vals.iter().enumerate() {
+    for (i, (&v, int)) in vals.iter().zip(ints.iter_mut()).enumerate() {
         match to_int(v, e) {
             Some(n) => last = n,
             None => exceptions.push((i, v.to_bits())),
         }
-        ints.push(last);
+        *int = last;
     }
-    if exceptions.len() * MAX_EXCEPTION_RATIO > vals.len() { Err(exceptions) } else { Ok((ints, exceptions)) }
+    if exceptions.len() * MAX_EXCEPTION_RATIO > vals.len() { Err(exceptions) } else { Ok(exceptions) }
 }
 
 /// Append the decimal coding of `vals`; false (with `out` possibly extended: the caller
@@ -107,34 +107,36 @@ fn integers(vals: &[f64], e: usize) -> Result<Decimals, Vec<(usize, u64)>> {
 /// (a paged block samples its values once for all its pages), else sampled from `vals`.
 pub fn encode(vals: &[f64], hint: Option<usize>, out: &mut Vec<u8>) -> bool {
     let Some(mut e) = hint.or_else(|| exponent(vals)) else { return false };
-    let (ints, exceptions) = match integers(vals, e) {
-        Ok(r) => r,
-        Err(exceptions) => {
-            // The sample missed finer decimals: retry once at what the exceptions need.
-            let need =
-                exceptions.iter().take(SAMPLE).filter_map(|&(_, b)| exponent_of(f64::from_bits(b))).max();
-            match need {
-                Some(n) if n > e => {
-                    e = n;
-                    match integers(vals, e) {
-                        Ok(r) => r,
-                        Err(_) => return false,
+    super::with_i64s(vals.len(), |ints| {
+        let exceptions = match integers(vals, e, ints) {
+            Ok(r) => r,
+            Err(exceptions) => {
+                // The sample missed finer decimals: retry once at what the exceptions need.
+                let need =
+                    exceptions.iter().take(SAMPLE).filter_map(|&(_, b)| exponent_of(f64::from_bits(b))).max();
+                match need {
+                    Some(n) if n > e => {
+                        e = n;
+                        match integers(vals, e, ints) {
+                            Ok(r) => r,
+                            Err(_) => return false,
+                        }
                     }
+                    _ => return false,
                 }
-                _ => return false,
             }
+        };
+        out.push(e as u8);
+        put_varint(exceptions.len() as u64, out);
+        let mut prev_pos = 0;
+        for (pos, bits) in exceptions {
+            put_varint((pos - prev_pos) as u64, out);
+            out.extend_from_slice(&bits.to_le_bytes());
+            prev_pos = pos;
         }
-    };
-    out.push(e as u8);
-    put_varint(exceptions.len() as u64, out);
-    let mut prev_pos = 0;
-    for (pos, bits) in exceptions {
-        put_varint((pos - prev_pos) as u64, out);
-        out.extend_from_slice(&bits.to_le_bytes());
-        prev_pos = pos;
-    }
-    frames::encode(&ints, out);
-    true
+        frames::encode(ints, out);
+        true
+    })
 }
 
 /// Decode `out.len()` values from `src` (exactly: trailing bytes are an error), using

@@ -454,6 +454,21 @@ fn encode_values(vals: &[f64], hint: Option<usize>, out: &mut Vec<u8>) -> u8 {
     encode_raw(vals, out)
 }
 
+/// Run `f` on `n` zeroed integers of scratch: on the stack for up to [`STACK_INTS`] (a head
+/// run's columns, coded a million times a scrape, allocated three buffers a run before),
+/// else on the heap.
+fn with_i64s<R>(n: usize, f: impl FnOnce(&mut [i64]) -> R) -> R {
+    if n <= STACK_INTS {
+        let mut a = [0i64; STACK_INTS];
+        f(&mut a[..n])
+    } else {
+        f(&mut vec![0; n])
+    }
+}
+
+/// See [`with_i64s`].
+const STACK_INTS: usize = 64;
+
 fn encode_xor(vals: &[f64], out: &mut Vec<u8>) {
     let mut w = gorilla::BitWriter::default();
     gorilla::encode_values(vals, &mut w);

@@ -26,10 +26,18 @@ pub fn encode(ts: &[i64], vals: &[f64], seqs: &[u64], out: &mut Vec<u8>) {
     put_varint(base, out);
     let codec_at = out.len();
     out.push(0);
-    let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-    frames::encode(&deltas, out);
-    let offsets: Vec<i64> = seqs.iter().map(|&s| (s - base) as i64).collect();
-    frames::encode(&offsets, out);
+    super::with_i64s(n - 1, |deltas| {
+        for (d, w) in deltas.iter_mut().zip(ts.windows(2)) {
+            *d = w[1].wrapping_sub(w[0]);
+        }
+        frames::encode(deltas, out);
+    });
+    super::with_i64s(n, |offsets| {
+        for (o, &s) in offsets.iter_mut().zip(seqs) {
+            *o = (s - base) as i64;
+        }
+        frames::encode(offsets, out);
+    });
     out[codec_at] = encode_values(vals, None, out);
 }
 
