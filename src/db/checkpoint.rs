@@ -20,6 +20,7 @@ struct Entry {
     extents: Range<usize>,
     retention: i64,
 }
+
 impl Database {
     /// Write a checkpoint now: every acknowledged write goes into the data files and the
     /// manifest, and the write-ahead log before it is deleted. Runs concurrently with

@@ -17,10 +17,6 @@ use super::{Sealed, sorted_unique_into};
 use crate::Result;
 use crate::codec::{MAX_BLOCK_POINTS, run};
 
-/// The most points of tail buffer a head keeps once its points are compressed (see
-/// `HeadInner::compress_tail`): twice the default run.
-const KEPT_TAIL_POINTS: usize = 32;
-
 /// A run's columns (timestamps, values, seqs) and its coded bytes.
 type Columns = (Vec<i64>, Vec<f64>, Vec<u64>, Vec<u8>);
 
@@ -294,13 +290,15 @@ impl HeadInner {
             if admit() {
                 self.admitted = true;
             } else {
-                self.compress_tail();
+                self.compress_tail(run_points as usize);
             }
         }
         false
     }
 
-    fn compress_tail(&mut self) {
+    /// Compress the tail into a run; the tail keeps its buffer when it holds at most twice
+    /// `run_points` (see below).
+    fn compress_tail(&mut self, run_points: usize) {
         thread_local! {
             /// Columns and coded bytes of the run being made, kept between runs: a scrape
             /// compresses a million tails, each of a few dozen points.
@@ -335,7 +333,7 @@ impl HeadInner {
         // instead of four a run (growing 1, 4, 8, 16), whose frees and reallocations,
         // in step across a million scraped heads, left the heap fragmented. A buffer a
         // large batch grew is let go.
-        if tail.capacity() > KEPT_TAIL_POINTS {
+        if tail.capacity() > 2 * run_points {
             *tail = Vec::new();
         } else {
             tail.clear();
@@ -834,6 +832,32 @@ mod tests {
         assert!(g.runs.is_none() && g.tail.len() == 4 && asked == 1);
         assert!(g.freeze());
         assert!(!g.freeze(), "the place is given back once");
+    }
+
+    /// A compressed tail keeps its buffer for the next run (no regrowth per run), unless a
+    /// large batch grew it past twice the run; the count of points before the tail follows
+    /// every run.
+    #[test]
+    fn compressed_tails_keep_a_run_sized_buffer() {
+        let mut g = HeadInner::default();
+        let mut seq = 0;
+        for round in 0..5 {
+            for _ in 0..16 {
+                seq += 1;
+                g.push(seq as i64, seq as f64, seq);
+                g.settle(4096, 16, || false);
+            }
+            assert!(g.tail.is_empty() && g.tail.capacity() >= 16 && g.tail.capacity() <= 32, "round {round}");
+            assert_eq!(g.len(), 16 * (round + 1));
+        }
+        let big: Vec<i64> = (100..1100).collect();
+        g.push_all(&big, &vec![1.0; big.len()], seq + 1);
+        g.settle(4096, 16, || false);
+        assert_eq!((g.tail.len(), g.tail.capacity()), (0, 0), "a large batch's buffer is let go");
+        assert_eq!(g.len(), 80 + 1000);
+        let pts = g.points().unwrap();
+        assert_eq!(pts.len(), 1080);
+        assert!(pts.windows(2).all(|w| w[0].ts < w[1].ts) && g.is_sorted());
     }
 
     #[test]
