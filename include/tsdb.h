@@ -498,8 +498,10 @@ ts_status ts_options_set_partition_points(struct ts_options *opts, uint32_t n);
 
 /**
  * How many of a metric's newest head points stay uncompressed (24 bytes each) before they
- * are compressed into a run of a few bytes per point. Lower values save memory when many
- * metrics hold partly filled heads, at some CPU per write; a head about to be sealed is
+ * are compressed into a run of a few bytes per point. A head keeps room for its next run
+ * (`n` raw points, 24 bytes each) between runs, so that writes do not allocate. Lower values
+ * save memory when many metrics hold partly filled heads, at some CPU per write; a head
+ * about to be sealed is
  * never compressed, nor is one that fits in the raw-head budget (see
  * `ts_options_set_raw_head_budget`). Default: 16; allowed: 1 ..= `TS_MAX_PARTITION_POINTS`.
  *
