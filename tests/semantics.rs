@@ -218,6 +218,37 @@ fn cursor_keeps_its_snapshot_alive_and_close_waits_for_both() {
     db.close().map_err(|(_, e)| e).unwrap();
 }
 
+/// A batch over many metrics (several trie leaves) naming one that was dropped is refused
+/// whole, whichever order its ids come in; without it, every point lands.
+#[test]
+fn a_batch_naming_a_dropped_metric_among_many_applies_nothing() {
+    let db = open("batch-dropped", 4);
+    let ids: Vec<MetricId> = (0..100).map(|i| db.create_metric(&format!("m{i}")).unwrap()).collect();
+    db.drop_metric(ids[37]).unwrap();
+    for order in ["ascending", "descending"] {
+        let mut batch = Batch::new();
+        let mut each: Vec<MetricId> = ids.clone();
+        if order == "descending" {
+            each.reverse();
+        }
+        for (k, &id) in each.iter().enumerate() {
+            batch.add(id, 5, k as f64);
+        }
+        assert!(matches!(db.commit(&mut batch), Err(Error::NotFound(_))), "{order}");
+        let s = db.begin();
+        assert!(ids.iter().all(|&id| id == ids[37] || all(&s, id).is_empty()), "{order}: nothing applied");
+    }
+    let mut batch = Batch::new();
+    for &id in ids.iter().filter(|&&id| id != ids[37]) {
+        batch.add(id, 5, id.0 as f64);
+    }
+    db.commit(&mut batch).unwrap();
+    let s = db.begin();
+    for &id in ids.iter().filter(|&&id| id != ids[37]) {
+        assert_eq!(all(&s, id), bits(&[(5, id.0 as f64)]));
+    }
+}
+
 #[test]
 fn atomic_batch_applies_all_or_nothing() {
     let db = open("batch", 4);
