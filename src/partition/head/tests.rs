@@ -125,15 +125,9 @@ fn restored_extents_read_as_the_decoded_points() {
             assert_eq!(copy.lock().points().unwrap(), l.points().unwrap(), "{stage}: a copy");
             assert_eq!(copy.lock().extents().len(), l.extents().len());
             drop((e, l));
-            for (seq, from, until) in
-                [(0, i64::MIN, i64::MAX), (4, 15, 35), (9, 0, 3000), (9, 2990, 6000)]
-            {
+            for (seq, from, until) in [(0, i64::MIN, i64::MAX), (4, 15, 35), (9, 0, 3000), (9, 2990, 6000)] {
                 let want = eager.visible(seq, from, until).unwrap();
-                assert_eq!(
-                    lazy.visible(seq, from, until).unwrap(),
-                    want,
-                    "{stage}: {seq} [{from}, {until})"
-                );
+                assert_eq!(lazy.visible(seq, from, until).unwrap(), want, "{stage}: {seq} [{from}, {until})");
                 assert_eq!(copy.visible(seq, from, until).unwrap(), want, "{stage}: a copy");
             }
         };
