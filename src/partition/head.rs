@@ -132,8 +132,7 @@ impl Head {
 
 impl HeadInner {
     /// Persist the points with `self.extents_upto() < seq <= upto` as extents, and mark the
-    /// extents as holding every point up to `upto`; false when there were none (nothing
-    /// written). Like a binary counter, the new points absorb the newest extents while
+    /// extents as holding every point up to `upto` (nothing is written when there are none). Like a binary counter, the new points absorb the newest extents while
     /// those are no larger than twice them, so a head that gets a few points per checkpoint
     /// keeps O(log n) extents and each point is rewritten O(log n) times before the head
     /// seals. Written as blocks of at most `MAX_BLOCK_POINTS` (one batch may bring millions
@@ -141,13 +140,13 @@ impl HeadInner {
     /// not allocate and free a dozen buffers for each (which fragmented the heap the heads
     /// live in). On failure the head's extents are as they were: the manifest still names
     /// them.
-    pub fn write_extents(&mut self, upto: u64, scratch: &mut ExtentScratch, sink: &dyn BlockSink) -> Result<bool> {
+    pub fn write_extents(&mut self, upto: u64, scratch: &mut ExtentScratch, sink: &dyn BlockSink) -> Result<()> {
         let head = self;
         let s = scratch;
         s.pts.clear();
         head.points_between_into(head.extents_upto(), upto, &mut s.pts, &mut s.run);
         if s.pts.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         sorted_unique_into(&mut s.pts, head.is_sorted(), &mut s.ts, &mut s.vals);
         let mut merged = Vec::new();
@@ -190,7 +189,7 @@ impl HeadInner {
             head.add_extent(e);
         }
         head.set_extents_upto(upto);
-        Ok(true)
+        Ok(())
     }
 
     /// The last timestamp appended, if any.
